@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()))
+  .pipe(z.array(z.string().min(1)).min(1));
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Every environment variable fraudscore reads. The README's configuration table mirrors this schema. */
+export const EnvSchema = z.object({
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(0, 65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_CLUSTER_NODES: csv.optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]*$/)
+    .default('fs'),
+  KAFKA_BROKERS: csv.optional(),
+  KAFKA_CLIENT_ID: z.string().min(1).default('fraudscore'),
+  KAFKA_GROUP_ID: z.string().min(1).default('fraudscore-features'),
+  KAFKA_TOPIC_TRANSACTIONS: z.string().min(1).default('transactions'),
+  KAFKA_TOPIC_LABELS: z.string().min(1).default('labels'),
+  KAFKA_TOPIC_DEAD_LETTER: z.string().min(1).default('fraudscore-dead-letter'),
+  KAFKA_TOPIC_DECISIONS: z.string().min(1).optional(),
+  WORKER_IN_PROCESS: bool.default(false),
+  MODEL_DIR: z.string().min(1).default('models'),
+  MODEL_NAME: z.string().min(1).default('fraudscore'),
+  MODEL_VERSION: z.string().min(1).optional(),
+  FEATURE_DIR: z.string().min(1).default('features'),
+  FEATURE_RETENTION_GRACE_DAYS: z.coerce.number().min(0).max(365).default(1),
+  REQUEST_DEADLINE_MS: int(1, 60_000).default(50),
+  BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  BATCH_MAX_TRANSACTIONS: int(1, 10_000).default(1000),
+  MICROBATCH_ENABLED: bool.default(true),
+  MICROBATCH_MAX_ROWS: int(1, 4096).default(32),
+  MICROBATCH_MAX_WAIT_MS: z.coerce.number().min(0).max(100).default(1),
+  ORT_INTRA_OP_THREADS: int(1, 64).default(1),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  MODEL_WATCH: z.enum(['off', 'load', 'activate', 'canary']).default('off'),
+  PSI_WINDOW: int(100, 10_000_000).default(10_000),
+  METRICS_PORT: int(0, 65535).optional(),
+});
+
+export type Config = Readonly<z.infer<typeof EnvSchema>>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment once; the result is frozen so nothing can drift from what was validated. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.fromEntries(
+    Object.keys(EnvSchema.shape).flatMap((k) => (env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]])),
+  );
+  const parsed = EnvSchema.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(known[String(i.path[0])])})`,
+    );
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,229 @@
+import type { EntityKey, StoreEvent, TxRecord, WindowQuery } from '../../ports/feature-store.js';
+import { type Aggregation, type FeatureSet, featureSetId, type WindowFeature } from './definition.js';
+import { DAY_MS, SECOND_MS, utcHour, utcWeekday } from './time.js';
+
+/** The parts of a transaction that features are computed from. */
+export interface TxInput {
+  readonly id: string;
+  /** Event time, epoch milliseconds. */
+  readonly t: number;
+  readonly amount: number;
+  readonly customer_id: string;
+  readonly terminal_id: string;
+}
+
+export interface LabelInput {
+  readonly txId: string;
+  readonly t: number;
+  readonly fraud: boolean;
+  readonly customer_id: string;
+  readonly terminal_id: string;
+}
+
+/** Aggregates of one (entity, window, delay) over the records the transaction may see. */
+interface WindowStats {
+  count: number;
+  sum: number;
+  frauds: number;
+  /** Same, over the transactions that arrived before this one (the current one excluded). */
+  priorCount: number;
+  priorSum: number;
+  prevT: number;
+}
+
+interface WindowSpec {
+  readonly entityIndex: number;
+  readonly spanMs: number;
+  readonly delayMs: number;
+}
+
+type Compute = (tx: TxInput, stats: readonly WindowStats[]) => number;
+
+export interface CompiledFeatureSet {
+  /** e.g. `transaction_v1`, the name manifests refer to. */
+  readonly id: string;
+  readonly definition: FeatureSet;
+  readonly names: readonly string[];
+  readonly entities: readonly { readonly name: string; readonly key: 'customer_id' | 'terminal_id' }[];
+  /** Longest window plus its delay: how far back a read can reach. */
+  readonly lookbackMs: number;
+  /** One query per entity, in `entities` order. */
+  queries(tx: TxInput): WindowQuery[];
+  /**
+   * The feature vector of `tx`, given each entity's records from `queries(tx)`. The transaction counts exactly
+   * once whether or not the store holds it already; equal timestamps count in arrival order.
+   * Empty record lists give the documented defaults: the current transaction alone, no terminal history.
+   */
+  compute(tx: TxInput, windows: readonly (readonly TxRecord[])[], out?: Float64Array): Float64Array;
+}
+
+const aggregate: Record<Aggregation, (tx: TxInput, s: WindowStats, spanMs: number) => number> = {
+  count: (_tx, s) => s.count,
+  mean_amount: (_tx, s) => (s.count === 0 ? 0 : s.sum / s.count),
+  fraud_rate: (_tx, s) => (s.count === 0 ? 0 : s.frauds / s.count),
+  amount_ratio_to_prior_mean: (tx, s) => {
+    const mean = s.priorCount === 0 ? 0 : s.priorSum / s.priorCount;
+    return mean === 0 ? 1 : tx.amount / mean;
+  },
+  seconds_since_previous: (tx, s, spanMs) =>
+    Number.isFinite(s.prevT) ? (tx.t - s.prevT) / SECOND_MS : spanMs / SECOND_MS,
+};
+
+export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
+  const entities = Object.entries(definition.entities).map(([name, e]) => ({ name, key: e.key }));
+  const entityIndex = new Map(entities.map((e, i) => [e.name, i]));
+  const specs: WindowSpec[] = [];
+  const specIndex = new Map<string, number>();
+  const specFor = (f: WindowFeature): number => {
+    const k = `${f.entity}|${f.window_days}|${f.delay_days}`;
+    let i = specIndex.get(k);
+    if (i === undefined) {
+      i =
+        specs.push({
+          entityIndex: entityIndex.get(f.entity)!,
+          spanMs: f.window_days * DAY_MS,
+          delayMs: f.delay_days * DAY_MS,
+        }) - 1;
+      specIndex.set(k, i);
+    }
+    return i;
+  };
+
+  const computes: Compute[] = definition.features.map((f): Compute => {
+    switch (f.kind) {
+      case 'request':
+        return (tx) => tx.amount;
+      case 'calendar':
+        if (f.calendar === 'weekend')
+          return (tx) => (utcWeekday(tx.t) === 0 || utcWeekday(tx.t) === 6 ? 1 : 0);
+        return (tx) => (utcHour(tx.t) <= f.night_end_hour ? 1 : 0);
+      case 'window': {
+        const i = specFor(f);
+        const agg = aggregate[f.aggregation];
+        const span = specs[i]!.spanMs;
+        return (tx, stats) => agg(tx, stats[i]!, span);
+      }
+    }
+  });
+
+  // Per entity, the union of its windows: (t − max(span + delay), t − min(delay)].
+  const ranges = entities.map((_, e) => {
+    const mine = specs.filter((s) => s.entityIndex === e);
+    return {
+      back: Math.max(0, ...mine.map((s) => s.spanMs + s.delayMs)),
+      lag: mine.length ? Math.min(...mine.map((s) => s.delayMs)) : 0,
+    };
+  });
+  const lookbackMs = Math.max(0, ...ranges.map((r) => r.back));
+  const stats: WindowStats[] = specs.map(() => ({
+    count: 0,
+    sum: 0,
+    frauds: 0,
+    priorCount: 0,
+    priorSum: 0,
+    prevT: 0,
+  }));
+
+  return {
+    id: featureSetId(definition),
+    definition,
+    names: definition.features.map((f) => f.name),
+    entities,
+    lookbackMs,
+    queries(tx) {
+      return entities.map((e, i) => ({
+        entity: e.name,
+        id: tx[e.key],
+        from: tx.t - ranges[i]!.back,
+        to: tx.t - ranges[i]!.lag,
+      }));
+    },
+    compute(tx, windows, out = new Float64Array(computes.length)) {
+      for (let i = 0; i < specs.length; i++) {
+        const spec = specs[i]!;
+        windowStats(tx, windows[spec.entityIndex] ?? [], spec, stats[i]!);
+      }
+      for (let i = 0; i < computes.length; i++) out[i] = computes[i]!(tx, stats);
+      return out;
+    },
+  };
+}
+
+function windowStats(tx: TxInput, records: readonly TxRecord[], spec: WindowSpec, s: WindowStats): void {
+  s.count = 0;
+  s.sum = 0;
+  s.frauds = 0;
+  s.priorCount = 0;
+  s.priorSum = 0;
+  s.prevT = Number.NEGATIVE_INFINITY;
+  const hi = tx.t - spec.delayMs;
+  const lo = hi - spec.spanMs;
+  if (spec.delayMs > 0) {
+    for (const r of records) {
+      if (r.t > lo && r.t <= hi) {
+        s.count++;
+        s.sum += r.amount;
+        if (r.fraud) s.frauds++;
+      }
+    }
+    return;
+  }
+  // The window ends at the transaction itself: records at the same instant count only if they arrived before it.
+  const end = visibleEnd(tx, records);
+  let self: TxRecord | undefined;
+  for (let k = 0; k < end; k++) {
+    const r = records[k]!;
+    if (r.t <= lo || r.t > hi) continue;
+    if (r.id === tx.id) {
+      self = r;
+      continue;
+    }
+    s.priorCount++;
+    s.priorSum += r.amount;
+    if (r.fraud) s.frauds++;
+    if (r.t > s.prevT) s.prevT = r.t;
+  }
+  s.count = s.priorCount + 1;
+  s.sum = s.priorSum + tx.amount;
+  if (self?.fraud) s.frauds++;
+}
+
+/** Index after the last record the transaction may see: itself if stored, otherwise everything up to its time. */
+function visibleEnd(tx: TxInput, records: readonly TxRecord[]): number {
+  for (let k = records.length - 1; k >= 0; k--) {
+    const r = records[k]!;
+    if (r.t < tx.t) break;
+    if (r.t === tx.t && r.id === tx.id) return k + 1;
+  }
+  return records.length;
+}
+
+export interface EntitySpec {
+  readonly name: string;
+  readonly key: 'customer_id' | 'terminal_id';
+}
+
+/** The entities every loaded feature set reads, so each event is written once for all of them. */
+export function entityUnion(sets: readonly CompiledFeatureSet[]): EntitySpec[] {
+  const byName = new Map<string, EntitySpec>();
+  for (const s of sets) for (const e of s.entities) byName.set(e.name, e);
+  return [...byName.values()];
+}
+
+export function transactionEvents(tx: TxInput, entities: readonly EntitySpec[]): StoreEvent[] {
+  return entities.map((e) => ({ kind: 'tx', key: keyOf(e, tx), txId: tx.id, t: tx.t, amount: tx.amount }));
+}
+
+export function labelEvents(label: LabelInput, entities: readonly EntitySpec[]): StoreEvent[] {
+  return entities.map((e) => ({
+    kind: 'label',
+    key: keyOf(e, label),
+    txId: label.txId,
+    t: label.t,
+    fraud: label.fraud,
+  }));
+}
+
+function keyOf(e: EntitySpec, x: { customer_id: string; terminal_id: string }): EntityKey {
+  return { entity: e.name, id: x[e.key] };
+}
