@@ -159,7 +159,7 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
           const expected = referenceFeatures(v2.definition, history, i);
           const before = await features(store, v2, x);
           await ingest(store, x);
-          if (x.fraud) await store.apply(labelEvents({ txId: x.id, t: x.t, fraud: true, ...x }, entities));
+          if (x.fraud) await store.apply(labelEvents({ ...x, txId: x.id, fraud: true }, entities));
           const after = await features(store, v2, x);
           expect(Object.values(before), `${x.id} before ingest`).toEqual(
             expected.map((e, k) => closeTo(e, Object.values(before)[k]!)),
