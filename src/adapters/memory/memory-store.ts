@@ -1,3 +1,4 @@
+import { upperBound } from '../../domain/features/engine.js';
 import type {
   ApplyOutcome,
   FeatureStore,
@@ -24,6 +25,7 @@ interface EntityState {
 }
 
 const SWEEP_EVERY = 100_000;
+const NONE: readonly TxRecord[] = [];
 
 /**
  * The embedded feature store: one process, no server. It is also the engine of `fraudscore backfill`,
@@ -31,7 +33,8 @@ const SWEEP_EVERY = 100_000;
  */
 export class MemoryFeatureStore implements FeatureStore {
   readonly kind = 'memory';
-  private readonly entities = new Map<string, EntityState>();
+  /** entity kind → entity id → state; nested maps avoid building a key string per event. */
+  private readonly entities = new Map<string, Map<string, EntityState>>();
   private seq = 0;
   private newest = Number.NEGATIVE_INFINITY;
   private sinceSweep = 0;
@@ -53,17 +56,29 @@ export class MemoryFeatureStore implements FeatureStore {
   }
 
   get size(): number {
-    return this.entities.size;
+    let n = 0;
+    for (const m of this.entities.values()) n += m.size;
+    return n;
+  }
+
+  private state(entity: string, id: string, create: boolean): EntityState | undefined {
+    let kind = this.entities.get(entity);
+    if (!kind) {
+      if (!create) return undefined;
+      kind = new Map();
+      this.entities.set(entity, kind);
+    }
+    let s = kind.get(id);
+    if (!s && create) {
+      s = { records: [], byId: new Map(), labels: new Map(), newest: Number.NEGATIVE_INFINITY };
+      kind.set(id, s);
+    }
+    return s;
   }
 
   applySync(e: StoreEvent): ApplyOutcome {
-    const k = `${e.key.entity}\u0000${e.key.id}`;
-    let s = this.entities.get(k);
-    if (s && e.t <= s.newest - this.retention.horizonMs) return 'late';
-    if (!s) {
-      s = { records: [], byId: new Map(), labels: new Map(), newest: Number.NEGATIVE_INFINITY };
-      this.entities.set(k, s);
-    }
+    const s = this.state(e.key.entity, e.key.id, true)!;
+    if (e.t <= s.newest - this.retention.horizonMs) return 'late';
     const outcome =
       e.kind === 'tx' ? this.applyTx(s, e.txId, e.t, e.amount) : applyLabel(s, e.txId, e.t, e.fraud);
     if (outcome === 'applied' && e.t > s.newest) {
@@ -76,10 +91,13 @@ export class MemoryFeatureStore implements FeatureStore {
   }
 
   readSync(q: WindowQuery): TxRecord[] {
-    const s = this.entities.get(`${q.entity}\u0000${q.id}`);
-    if (!s) return [];
-    const r = s.records;
+    const r = this.records(q.entity, q.id);
     return r.slice(upperBound(r, q.from), upperBound(r, q.to));
+  }
+
+  /** Every record the entity holds, without a copy: for the backfill's hot loop, where the engine does the windowing. */
+  records(entity: string, id: string): readonly TxRecord[] {
+    return this.state(entity, id, false)?.records ?? NONE;
   }
 
   private applyTx(s: EntityState, id: string, t: number, amount: number): ApplyOutcome {
@@ -99,7 +117,8 @@ export class MemoryFeatureStore implements FeatureStore {
   private sweep(): void {
     this.sinceSweep = 0;
     const cutoff = this.newest - this.retention.horizonMs;
-    for (const [k, s] of this.entities) if (s.newest <= cutoff) this.entities.delete(k);
+    for (const kind of this.entities.values())
+      for (const [id, s] of kind) if (s.newest <= cutoff) kind.delete(id);
   }
 }
 
@@ -117,17 +136,5 @@ function trim(s: EntityState, cutoff: number): void {
   let n = 0;
   while (n < r.length && r[n]!.t <= cutoff) s.byId.delete(r[n++]!.id);
   if (n > 0) r.splice(0, n);
-  for (const [id, l] of s.labels) if (l.t <= cutoff) s.labels.delete(id);
-}
-
-/** First index whose record time is greater than t. */
-function upperBound(r: readonly MutableRecord[], t: number): number {
-  let lo = 0;
-  let hi = r.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (r[mid]!.t <= t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  if (s.labels.size > 0) for (const [id, l] of s.labels) if (l.t <= cutoff) s.labels.delete(id);
 }

@@ -52,6 +52,7 @@ export interface CompiledFeatureSet {
   /**
    * The feature vector of `tx`, given each entity's records from `queries(tx)`. The transaction counts exactly
    * once whether or not the store holds it already; equal timestamps count in arrival order.
+   * Records outside an entity's query range are ignored, so a store may hand over more than it was asked for.
    * Empty record lists give the documented defaults: the current transaction alone, no terminal history.
    */
   compute(tx: TxInput, windows: readonly (readonly TxRecord[])[], out?: Float64Array): Float64Array;
@@ -158,44 +159,48 @@ function windowStats(tx: TxInput, records: readonly TxRecord[], spec: WindowSpec
   s.prevT = Number.NEGATIVE_INFINITY;
   const hi = tx.t - spec.delayMs;
   const lo = hi - spec.spanMs;
+  const first = upperBound(records, lo);
+  let end = upperBound(records, hi);
   if (spec.delayMs > 0) {
-    for (const r of records) {
-      if (r.t > lo && r.t <= hi) {
-        s.count++;
-        s.sum += r.amount;
-        if (r.fraud) s.frauds++;
-      }
+    for (let k = first; k < end; k++) {
+      const r = records[k]!;
+      s.count++;
+      s.sum += r.amount;
+      if (r.fraud) s.frauds++;
     }
     return;
   }
   // The window ends at the transaction itself: records at the same instant count only if they arrived before it.
-  const end = visibleEnd(tx, records);
   let self: TxRecord | undefined;
-  for (let k = 0; k < end; k++) {
-    const r = records[k]!;
-    if (r.t <= lo || r.t > hi) continue;
-    if (r.id === tx.id) {
-      self = r;
-      continue;
+  for (let k = end - 1; k >= first && records[k]!.t === tx.t; k--) {
+    if (records[k]!.id === tx.id) {
+      self = records[k];
+      end = k;
+      break;
     }
+  }
+  for (let k = first; k < end; k++) {
+    const r = records[k]!;
     s.priorCount++;
     s.priorSum += r.amount;
     if (r.fraud) s.frauds++;
-    if (r.t > s.prevT) s.prevT = r.t;
   }
+  if (end > first) s.prevT = records[end - 1]!.t;
   s.count = s.priorCount + 1;
   s.sum = s.priorSum + tx.amount;
   if (self?.fraud) s.frauds++;
 }
 
-/** Index after the last record the transaction may see: itself if stored, otherwise everything up to its time. */
-function visibleEnd(tx: TxInput, records: readonly TxRecord[]): number {
-  for (let k = records.length - 1; k >= 0; k--) {
-    const r = records[k]!;
-    if (r.t < tx.t) break;
-    if (r.t === tx.t && r.id === tx.id) return k + 1;
+/** First index whose time is greater than t; records are sorted by (t, seq). */
+export function upperBound(records: readonly { readonly t: number }[], t: number): number {
+  let lo = 0;
+  let hi = records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (records[mid]!.t <= t) lo = mid + 1;
+    else hi = mid;
   }
-  return records.length;
+  return lo;
 }
 
 export interface EntitySpec {

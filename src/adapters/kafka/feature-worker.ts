@@ -1,0 +1,178 @@
+import { type Consumer, type EachBatchPayload, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import type { EntitySpec } from '../../domain/features/engine.js';
+import { decodeMessage, type EventKind, summarize } from '../../domain/ingest.js';
+import type { ApplyOutcome, FeatureStore, StoreEvent } from '../../ports/feature-store.js';
+import type { Logger } from '../../ports/logger.js';
+
+export interface WorkerTopics {
+  readonly transactions: string;
+  readonly labels: string;
+  readonly deadLetter: string;
+}
+
+/** Hooks for metrics; every method is optional so tests can observe only what they need. */
+export interface WorkerObserver {
+  events?(topic: string, outcome: ApplyOutcome | 'invalid', n: number): void;
+  lag?(topic: string, partition: number, lag: number): void;
+  storeWrite?(seconds: number): void;
+  deadLetter?(topic: string): void;
+  /** Event time (ms) of the newest event applied. */
+  applied?(eventTimeMs: number): void;
+}
+
+export interface FeatureWorkerOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly groupId: string;
+  readonly topics: WorkerTopics;
+  readonly entities: readonly EntitySpec[];
+  readonly store: FeatureStore;
+  readonly logger: Logger;
+  readonly observer?: WorkerObserver;
+  readonly fromBeginning?: boolean;
+  /** Messages applied per store round trip; offsets are committed after each chunk. */
+  readonly chunkSize?: number;
+  readonly retryDelayMs?: { readonly min: number; readonly max: number };
+}
+
+/**
+ * Consumes `transactions` and `labels` into the feature store. Offsets are committed only after the store
+ * (and, for poison messages, the dead-letter topic) has the data; writes are idempotent, so a redelivery
+ * after a crash changes nothing. A failing store is retried for as long as it takes: lag grows, nothing is lost.
+ */
+export class FeatureWorker {
+  private readonly kafka: Kafka;
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly kinds: Map<string, EventKind>;
+  private running = false;
+
+  constructor(private readonly o: FeatureWorkerOptions) {
+    this.kafka = new Kafka({ clientId: o.clientId, brokers: [...o.brokers], logLevel: logLevel.WARN, logCreator: kafkaLogger(o.logger) });
+    this.consumer = this.kafka.consumer({ groupId: o.groupId, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
+    this.kinds = new Map([
+      [o.topics.transactions, 'transaction'],
+      [o.topics.labels, 'label'],
+    ]);
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.kinds.keys()], fromBeginning: this.o.fromBeginning ?? true });
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.handle(payload),
+    });
+    this.o.logger.info({ groupId: this.o.groupId, topics: [...this.kinds.keys()] }, 'feature worker started');
+  }
+
+  /** Finishes the batch in hand, commits, leaves the group and disconnects. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+    this.o.logger.info({ groupId: this.o.groupId }, 'feature worker stopped');
+  }
+
+  private async handle({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const kind = this.kinds.get(batch.topic);
+    if (!kind) return;
+    const chunkSize = this.o.chunkSize ?? 1000;
+    const messages = batch.messages;
+    for (let i = 0; i < messages.length; i += chunkSize) {
+      if (!isRunning() || isStale()) return;
+      const chunk = messages.slice(i, i + chunkSize);
+      await this.applyChunk(batch.topic, batch.partition, kind, chunk, heartbeat, isRunning);
+      const last = chunk[chunk.length - 1]!.offset;
+      resolveOffset(last);
+      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
+      this.o.observer?.lag?.(batch.topic, batch.partition, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n));
+      await heartbeat();
+    }
+  }
+
+  private async applyChunk(
+    topic: string,
+    partition: number,
+    kind: EventKind,
+    chunk: KafkaMessage[],
+    heartbeat: () => Promise<void>,
+    isRunning: () => boolean,
+  ): Promise<void> {
+    const events: StoreEvent[] = [];
+    const spans: number[] = [];
+    const poison: { message: KafkaMessage; error: string }[] = [];
+    for (const m of chunk) {
+      const d = decodeMessage(kind, m.value, this.o.entities);
+      if (d.ok) {
+        events.push(...d.events);
+        spans.push(d.events.length);
+      } else poison.push({ message: m, error: d.error });
+    }
+    if (poison.length) {
+      await this.retry('dead-letter', heartbeat, isRunning, () =>
+        this.producer.send({
+          topic: this.o.topics.deadLetter,
+          messages: poison.map(({ message, error }) => ({
+            key: message.key,
+            value: message.value,
+            headers: {
+              'x-error': error.slice(0, 4000),
+              'x-source-topic': topic,
+              'x-source-partition': String(partition),
+              'x-source-offset': message.offset,
+            },
+          })),
+        }),
+      );
+      for (const p of poison) this.o.logger.warn({ topic, partition, offset: p.message.offset, error: p.error }, 'dead-lettered');
+      this.o.observer?.events?.(topic, 'invalid', poison.length);
+      for (let k = 0; k < poison.length; k++) this.o.observer?.deadLetter?.(topic);
+    }
+    if (events.length === 0) return;
+    const started = performance.now();
+    const outcomes = await this.retry('feature store', heartbeat, isRunning, () => this.o.store.apply(events));
+    this.o.observer?.storeWrite?.((performance.now() - started) / 1000);
+    const counts = { applied: 0, duplicate: 0, late: 0 };
+    let at = 0;
+    for (const n of spans) {
+      counts[summarize(outcomes.slice(at, at + n))]++;
+      at += n;
+    }
+    for (const [outcome, n] of Object.entries(counts)) if (n) this.o.observer?.events?.(topic, outcome as ApplyOutcome, n);
+    this.o.observer?.applied?.(Math.max(...events.map((e) => e.t)));
+  }
+
+  /** Retries `fn` with capped exponential backoff until it succeeds or the consumer stops (then throws: no commit). */
+  private async retry<T>(what: string, heartbeat: () => Promise<void>, isRunning: () => boolean, fn: () => Promise<T>): Promise<T> {
+    const { min, max } = this.o.retryDelayMs ?? { min: 100, max: 5000 };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isRunning()) throw err;
+        const delay = Math.min(max, min * 2 ** attempt);
+        this.o.logger.warn({ err, attempt, delayMs: delay }, `${what} write failed; holding offsets and retrying`);
+        await new Promise((r) => setTimeout(r, delay));
+        await heartbeat().catch(() => {});
+      }
+    }
+  }
+}
+
+function kafkaLogger(logger: Logger) {
+  const log = logger.child({ component: 'kafkajs' });
+  return () =>
+    ({ level, log: entry }: { level: logLevel; log: { message: string } & Record<string, unknown> }) => {
+      const { message, ...rest } = entry;
+      if (level <= logLevel.ERROR) log.error(rest, message);
+      else if (level === logLevel.WARN) log.warn(rest, message);
+      else log.debug(rest, message);
+    };
+}

@@ -1,0 +1,24 @@
+import { pino } from 'pino';
+import type { Logger } from '../../ports/logger.js';
+
+/** Paths never written to logs, whatever a caller passes. */
+export const REDACT = [
+  'req.headers.authorization',
+  'headers.authorization',
+  'authorization',
+  'token',
+  'adminToken',
+  'config.ADMIN_TOKEN',
+  'ADMIN_TOKEN',
+  '*.device_id',
+  '*.ip',
+];
+
+export function createLogger(level: string, extraRedact: readonly string[] = []): Logger & pino.Logger {
+  return pino({
+    level,
+    base: { service: 'fraudscore' },
+    redact: { paths: [...REDACT, ...extraRedact], censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}

@@ -1,0 +1,64 @@
+import type { HandbookRow } from '../adapters/fs/handbook-csv.js';
+import type { Label, Transaction } from '../domain/events.js';
+
+/** Where replayed events go; Kafka in production, an array in tests. */
+export interface EventSink {
+  send(topic: 'transactions' | 'labels', messages: readonly { key: string; value: string }[]): Promise<void>;
+}
+
+export interface ReplayOptions {
+  /** Transactions per second; 0 = as fast as possible. */
+  readonly rate: number;
+  readonly batchSize?: number;
+  readonly onProgress?: (sent: number) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+export function transactionOf(r: HandbookRow): Transaction {
+  return { transaction_id: r.id, timestamp: iso(r.t), customer_id: r.customer_id, terminal_id: r.terminal_id, amount: r.amount };
+}
+
+export function labelOf(r: HandbookRow): Label {
+  return {
+    transaction_id: r.id,
+    customer_id: r.customer_id,
+    terminal_id: r.terminal_id,
+    transaction_timestamp: iso(r.t),
+    is_fraud: true,
+    source: 'replay',
+  };
+}
+
+/**
+ * Publishes each transaction (keyed by customer, so one customer's events stay in order) and, for each fraud,
+ * a label right after it. The rate is kept per batch against the wall clock.
+ */
+export async function replay(batches: AsyncIterable<readonly HandbookRow[]>, sink: EventSink, o: ReplayOptions): Promise<{ transactions: number; labels: number }> {
+  const size = o.batchSize ?? 500;
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = o.now ?? (() => performance.now());
+  const started = now();
+  let transactions = 0;
+  let labels = 0;
+  for await (const rows of batches) {
+    for (let i = 0; i < rows.length; i += size) {
+      const slice = rows.slice(i, i + size);
+      const txs = slice.map((r) => ({ key: r.customer_id, value: JSON.stringify(transactionOf(r)) }));
+      const labs = slice.filter((r) => r.fraud).map((r) => ({ key: r.customer_id, value: JSON.stringify(labelOf(r)) }));
+      await sink.send('transactions', txs);
+      if (labs.length) await sink.send('labels', labs);
+      transactions += txs.length;
+      labels += labs.length;
+      o.onProgress?.(transactions);
+      if (o.rate > 0) {
+        const due = started + (transactions / o.rate) * 1000;
+        const wait = due - now();
+        if (wait > 0) await sleep(wait);
+      }
+    }
+  }
+  return { transactions, labels };
+}

@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HandbookRow } from '../../src/adapters/fs/handbook-csv.js';
+import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
+import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
+import { ensureTopics } from '../../src/adapters/kafka/topics.js';
+import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
+import { entityUnion } from '../../src/domain/features/engine.js';
+import { DAY_MS } from '../../src/domain/features/time.js';
+import { backfill } from '../../src/jobs/backfill.js';
+import { replay } from '../../src/jobs/replay.js';
+import { generateTransactions } from '../helpers/generate.js';
+import { silentLogger } from '../helpers/logger.js';
+import { requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+
+const sets = loadFeatureSets('features');
+const set = sets.get('transaction_v2')!;
+const entities = entityUnion([...sets.values()]);
+const retention = { horizonMs: set.lookbackMs + DAY_MS };
+
+const rows: HandbookRow[] = generateTransactions({ seed: 11, days: 9, customers: 60, terminals: 40, perDay: 300 }).map((x) => ({
+  id: x.id,
+  datetime: new Date(x.t).toISOString(),
+  t: x.t,
+  customer_id: x.customer_id,
+  terminal_id: x.terminal_id,
+  amount: x.amount,
+  fraud: x.fraud,
+}));
+
+async function* once<T>(x: T) {
+  yield x;
+}
+
+describe('online = offline: Kafka → worker → Redis gives the features of the in-memory backfill', () => {
+  const topics = { transactions: uniqueName('tx'), labels: uniqueName('labels'), deadLetter: uniqueName('dlq') };
+  let kafka: Kafka;
+  let redis: Redis;
+  let store: RedisFeatureStore;
+  let worker: FeatureWorker;
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+
+  beforeAll(async () => {
+    const { brokers } = await requireKafka();
+    const { url } = await requireRedis();
+    kafka = new Kafka({ clientId: 'online-offline-test', brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [
+      { topic: topics.transactions, numPartitions: 4 },
+      { topic: topics.labels, numPartitions: 4 },
+      { topic: topics.deadLetter, numPartitions: 1 },
+    ]);
+    await admin.disconnect();
+    redis = new Redis(url);
+    store = new RedisFeatureStore(redis, { prefix: uniqueName('oo'), retention });
+    worker = new FeatureWorker({
+      brokers,
+      clientId: 'online-offline-worker',
+      groupId: uniqueName('group'),
+      topics,
+      entities,
+      store,
+      logger: silentLogger(),
+      observer: { events: (_topic, outcome, n) => void (counts[outcome] += n) },
+    });
+    await worker.start();
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await redis?.quit();
+  });
+
+  it('applies every event exactly once, dead-letters poison, and matches the backfill for the last day', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    const sent = await replay(
+      once(rows),
+      { send: async (which, messages) => void (await producer.send({ topic: topics[which], messages: [...messages] })) },
+      { rate: 0 },
+    );
+    // Redeliveries and poison, as a real topic would carry them.
+    await producer.send({
+      topic: topics.transactions,
+      messages: [
+        ...rows.slice(0, 200).map((r) => ({ key: r.customer_id, value: JSON.stringify(transactionJson(r)) })),
+        { key: 'x', value: '{not json' },
+        { key: 'x', value: JSON.stringify({ transaction_id: 'p1', amount: -5 }) },
+        { key: 'x', value: null },
+      ],
+    });
+    await producer.disconnect();
+
+    const total = sent.transactions + sent.labels + 203;
+    await waitFor(() => counts.applied + counts.duplicate + counts.late + counts.invalid >= total, 60_000);
+    expect(counts).toEqual({ applied: sent.transactions + sent.labels, duplicate: 200, late: 0, invalid: 3 });
+
+    const dlq = await readTopic(kafka, topics.deadLetter, 3);
+    expect(dlq.map((m) => m.headers['x-error'])).toEqual([
+      expect.stringMatching(/^invalid JSON/),
+      expect.stringMatching(/timestamp|customer_id/),
+      'empty message',
+    ]);
+    expect(dlq[0]!.value).toBe('{not json');
+
+    const dir = await mkdtemp(join(tmpdir(), 'oo-'));
+    await backfill(once(rows), { set, output: join(dir, 'features.csv') });
+    const offline = parseFeatures(readFileSync(join(dir, 'features.csv'), 'utf8'), set.names);
+    const lastDay = rows.filter((r) => r.t > rows[rows.length - 1]!.t - DAY_MS);
+    expect(lastDay.length).toBeGreaterThan(200);
+    let compared = 0;
+    for (const r of lastDay) {
+      const tx = { id: r.id, t: r.t, amount: r.amount, customer_id: r.customer_id, terminal_id: r.terminal_id };
+      const online = [...set.compute(tx, await store.read(set.queries(tx)))];
+      expect(online, r.id).toEqual(offline.get(r.id));
+      compared++;
+    }
+    expect(compared).toBe(lastDay.length);
+    // The comparison is not vacuous: terminal risk is non-zero somewhere on the last day.
+    const risk = set.names.indexOf('TERMINAL_ID_RISK_7DAY_WINDOW');
+    expect(lastDay.some((r) => offline.get(r.id)![risk]! > 0)).toBe(true);
+  });
+});
+
+function transactionJson(r: HandbookRow) {
+  return { transaction_id: r.id, timestamp: r.datetime, customer_id: r.customer_id, terminal_id: r.terminal_id, amount: r.amount };
+}
+
+function parseFeatures(csv: string, names: readonly string[]): Map<string, number[]> {
+  const [header, ...lines] = csv.trim().split('\n');
+  const cols = header!.split(',');
+  const at = names.map((n) => cols.indexOf(n));
+  return new Map(
+    lines.map((l) => {
+      const f = l.split(',');
+      return [f[0]!, at.map((i) => Number(f[i]))];
+    }),
+  );
+}
+
+async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting for the worker');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function readTopic(kafka: Kafka, topic: string, n: number) {
+  const consumer = kafka.consumer({ groupId: uniqueName('dlq-reader') });
+  const got: { value: string | null; headers: Record<string, string> }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      got.push({
+        value: message.value?.toString() ?? null,
+        headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
+      });
+    },
+  });
+  await waitFor(() => got.length >= n, 30_000);
+  await consumer.disconnect();
+  return got;
+}
