@@ -61,4 +61,3 @@ export async function run(argv: string[]): Promise<void> {
       `peak rss ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB → ${values.output}\n`,
   );
 }
-

@@ -35,9 +35,11 @@ export async function run(argv: string[]): Promise<void> {
   const brokers = values.brokers.split(',').filter(Boolean);
   const rate = Number(values.rate);
   const partitions = Number(values.partitions);
-  if (inputs.length === 0 || brokers.length === 0) throw new UsageError('replay needs --input and --brokers', help);
+  if (inputs.length === 0 || brokers.length === 0)
+    throw new UsageError('replay needs --input and --brokers', help);
   if (!(rate >= 0)) throw new UsageError('--rate must be a number ≥ 0', help);
-  if (!Number.isInteger(partitions) || partitions < 1) throw new UsageError('--partitions must be a positive integer', help);
+  if (!Number.isInteger(partitions) || partitions < 1)
+    throw new UsageError('--partitions must be a positive integer', help);
 
   const kafka = new Kafka({ clientId: 'fraudscore-replay', brokers, logLevel: logLevel.WARN });
   const topics = { transactions: values['transactions-topic'], labels: values['labels-topic'] };
@@ -50,12 +52,18 @@ export async function run(argv: string[]): Promise<void> {
   await admin.disconnect();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const bar = progress('replay', inputs.reduce((n, p) => n + estimateRows(p), 0));
+  const bar = progress(
+    'replay',
+    inputs.reduce((n, p) => n + estimateRows(p), 0),
+  );
   const started = performance.now();
   try {
     const sent = await replay(
       readHandbookFiles(inputs),
-      { send: async (which, messages) => void (await producer.send({ topic: topics[which], messages: [...messages] })) },
+      {
+        send: async (which, messages) =>
+          void (await producer.send({ topic: topics[which], messages: [...messages] })),
+      },
       { rate, onProgress: bar.tick },
     );
     const secs = (performance.now() - started) / 1000;

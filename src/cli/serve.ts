@@ -1,5 +1,34 @@
-export const help = 'fraudscore serve — not implemented yet';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../adapters/logging/logger.js';
+import { loadConfig } from '../config.js';
+import { createService } from '../serve-wiring.js';
 
-export async function run(_argv: string[]): Promise<void> {
-  throw new Error('fraudscore serve is not implemented yet');
+export const help = `fraudscore serve
+
+Runs the scoring API. With no REDIS_URL / REDIS_CLUSTER_NODES it is self-contained: the in-memory feature
+store (fed through POST /v1/events) and the newest model version in MODEL_DIR. Every setting is an
+environment variable (README, "Configuration"). SIGTERM/SIGINT: readiness fails, in-flight requests
+finish, then clients close.`;
+
+export async function run(argv: string[]): Promise<void> {
+  parseArgs({ args: argv, options: {} });
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const service = await createService(config, { logger });
+  await service.app.listen({ host: config.HOST, port: config.PORT });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining');
+    const force = setTimeout(() => {
+      logger.error({}, 'drain timed out; exiting');
+      process.exit(1);
+    }, 25_000);
+    force.unref();
+    await service.close();
+    logger.info({}, 'stopped');
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { wire } from '../wiring.js';
 import { loadConfig } from '../config.js';
+import { wire } from '../wiring.js';
 
 export const help = `fraudscore worker
 

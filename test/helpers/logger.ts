@@ -1,17 +1,20 @@
-import type { Logger } from '../../src/ports/logger.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { REDACT } from '../../src/adapters/logging/logger.js';
 
-export interface CapturedLog {
-  level: string;
-  obj: object;
-  msg?: string | undefined;
+export type LogLine = Record<string, unknown> & { level: number; msg?: string };
+
+/** A real pino logger (with the service's redaction) whose lines land in `sink` for assertions. */
+export function captureLogger(sink: LogLine[] = [], level = 'debug') {
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line) sink.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } }, stream);
 }
 
-/** A Logger that keeps what it is told, for assertions (and silence). */
-export function silentLogger(sink: CapturedLog[] = []): Logger {
-  const at =
-    (level: string) =>
-    (obj: object, msg?: string): void =>
-      void sink.push({ level, obj, msg });
-  const logger: Logger = { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug'), child: () => logger };
-  return logger;
+export function silentLogger() {
+  return pino({ level: 'silent' });
 }

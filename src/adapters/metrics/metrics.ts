@@ -1,0 +1,122 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
+
+const STAGE_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
+  0.5, 1,
+];
+
+/** Every metric fraudscore exports, on the Registry it is given (never the global one). */
+export function createMetrics(registry: Registry, build: { version: string; commit: string }) {
+  collectDefaultMetrics({ register: registry, prefix: 'fraudscore_' });
+  const r = [registry];
+  const m = {
+    httpDuration: new Histogram({
+      name: 'fraudscore_http_request_duration_seconds',
+      help: 'HTTP request duration, by route template, method and status code.',
+      labelNames: ['route', 'method', 'status_code'] as const,
+      buckets: STAGE_BUCKETS,
+      registers: r,
+    }),
+    stageDuration: new Histogram({
+      name: 'fraudscore_scoring_stage_duration_seconds',
+      help: 'Time spent per scoring stage: features, inference, ensemble, total.',
+      labelNames: ['stage'] as const,
+      buckets: STAGE_BUCKETS,
+      registers: r,
+    }),
+    batchSize: new Histogram({
+      name: 'fraudscore_inference_batch_size',
+      help: 'Rows per ONNX run (micro-batching coalesces concurrent requests).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers: r,
+    }),
+    decisions: new Counter({
+      name: 'fraudscore_decisions_total',
+      help: 'Decisions returned, by decision and the model version that decided.',
+      labelNames: ['decision', 'model_version'] as const,
+      registers: r,
+    }),
+    score: new Histogram({
+      name: 'fraudscore_score',
+      help: 'Ensemble fraud score, by model version (shadow versions included).',
+      labelNames: ['model_version'] as const,
+      buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
+      registers: r,
+    }),
+    degraded: new Counter({
+      name: 'fraudscore_degraded_total',
+      help: 'Responses scored in a degraded mode, by reason.',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    featurePsi: new Gauge({
+      name: 'fraudscore_feature_psi',
+      help: 'Population stability index of recent traffic against the training reference, per input feature.',
+      labelNames: ['feature', 'model_version'] as const,
+      registers: r,
+    }),
+    scorePsi: new Gauge({
+      name: 'fraudscore_score_psi',
+      help: 'Population stability index of recent scores against the training reference.',
+      labelNames: ['model_version'] as const,
+      registers: r,
+    }),
+    featureDefaulted: new Counter({
+      name: 'fraudscore_feature_defaulted_total',
+      help: 'Features answered with their documented default because the store could not be read in time.',
+      labelNames: ['feature'] as const,
+      registers: r,
+    }),
+    featureFreshness: new Gauge({
+      name: 'fraudscore_feature_freshness_seconds',
+      help: 'Wall-clock age of the newest event time applied to the feature store by this process.',
+      registers: r,
+    }),
+    events: new Counter({
+      name: 'fraudscore_events_total',
+      help: 'Events consumed, by topic and outcome (applied, duplicate, late, invalid).',
+      labelNames: ['topic', 'outcome'] as const,
+      registers: r,
+    }),
+    consumerLag: new Gauge({
+      name: 'fraudscore_consumer_lag',
+      help: 'Messages behind the high watermark, per topic partition, as of the last batch.',
+      labelNames: ['topic', 'partition'] as const,
+      registers: r,
+    }),
+    deadLetters: new Counter({
+      name: 'fraudscore_dead_letter_total',
+      help: 'Messages sent to the dead-letter topic.',
+      labelNames: ['topic'] as const,
+      registers: r,
+    }),
+    storeWrite: new Histogram({
+      name: 'fraudscore_store_write_duration_seconds',
+      help: 'Duration of one feature-store write round trip (a chunk of events).',
+      buckets: STAGE_BUCKETS,
+      registers: r,
+    }),
+    modelInfo: new Gauge({
+      name: 'fraudscore_model_info',
+      help: 'Model versions serving, by role (active, canary, shadow); value 1.',
+      labelNames: ['name', 'version', 'role'] as const,
+      registers: r,
+    }),
+    modelLoads: new Counter({
+      name: 'fraudscore_model_loads_total',
+      help: 'Model version loads, by outcome (success, failure).',
+      labelNames: ['outcome'] as const,
+      registers: r,
+    }),
+    buildInfo: new Gauge({
+      name: 'fraudscore_build_info',
+      help: 'Build of this process; value 1.',
+      labelNames: ['version', 'commit'] as const,
+      registers: r,
+    }),
+  };
+  m.buildInfo.set(build, 1);
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,69 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { TransactionSchema } from '../../domain/events.js';
+import type { ScoringService } from '../../scoring/service.js';
+import { HttpError, validationError } from '../errors.js';
+import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
+
+export interface ScoreRoutesOptions {
+  readonly scoring: ScoringService;
+  readonly deadlineMs: number;
+  readonly maxBatch: number;
+  readonly now: () => number;
+}
+
+/** A caller may shorten, never lengthen, the budget: `X-Request-Deadline-Ms: 20`. */
+export const DEADLINE_HEADER = 'x-request-deadline-ms';
+
+export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o) => {
+  const batchSchema = BatchBodySchema(o.maxBatch);
+
+  const deadlineOf = (headers: Record<string, unknown>, start: number): number => {
+    const raw = headers[DEADLINE_HEADER];
+    if (raw === undefined) return start + o.deadlineMs;
+    const ms = Number(raw);
+    if (!Number.isFinite(ms) || ms <= 0)
+      throw new HttpError(
+        400,
+        'invalid_header',
+        `${DEADLINE_HEADER} must be a positive number of milliseconds`,
+      );
+    return start + Math.min(ms, o.deadlineMs);
+  };
+  const explainOf = (query: unknown): boolean => {
+    const q = ScoreQuerySchema.safeParse(query);
+    if (!q.success) throw validationError(q.error, 'query');
+    return q.data.explain === 'true' || q.data.explain === '1';
+  };
+
+  app.post('/v1/score', async (req) => {
+    const start = o.now();
+    const deadline = deadlineOf(req.headers, start);
+    const explain = explainOf(req.query);
+    const tx = TransactionSchema.safeParse(req.body);
+    if (!tx.success) throw validationError(tx.error);
+    const [result] = await o.scoring.score([tx.data], { explain, deadline });
+    return result;
+  });
+
+  app.post('/v1/score/batch', async (req) => {
+    const start = o.now();
+    const deadline = deadlineOf(req.headers, start);
+    const explain = explainOf(req.query);
+    const body = batchSchema.safeParse(req.body);
+    if (!body.success) throw validationError(body.error);
+    const txs = body.data.transactions.map((t, i) => {
+      const parsed = TransactionSchema.safeParse(t);
+      if (!parsed.success) throw validationError(parsed.error, `transactions.${i}`);
+      return parsed.data;
+    });
+    const ids = new Set<string>();
+    txs.forEach((t, i) => {
+      if (ids.has(t.transaction_id))
+        throw new HttpError(400, 'invalid_request', 'duplicate transaction_id in batch', [
+          { path: `transactions.${i}.transaction_id`, message: `${t.transaction_id} appears more than once` },
+        ]);
+      ids.add(t.transaction_id);
+    });
+    return { results: await o.scoring.score(txs, { explain, deadline }) };
+  });
+};

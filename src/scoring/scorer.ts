@@ -1,0 +1,352 @@
+import type { Metrics } from '../adapters/metrics/metrics.js';
+import type { Transaction } from '../domain/events.js';
+import { eventTimeMs } from '../domain/events.js';
+import type { CompiledFeatureSet, EntitySpec, TxInput } from '../domain/features/engine.js';
+import { FALLBACK_BASE_SCORE, fallbackScore } from '../domain/scoring/fallback.js';
+import type { DegradedReason, ScoreResult } from '../domain/scoring/result.js';
+import type { LoadedVersion } from '../models/loaded-version.js';
+import type { ModelRegistry, Route } from '../models/registry.js';
+import type { Clock } from '../ports/clock.js';
+import type { FeatureStore, TxRecord } from '../ports/feature-store.js';
+import type { Logger } from '../ports/logger.js';
+import { DeadlineExceeded, withDeadline } from './deadline.js';
+import { AnswerCache } from './idempotency.js';
+import type { Readiness, ScoreOptions, ScoringService } from './service.js';
+
+export interface DecisionRecord {
+  readonly transaction_id: string;
+  readonly customer_id: string;
+  readonly model: string;
+  readonly model_version: string;
+  readonly shadow_version?: string;
+  readonly score: number;
+  readonly decision: ScoreResult['decision'];
+  readonly reasons: ScoreResult['reasons'];
+  readonly degraded: boolean;
+  readonly degraded_reasons?: readonly DegradedReason[];
+}
+
+/** Where audit records of decisions go besides the log (e.g. a Kafka topic). */
+export interface DecisionSink {
+  publish(records: readonly DecisionRecord[]): void;
+}
+
+export interface ScorerDeps {
+  readonly registry: ModelRegistry;
+  readonly modelName: string;
+  readonly store: FeatureStore;
+  readonly featureSets: ReadonlyMap<string, CompiledFeatureSet>;
+  readonly entities: readonly EntitySpec[];
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly decisions?: DecisionSink;
+  /** Answers remembered for retries of the same transaction id. */
+  readonly cacheSize?: number;
+}
+
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+interface Work {
+  readonly index: number;
+  readonly tx: Transaction;
+  readonly input: TxInput;
+  readonly fingerprint: string;
+  readonly route: Route | undefined;
+  features?: Float64Array;
+  row?: Float32Array;
+  score?: number;
+  members?: number[];
+  reasons?: ScoreResult['reasons'];
+  degraded: DegradedReason[];
+}
+
+const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/**
+ * Scores transactions: features from the store under the deadline (defaults when it cannot answer), then the
+ * routed model version through its micro-batcher (a rule-based score when it cannot run), then decision,
+ * reasons, metrics, audit. A valid transaction always gets an answer.
+ */
+export class Scorer implements ScoringService {
+  private readonly cache: AnswerCache<ScoreResult>;
+  private readonly lookbackMs: number;
+  private readonly entityIndex: Map<string, number[]>;
+
+  constructor(private readonly d: ScorerDeps) {
+    this.cache = new AnswerCache(d.cacheSize ?? 100_000);
+    this.lookbackMs = Math.max(...[...d.featureSets.values()].map((s) => s.lookbackMs));
+    this.entityIndex = new Map(
+      [...d.featureSets.values()].map((s) => [
+        s.id,
+        s.entities.map((e) => d.entities.findIndex((u) => u.name === e.name)),
+      ]),
+    );
+  }
+
+  async score(txs: readonly Transaction[], o: ScoreOptions): Promise<ScoreResult[]> {
+    const { clock, metrics } = this.d;
+    const t0 = clock.monotonic();
+    const results: ScoreResult[] = new Array(txs.length);
+    const work: Work[] = [];
+    txs.forEach((tx, index) => {
+      const fingerprint = JSON.stringify(tx);
+      const cached = this.cache.get(tx.transaction_id, fingerprint);
+      if (cached.hit) results[index] = cached.value;
+      else if (cached.conflict)
+        throw new ConflictError(`transaction ${tx.transaction_id} was already scored with different content`);
+      else
+        work.push({
+          index,
+          tx,
+          input: toInput(tx),
+          fingerprint,
+          route: this.route(tx.customer_id),
+          degraded: [],
+        });
+    });
+    if (work.length === 0) return results;
+
+    try {
+      const records = await this.readFeatures(work, o.deadline);
+      const t1 = clock.monotonic();
+      work.forEach((w, k) => this.computeFeatures(w, records, k));
+      await this.infer(work, o.deadline);
+      const t2 = clock.monotonic();
+      for (const w of work) this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      const t3 = clock.monotonic();
+      metrics.stageDuration.observe({ stage: 'features' }, (t1 - t0) / 1000);
+      metrics.stageDuration.observe({ stage: 'inference' }, (t2 - t1) / 1000);
+      metrics.stageDuration.observe({ stage: 'ensemble' }, (t3 - t2) / 1000);
+      metrics.stageDuration.observe({ stage: 'total' }, (t3 - t0) / 1000);
+      this.audit(work, results);
+      this.scheduleShadow(work);
+    } finally {
+      for (const w of work) w.route?.primary.release();
+    }
+    return results;
+  }
+
+  async readiness(): Promise<Readiness> {
+    const active = this.d.registry.active(this.d.modelName);
+    const store = await withDeadline(this.d.store.ping(), 1000).then(
+      () => ({ ok: true }),
+      (err: unknown) => ({ ok: false, detail: `${this.d.store.kind}: ${(err as Error).message}` }),
+    );
+    const model = active
+      ? { ok: true, detail: `${active.id} loaded and warmed up` }
+      : { ok: false, detail: `no active version of ${this.d.modelName}` };
+    return { ready: model.ok && store.ok, checks: { model, feature_store: store } };
+  }
+
+  private route(customerId: string): Route | undefined {
+    try {
+      return this.d.registry.route(customerId, this.d.modelName);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async readFeatures(work: readonly Work[], deadline: number): Promise<TxRecord[][] | undefined> {
+    const { entities, store, clock, logger } = this.d;
+    const queries = work.flatMap((w) =>
+      entities.map((e) => ({
+        entity: e.name,
+        id: w.input[e.key],
+        from: w.input.t - this.lookbackMs,
+        to: w.input.t,
+      })),
+    );
+    try {
+      return await withDeadline(store.read(queries), deadline - clock.monotonic());
+    } catch (err) {
+      const reason: DegradedReason =
+        err instanceof DeadlineExceeded ? 'features_timeout' : 'features_unavailable';
+      logger.warn({ err, reason, store: store.kind }, 'scoring with default features');
+      for (const w of work) w.degraded.push(reason);
+      return undefined;
+    }
+  }
+
+  /** `records` holds, for each work item in order, one window per entity of the union. */
+  private computeFeatures(w: Work, records: TxRecord[][] | undefined, k: number): void {
+    const version = w.route?.primary.version;
+    const set = version?.featureSet ?? this.defaultSet();
+    const at = this.entityIndex.get(set.id)!;
+    const offset = k * this.d.entities.length;
+    const windows = records ? at.map((i) => records[offset + i] ?? []) : at.map(() => []);
+    w.features = set.compute(w.input, windows);
+    if (!records)
+      for (const f of set.definition.features)
+        if (f.kind === 'window') this.d.metrics.featureDefaulted.inc({ feature: f.name });
+    if (version) w.row = version.input(w.features);
+  }
+
+  private async infer(work: Work[], deadline: number): Promise<void> {
+    const byVersion = new Map<LoadedVersion, Work[]>();
+    for (const w of work) {
+      const v = w.route?.primary.version;
+      if (!v || !w.row) {
+        w.degraded.push('model_error');
+        continue;
+      }
+      const list = byVersion.get(v) ?? [];
+      list.push(w);
+      byVersion.set(v, list);
+    }
+    await Promise.all(
+      [...byVersion].map(async ([version, ws]) => {
+        try {
+          const rows = ws.map((w) => w.row!);
+          const out = await withDeadline(
+            rows.length === 1 ? version.score(rows[0]!).then((r) => [r]) : version.scoreMany(rows),
+            deadline - this.d.clock.monotonic(),
+          );
+          ws.forEach((w, k) => {
+            w.score = out[k]!.score;
+            w.members = out[k]!.members;
+          });
+        } catch (err) {
+          const reason: DegradedReason = err instanceof DeadlineExceeded ? 'model_timeout' : 'model_error';
+          this.d.logger.warn({ err, reason, model: version.id }, 'scoring with the fallback rules');
+          for (const w of ws) w.degraded.push(reason);
+        }
+      }),
+    );
+  }
+
+  private explainAndDecide(
+    w: Work,
+    results: ScoreResult[],
+    explain: boolean,
+    t: { t0: number; t1: number; t2: number },
+  ): void {
+    const { metrics, clock } = this.d;
+    const version = w.route?.primary.version;
+    const set = version?.featureSet ?? this.defaultSet();
+    const named = Object.fromEntries(set.names.map((n, i) => [n, w.features![i]!]));
+    let score: number;
+    let reasons: ScoreResult['reasons'];
+    if (w.score !== undefined && version) {
+      score = w.score;
+      reasons = version.reasons(w.row!);
+      version.drift.observe(w.row!, score);
+    } else {
+      const fb = fallbackScore(named);
+      score = fb.score;
+      reasons = fb.reasons;
+    }
+    const decision = version
+      ? version.decide(score)
+      : score >= 0.5
+        ? 'decline'
+        : score > FALLBACK_BASE_SCORE
+          ? 'review'
+          : 'approve';
+    const modelVersion = version?.version ?? 'none';
+    const degraded = [...new Set(w.degraded)];
+    const result: ScoreResult = {
+      transaction_id: w.tx.transaction_id,
+      score,
+      decision,
+      reasons,
+      model: { name: version?.name ?? this.d.modelName, version: modelVersion, feature_set: set.id },
+      ...(w.route?.shadow ? { shadow: { version: w.route.shadow.version.version } } : {}),
+      degraded: degraded.length > 0,
+      ...(degraded.length ? { degraded_reasons: degraded } : {}),
+      timings_ms: {
+        features: round3(t.t1 - t.t0),
+        inference: round3(t.t2 - t.t1),
+        total: round3(clock.monotonic() - t.t0),
+      },
+      ...(explain ? { features: version ? pick(named, version.manifest.inputs) : named } : {}),
+    };
+    results[w.index] = result;
+    w.reasons = reasons;
+    metrics.decisions.inc({ decision, model_version: modelVersion });
+    metrics.score.observe({ model_version: modelVersion }, score);
+    for (const r of degraded) metrics.degraded.inc({ reason: r });
+    // A degraded answer is not remembered: a retry after the outage deserves the full score.
+    if (degraded.length === 0) this.cache.set(w.tx.transaction_id, w.fingerprint, result);
+  }
+
+  private audit(work: readonly Work[], results: readonly ScoreResult[]): void {
+    const records: DecisionRecord[] = work.map((w) => {
+      const r = results[w.index]!;
+      return {
+        transaction_id: r.transaction_id,
+        customer_id: w.tx.customer_id,
+        model: r.model.name,
+        model_version: r.model.version,
+        ...(r.shadow ? { shadow_version: r.shadow.version } : {}),
+        score: r.score,
+        decision: r.decision,
+        reasons: r.reasons,
+        degraded: r.degraded,
+        ...(r.degraded_reasons ? { degraded_reasons: r.degraded_reasons } : {}),
+      };
+    });
+    for (const rec of records) this.d.logger.info({ audit: 'decision', ...rec }, 'decision');
+    this.d.decisions?.publish(records);
+  }
+
+  /** Shadow versions score after the response is on its way and can never change it. */
+  private scheduleShadow(work: readonly Work[]): void {
+    const shadowed = work.filter((w) => w.route?.shadow && w.features);
+    if (shadowed.length === 0) return;
+    const leases = shadowed.map((w) => w.route!.shadow!);
+    setImmediate(() => {
+      const byVersion = new Map<LoadedVersion, Work[]>();
+      shadowed.forEach((w) => {
+        const v = w.route!.shadow!.version;
+        byVersion.set(v, [...(byVersion.get(v) ?? []), w]);
+      });
+      const runs = [...byVersion].map(async ([v, ws]) => {
+        const rows = ws.map((w) => v.input(w.features!));
+        const out = await v.scoreMany(rows);
+        ws.forEach((w, k) => {
+          const score = out[k]!.score;
+          v.drift.observe(rows[k]!, score);
+          this.d.metrics.score.observe({ model_version: v.version }, score);
+          this.d.logger.info(
+            {
+              audit: 'shadow',
+              transaction_id: w.tx.transaction_id,
+              model: v.name,
+              model_version: v.version,
+              score,
+              decision: v.decide(score),
+              primary_version: w.route!.primary.version.version,
+            },
+            'shadow score',
+          );
+        });
+      });
+      void Promise.allSettled(runs).then((settled) => {
+        for (const s of settled)
+          if (s.status === 'rejected') this.d.logger.warn({ err: s.reason }, 'shadow scoring failed');
+        for (const l of leases) l.release();
+      });
+    });
+  }
+
+  private defaultSet(): CompiledFeatureSet {
+    return [...this.d.featureSets.values()].at(-1)!;
+  }
+}
+
+function toInput(tx: Transaction): TxInput {
+  return {
+    id: tx.transaction_id,
+    t: eventTimeMs(tx.timestamp),
+    amount: tx.amount,
+    customer_id: tx.customer_id,
+    terminal_id: tx.terminal_id,
+  };
+}
+
+function pick(named: Record<string, number>, names: readonly string[]): Record<string, number> {
+  return Object.fromEntries(names.map((n) => [n, named[n]!]));
+}

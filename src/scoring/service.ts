@@ -1,0 +1,19 @@
+import type { Transaction } from '../domain/events.js';
+import type { ScoreResult } from '../domain/scoring/result.js';
+
+export interface ScoreOptions {
+  readonly explain: boolean;
+  /** Monotonic time (ms) by which an answer must be ready. */
+  readonly deadline: number;
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+/** What the HTTP layer needs from scoring; the implementation wires store, models, metrics and audit log. */
+export interface ScoringService {
+  score(txs: readonly Transaction[], o: ScoreOptions): Promise<ScoreResult[]>;
+  readiness(): Promise<Readiness>;
+}

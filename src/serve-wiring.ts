@@ -1,0 +1,178 @@
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { FsModelRepository } from './adapters/fs/model-repository.js';
+import { createLogger } from './adapters/logging/logger.js';
+import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
+import { OnnxModelRuntime } from './adapters/onnx/onnx-runtime.js';
+import { build } from './app.js';
+import type { Config } from './config.js';
+import { ModelRegistry, type RegistryEvent } from './models/registry.js';
+import { type Clock, systemClock } from './ports/clock.js';
+import { Scorer } from './scoring/scorer.js';
+import { buildInfo } from './version.js';
+import { wire } from './wiring.js';
+
+export interface Service {
+  readonly app: FastifyInstance;
+  readonly registry: ModelRegistry;
+  readonly metrics: Metrics;
+  readonly promRegistry: Registry;
+  /** Stops accepting, drains in-flight requests, then closes the worker, models and store. */
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  readonly clock?: Clock;
+  readonly logger?: ReturnType<typeof createLogger>;
+}
+
+/** Everything `fraudscore serve` runs, built from the config; tests use it with `app.inject()`. */
+export async function createService(config: Config, o: ServiceOptions = {}): Promise<Service> {
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger ?? createLogger(config.LOG_LEVEL);
+  const promRegistry = new Registry();
+  const info = buildInfo();
+  const metrics = createMetrics(promRegistry, info);
+  let newestEvent = Number.NaN;
+  const markApplied = (t: number) => {
+    if (!(t <= newestEvent)) newestEvent = t;
+  };
+  const deps = await wire(config, {
+    needs: 'serve',
+    logger,
+    workerObserver: {
+      events: (topic, outcome, n) => metrics.events.inc({ topic, outcome }, n),
+      lag: (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag),
+      storeWrite: (s) => metrics.storeWrite.observe(s),
+      deadLetter: (topic) => metrics.deadLetters.inc({ topic }),
+      applied: markApplied,
+    },
+  });
+
+  const registry = new ModelRegistry({
+    source: new FsModelRepository({
+      dir: config.MODEL_DIR,
+      runtime: new OnnxModelRuntime({ intraOpNumThreads: config.ORT_INTRA_OP_THREADS }),
+      featureSets: deps.featureSets,
+    }),
+    logger: logger.child({ component: 'models' }),
+    clock,
+    defaultModel: config.MODEL_NAME,
+    batching: {
+      enabled: config.MICROBATCH_ENABLED,
+      maxRows: config.MICROBATCH_MAX_ROWS,
+      maxWaitMs: config.MICROBATCH_MAX_WAIT_MS,
+    },
+    psiWindow: config.PSI_WINDOW,
+    onEvent: (e) => onModelEvent(e, metrics, logger),
+    onBatch: (b) => metrics.batchSize.observe(b.rows),
+  });
+
+  const version = config.MODEL_VERSION ?? (await registry.latest(config.MODEL_NAME));
+  if (version) {
+    try {
+      await registry.activate(config.MODEL_NAME, version);
+    } catch (err) {
+      logger.error(
+        { err, model: config.MODEL_NAME, version },
+        'could not activate the configured model; not ready',
+      );
+    }
+  } else
+    logger.error({ model: config.MODEL_NAME, dir: config.MODEL_DIR }, 'no model version found; not ready');
+
+  const scorer = new Scorer({
+    registry,
+    modelName: config.MODEL_NAME,
+    store: deps.store,
+    featureSets: deps.featureSets,
+    entities: deps.entities,
+    clock,
+    logger: logger.child({ component: 'scoring' }),
+    metrics,
+  });
+  exportGauges(promRegistry, metrics, registry, clock, () => newestEvent);
+
+  const app = await build(config, {
+    logger,
+    clock,
+    registry: promRegistry,
+    metrics,
+    store: deps.store,
+    entities: deps.entities,
+    scoring: scorer,
+    version: info.version,
+    onEventApplied: markApplied,
+  });
+  if (deps.worker) await deps.worker.start();
+
+  return {
+    app,
+    registry,
+    metrics,
+    promRegistry,
+    async close() {
+      await app.close();
+      await deps.close();
+      await registry.close();
+    },
+  };
+}
+
+function onModelEvent(
+  e: RegistryEvent,
+  metrics: Metrics,
+  logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void },
+) {
+  if (e.type === 'load') metrics.modelLoads.inc({ outcome: 'success' });
+  if (e.type === 'load_failed') metrics.modelLoads.inc({ outcome: 'failure' });
+  (e.type === 'load_failed' ? logger.warn : logger.info).call(
+    logger,
+    { audit: 'model', ...e },
+    `model ${e.type}`,
+  );
+}
+
+/** Gauges computed at scrape time: roles of model versions, drift of the versions serving, feature freshness. */
+function exportGauges(
+  prom: Registry,
+  metrics: Metrics,
+  registry: ModelRegistry,
+  clock: Clock,
+  newestEvent: () => number,
+) {
+  const collect = async () => {
+    metrics.modelInfo.reset();
+    metrics.featurePsi.reset();
+    metrics.scorePsi.reset();
+    for (const m of await registry.list()) {
+      const roles: [string | undefined, string][] = [
+        [m.active, 'active'],
+        [m.canary?.version, 'canary'],
+        [m.shadow?.version, 'shadow'],
+      ];
+      for (const [version, role] of roles) {
+        if (!version) continue;
+        metrics.modelInfo.set({ name: m.name, version, role }, 1);
+        const drift = registry.get(m.name, version)?.drift.snapshot();
+        if (!drift || drift.observations === 0) continue;
+        metrics.scorePsi.set({ model_version: version }, drift.score);
+        for (const [feature, value] of Object.entries(drift.features))
+          metrics.featurePsi.set({ feature, model_version: version }, value);
+      }
+    }
+    const t = newestEvent();
+    if (Number.isFinite(t)) metrics.featureFreshness.set(Math.max(0, (clock.now() - t) / 1000));
+  };
+  // prom-client calls collect() on the metric being scraped; one hook on the registry keeps it to one pass.
+  const original = prom.metrics.bind(prom);
+  prom.metrics = async () => {
+    await collect();
+    return original();
+  };
+  const originalJson = prom.getMetricsAsJSON.bind(prom);
+  prom.getMetricsAsJSON = async () => {
+    await collect();
+    return originalJson();
+  };
+}
