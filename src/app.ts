@@ -43,6 +43,8 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     forceCloseConnections: 'idle',
   });
   registerErrorHandling(app);
+  // JSON only: any other content type is a 415, not a string for the schema to puzzle over.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (req) => {
     (req as { startedAt?: number }).startedAt = deps.clock.monotonic();

@@ -8,6 +8,7 @@ import { build } from './app.js';
 import type { Config } from './config.js';
 import { ModelRegistry, type RegistryEvent } from './models/registry.js';
 import { type Clock, systemClock } from './ports/clock.js';
+import type { FeatureStore } from './ports/feature-store.js';
 import { Scorer } from './scoring/scorer.js';
 import { buildInfo } from './version.js';
 import { wire } from './wiring.js';
@@ -24,6 +25,7 @@ export interface Service {
 export interface ServiceOptions {
   readonly clock?: Clock;
   readonly logger?: ReturnType<typeof createLogger>;
+  readonly store?: FeatureStore;
 }
 
 /** Everything `fraudscore serve` runs, built from the config; tests use it with `app.inject()`. */
@@ -40,6 +42,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const deps = await wire(config, {
     needs: 'serve',
     logger,
+    ...(o.store ? { store: o.store } : {}),
     workerObserver: {
       events: (topic, outcome, n) => metrics.events.inc({ topic, outcome }, n),
       lag: (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag),

@@ -1,10 +1,10 @@
 import { Cluster, Redis } from 'ioredis';
-import type { Config } from './config.js';
 import { loadFeatureSets } from './adapters/fs/feature-set-files.js';
 import { FeatureWorker, type WorkerObserver } from './adapters/kafka/feature-worker.js';
 import { createLogger } from './adapters/logging/logger.js';
 import { MemoryFeatureStore } from './adapters/memory/memory-store.js';
 import { RedisFeatureStore } from './adapters/redis/redis-store.js';
+import type { Config } from './config.js';
 import { type CompiledFeatureSet, type EntitySpec, entityUnion } from './domain/features/engine.js';
 import { DAY_MS } from './domain/features/time.js';
 import type { FeatureStore, RetentionPolicy } from './ports/feature-store.js';
@@ -24,6 +24,8 @@ export interface WireOptions {
   readonly needs: 'serve' | 'worker';
   readonly logger?: Logger;
   readonly workerObserver?: WorkerObserver;
+  /** Replaces the store the config names (tests: a store that fails or stalls). */
+  readonly store?: FeatureStore;
 }
 
 /** The one place where adapters meet ports: everything a command needs, built from the frozen config. */
@@ -32,11 +34,13 @@ export async function wire(config: Config, o: WireOptions): Promise<Deps> {
   const featureSets = loadFeatureSets(config.FEATURE_DIR);
   const sets = [...featureSets.values()];
   const entities = entityUnion(sets);
-  const retention = { horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + config.FEATURE_RETENTION_GRACE_DAYS * DAY_MS };
+  const retention = {
+    horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + config.FEATURE_RETENTION_GRACE_DAYS * DAY_MS,
+  };
   const closers: (() => Promise<void>)[] = [];
 
   // The API fails fast while Redis is away (and scores degraded); the worker waits for it and loses nothing.
-  const store = createStore(config, retention, { failFast: o.needs === 'serve' });
+  const store = o.store ?? createStore(config, retention, { failFast: o.needs === 'serve' });
   closers.push(() => store.close());
 
   let worker: FeatureWorker | undefined;
@@ -88,7 +92,10 @@ function createStore(config: Config, retention: RetentionPolicy, o: { failFast: 
       const [host, port] = hp.split(':');
       return { host: host!, port: Number(port ?? 6379) };
     });
-    return new RedisFeatureStore(new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }), options);
+    return new RedisFeatureStore(
+      new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }),
+      options,
+    );
   }
   if (config.REDIS_URL) return new RedisFeatureStore(new Redis(config.REDIS_URL, clientOptions), options);
   return new MemoryFeatureStore(retention);

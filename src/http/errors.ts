@@ -41,15 +41,13 @@ const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) {
-      return reply
-        .code(err.statusCode)
-        .send({
-          error: {
-            code: err.code,
-            message: err.message,
-            ...(err.problems ? { problems: err.problems } : {}),
-          },
-        });
+      return reply.code(err.statusCode).send({
+        error: {
+          code: err.code,
+          message: err.message,
+          ...(err.problems ? { problems: err.problems } : {}),
+        },
+      });
     }
     const known = err.code ? FASTIFY_CODES[err.code] : undefined;
     if (known) return reply.code(known.status).send({ error: { code: known.code, message: err.message } });

@@ -11,7 +11,7 @@ import type { FeatureStore, TxRecord } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
 import { AnswerCache } from './idempotency.js';
-import type { Readiness, ScoreOptions, ScoringService } from './service.js';
+import { ConflictError, type Readiness, type ScoreOptions, type ScoringService } from './service.js';
 
 export interface DecisionRecord {
   readonly transaction_id: string;
@@ -43,10 +43,6 @@ export interface ScorerDeps {
   readonly decisions?: DecisionSink;
   /** Answers remembered for retries of the same transaction id. */
   readonly cacheSize?: number;
-}
-
-export class ConflictError extends Error {
-  override name = 'ConflictError';
 }
 
 interface Work {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { TransactionSchema } from '../../domain/events.js';
-import type { ScoringService } from '../../scoring/service.js';
+import { type Transaction, TransactionSchema } from '../../domain/events.js';
+import { ConflictError, type ScoreOptions, type ScoringService } from '../../scoring/service.js';
 import { HttpError, validationError } from '../errors.js';
 import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
 
@@ -41,7 +41,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const explain = explainOf(req.query);
     const tx = TransactionSchema.safeParse(req.body);
     if (!tx.success) throw validationError(tx.error);
-    const [result] = await o.scoring.score([tx.data], { explain, deadline });
+    const [result] = await scoreOrConflict(o.scoring, [tx.data], { explain, deadline });
     return result;
   });
 
@@ -64,6 +64,15 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
         ]);
       ids.add(t.transaction_id);
     });
-    return { results: await o.scoring.score(txs, { explain, deadline }) };
+    return { results: await scoreOrConflict(o.scoring, txs, { explain, deadline }) };
   });
 };
+
+async function scoreOrConflict(scoring: ScoringService, txs: Transaction[], o: ScoreOptions) {
+  try {
+    return await scoring.score(txs, o);
+  } catch (err) {
+    if (err instanceof ConflictError) throw new HttpError(409, 'conflict', err.message);
+    throw err;
+  }
+}
