@@ -24,7 +24,7 @@ export interface AppDeps {
   readonly scoring: ScoringService;
   readonly version: string;
   /** Extra plugins (the admin API) registered by the wiring when configured. */
-  readonly plugins?: readonly ((app: FastifyInstance) => Promise<void>)[];
+  readonly plugins?: readonly ((app: FastifyInstance) => PromiseLike<unknown>)[];
   readonly onEventApplied?: (eventTimeMs: number) => void;
 }
 
@@ -85,6 +85,6 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
       maxEvents: MAX_EVENTS,
     }),
   });
-  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  for (const plugin of deps.plugins ?? []) await plugin(app);
   return app;
 }

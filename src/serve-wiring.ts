@@ -6,6 +6,7 @@ import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
 import { OnnxModelRuntime } from './adapters/onnx/onnx-runtime.js';
 import { build } from './app.js';
 import type { Config } from './config.js';
+import { adminRoutes } from './http/routes/admin.js';
 import { ModelRegistry, type RegistryEvent } from './models/registry.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { FeatureStore } from './ports/feature-store.js';
@@ -106,6 +107,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     scoring: scorer,
     version: info.version,
     onEventApplied: markApplied,
+    plugins: config.ADMIN_TOKEN
+      ? [(a) => a.register(adminRoutes, { registry, token: config.ADMIN_TOKEN! })]
+      : [],
   });
   if (deps.worker) await deps.worker.start();
 

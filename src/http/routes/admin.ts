@@ -1,0 +1,123 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ModelLoadError } from '../../domain/models/load-error.js';
+import { type ModelRegistry, RegistryError } from '../../models/registry.js';
+import { HttpError, validationError } from '../errors.js';
+
+export interface AdminRoutesOptions {
+  readonly registry: ModelRegistry;
+  readonly token: string;
+}
+
+const Params = z.object({
+  name: z.string().regex(/^[a-z0-9_-]+$/, 'model names are lowercase letters, digits, - and _'),
+  version: z
+    .string()
+    .regex(/^[1-9][0-9]*$/, 'versions are positive integers')
+    .optional(),
+});
+const VersionBody = z
+  .object({ version: z.string().regex(/^[1-9][0-9]*$/, 'versions are positive integers') })
+  .strict();
+const CanaryBody = VersionBody.extend({ percent: z.number().gt(0).max(100) }).strict();
+
+const REGISTRY_STATUS = {
+  no_active: 409,
+  no_previous: 409,
+  conflict: 409,
+  invalid_argument: 400,
+  not_loaded: 404,
+} as const;
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Model lifecycle under /admin, behind a bearer token. Digests of equal length make the comparison
+ * constant-time whatever the caller sends; the token itself is never logged (see the logger's redaction).
+ */
+export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o) => {
+  const expected = digest(o.token);
+  app.addHook('onRequest', async (req) => {
+    const header = req.headers.authorization;
+    if (!header) throw new HttpError(401, 'unauthorized', 'admin API needs Authorization: Bearer <token>');
+    const [scheme, given] = header.split(' ', 2);
+    if (scheme?.toLowerCase() !== 'bearer' || !given || !timingSafeEqual(digest(given), expected))
+      throw new HttpError(403, 'forbidden', 'invalid admin token');
+  });
+
+  const params = (req: FastifyRequest) => {
+    const p = Params.safeParse(req.params);
+    if (!p.success) throw validationError(p.error, 'params');
+    return p.data;
+  };
+  const body = <T extends z.ZodType>(schema: T, req: FastifyRequest): z.infer<T> => {
+    const b = schema.safeParse(req.body ?? {});
+    if (!b.success) throw validationError(b.error);
+    return b.data;
+  };
+  const change = async <T>(req: FastifyRequest, action: string, detail: object, fn: () => Promise<T>) => {
+    try {
+      const out = await fn();
+      req.log.info({ audit: 'admin', action, ...detail, outcome: 'ok' }, `admin ${action}`);
+      return out;
+    } catch (err) {
+      req.log.warn(
+        { audit: 'admin', action, ...detail, outcome: 'refused', reason: (err as Error).message },
+        `admin ${action} refused`,
+      );
+      if (err instanceof ModelLoadError)
+        throw new HttpError(err.code === 'not_found' ? 404 : 422, `model_${err.code}`, err.message);
+      if (err instanceof RegistryError) throw new HttpError(REGISTRY_STATUS[err.code], err.code, err.message);
+      throw err;
+    }
+  };
+  const summary = async (name: string) => (await o.registry.list()).find((m) => m.name === name);
+
+  app.get('/admin/models', async () => ({ models: await o.registry.list() }));
+
+  app.post('/admin/models/:name/versions/:version/load', async (req) => {
+    const { name, version } = params(req);
+    await change(req, 'load', { model: name, version }, () => o.registry.load(name, version!));
+    return summary(name);
+  });
+
+  app.post('/admin/models/:name/activate', async (req) => {
+    const { name } = params(req);
+    const { version } = body(VersionBody, req);
+    await change(req, 'activate', { model: name, version }, () => o.registry.activate(name, version));
+    return summary(name);
+  });
+
+  app.post('/admin/models/:name/rollback', async (req) => {
+    const { name } = params(req);
+    await change(req, 'rollback', { model: name }, () => o.registry.rollback(name));
+    return summary(name);
+  });
+
+  app.put('/admin/models/:name/canary', async (req) => {
+    const { name } = params(req);
+    const canary = body(CanaryBody, req);
+    await change(req, 'canary_set', { model: name, ...canary }, () => o.registry.setCanary(name, canary));
+    return summary(name);
+  });
+
+  app.delete('/admin/models/:name/canary', async (req) => {
+    const { name } = params(req);
+    await change(req, 'canary_clear', { model: name }, () => o.registry.clearCanary(name));
+    return summary(name);
+  });
+
+  app.put('/admin/models/:name/shadow', async (req) => {
+    const { name } = params(req);
+    const shadow = body(VersionBody, req);
+    await change(req, 'shadow_set', { model: name, ...shadow }, () => o.registry.setShadow(name, shadow));
+    return summary(name);
+  });
+
+  app.delete('/admin/models/:name/shadow', async (req) => {
+    const { name } = params(req);
+    await change(req, 'shadow_clear', { model: name }, () => o.registry.clearShadow(name));
+    return summary(name);
+  });
+};
