@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { ApplyOutcome, StoreEvent } from '../ports/feature-store.js';
-import { type EntitySpec, labelEvents, transactionEvents } from './features/engine.js';
 import { eventTimeMs, type Label, LabelSchema, type Transaction, TransactionSchema } from './events.js';
+import { type EntitySpec, labelEvents, transactionEvents } from './features/engine.js';
 
 export type EventKind = 'transaction' | 'label';
 
@@ -9,17 +9,33 @@ export type Decoded =
   | { readonly ok: true; readonly kind: EventKind; readonly events: StoreEvent[] }
   | { readonly ok: false; readonly error: string };
 
-export function toStoreEvents(kind: EventKind, e: Transaction | Label, entities: readonly EntitySpec[]): StoreEvent[] {
+export function toStoreEvents(
+  kind: EventKind,
+  e: Transaction | Label,
+  entities: readonly EntitySpec[],
+): StoreEvent[] {
   if (kind === 'transaction') {
     const tx = e as Transaction;
     return transactionEvents(
-      { id: tx.transaction_id, t: eventTimeMs(tx.timestamp), amount: tx.amount, customer_id: tx.customer_id, terminal_id: tx.terminal_id },
+      {
+        id: tx.transaction_id,
+        t: eventTimeMs(tx.timestamp),
+        amount: tx.amount,
+        customer_id: tx.customer_id,
+        terminal_id: tx.terminal_id,
+      },
       entities,
     );
   }
   const l = e as Label;
   return labelEvents(
-    { txId: l.transaction_id, t: eventTimeMs(l.transaction_timestamp), fraud: l.is_fraud, customer_id: l.customer_id, terminal_id: l.terminal_id },
+    {
+      txId: l.transaction_id,
+      t: eventTimeMs(l.transaction_timestamp),
+      fraud: l.is_fraud,
+      customer_id: l.customer_id,
+      terminal_id: l.terminal_id,
+    },
     entities,
   );
 }
@@ -30,7 +46,11 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /** Decodes one Kafka message value (JSON bytes) of the given topic kind; never throws. */
-export function decodeMessage(kind: EventKind, value: Buffer | null, entities: readonly EntitySpec[]): Decoded {
+export function decodeMessage(
+  kind: EventKind,
+  value: Buffer | null,
+  entities: readonly EntitySpec[],
+): Decoded {
   if (!value || value.length === 0) return { ok: false, error: 'empty message' };
   let json: unknown;
   try {

@@ -18,7 +18,13 @@ export interface ReplayOptions {
 const iso = (t: number) => new Date(t).toISOString();
 
 export function transactionOf(r: HandbookRow): Transaction {
-  return { transaction_id: r.id, timestamp: iso(r.t), customer_id: r.customer_id, terminal_id: r.terminal_id, amount: r.amount };
+  return {
+    transaction_id: r.id,
+    timestamp: iso(r.t),
+    customer_id: r.customer_id,
+    terminal_id: r.terminal_id,
+    amount: r.amount,
+  };
 }
 
 export function labelOf(r: HandbookRow): Label {
@@ -36,7 +42,11 @@ export function labelOf(r: HandbookRow): Label {
  * Publishes each transaction (keyed by customer, so one customer's events stay in order) and, for each fraud,
  * a label right after it. The rate is kept per batch against the wall clock.
  */
-export async function replay(batches: AsyncIterable<readonly HandbookRow[]>, sink: EventSink, o: ReplayOptions): Promise<{ transactions: number; labels: number }> {
+export async function replay(
+  batches: AsyncIterable<readonly HandbookRow[]>,
+  sink: EventSink,
+  o: ReplayOptions,
+): Promise<{ transactions: number; labels: number }> {
   const size = o.batchSize ?? 500;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = o.now ?? (() => performance.now());
@@ -47,7 +57,9 @@ export async function replay(batches: AsyncIterable<readonly HandbookRow[]>, sin
     for (let i = 0; i < rows.length; i += size) {
       const slice = rows.slice(i, i + size);
       const txs = slice.map((r) => ({ key: r.customer_id, value: JSON.stringify(transactionOf(r)) }));
-      const labs = slice.filter((r) => r.fraud).map((r) => ({ key: r.customer_id, value: JSON.stringify(labelOf(r)) }));
+      const labs = slice
+        .filter((r) => r.fraud)
+        .map((r) => ({ key: r.customer_id, value: JSON.stringify(labelOf(r)) }));
       await sink.send('transactions', txs);
       if (labs.length) await sink.send('labels', labs);
       transactions += txs.length;

@@ -1,4 +1,11 @@
-import { type Consumer, type EachBatchPayload, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import {
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Producer,
+} from 'kafkajs';
 import type { EntitySpec } from '../../domain/features/engine.js';
 import { decodeMessage, type EventKind, summarize } from '../../domain/ingest.js';
 import type { ApplyOutcome, FeatureStore, StoreEvent } from '../../ports/feature-store.js';
@@ -48,9 +55,18 @@ export class FeatureWorker {
   private running = false;
 
   constructor(private readonly o: FeatureWorkerOptions) {
-    this.kafka = new Kafka({ clientId: o.clientId, brokers: [...o.brokers], logLevel: logLevel.WARN, logCreator: kafkaLogger(o.logger) });
+    this.kafka = new Kafka({
+      clientId: o.clientId,
+      brokers: [...o.brokers],
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogger(o.logger),
+    });
     this.consumer = this.kafka.consumer({ groupId: o.groupId, allowAutoTopicCreation: false });
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: true,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
     this.kinds = new Map([
       [o.topics.transactions, 'transaction'],
       [o.topics.labels, 'label'],
@@ -60,7 +76,10 @@ export class FeatureWorker {
   async start(): Promise<void> {
     await this.producer.connect();
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.kinds.keys()], fromBeginning: this.o.fromBeginning ?? true });
+    await this.consumer.subscribe({
+      topics: [...this.kinds.keys()],
+      fromBeginning: this.o.fromBeginning ?? true,
+    });
     this.running = true;
     await this.consumer.run({
       autoCommit: false,
@@ -80,7 +99,13 @@ export class FeatureWorker {
     this.o.logger.info({ groupId: this.o.groupId }, 'feature worker stopped');
   }
 
-  private async handle({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async handle({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
     const kind = this.kinds.get(batch.topic);
     if (!kind) return;
     const chunkSize = this.o.chunkSize ?? 1000;
@@ -91,8 +116,14 @@ export class FeatureWorker {
       await this.applyChunk(batch.topic, batch.partition, kind, chunk, heartbeat, isRunning);
       const last = chunk[chunk.length - 1]!.offset;
       resolveOffset(last);
-      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
-      this.o.observer?.lag?.(batch.topic, batch.partition, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n));
+      await this.consumer.commitOffsets([
+        { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) },
+      ]);
+      this.o.observer?.lag?.(
+        batch.topic,
+        batch.partition,
+        Number(BigInt(batch.highWatermark) - BigInt(last) - 1n),
+      );
       await heartbeat();
     }
   }
@@ -131,13 +162,16 @@ export class FeatureWorker {
           })),
         }),
       );
-      for (const p of poison) this.o.logger.warn({ topic, partition, offset: p.message.offset, error: p.error }, 'dead-lettered');
+      for (const p of poison)
+        this.o.logger.warn({ topic, partition, offset: p.message.offset, error: p.error }, 'dead-lettered');
       this.o.observer?.events?.(topic, 'invalid', poison.length);
       for (let k = 0; k < poison.length; k++) this.o.observer?.deadLetter?.(topic);
     }
     if (events.length === 0) return;
     const started = performance.now();
-    const outcomes = await this.retry('feature store', heartbeat, isRunning, () => this.o.store.apply(events));
+    const outcomes = await this.retry('feature store', heartbeat, isRunning, () =>
+      this.o.store.apply(events),
+    );
     this.o.observer?.storeWrite?.((performance.now() - started) / 1000);
     const counts = { applied: 0, duplicate: 0, late: 0 };
     let at = 0;
@@ -145,12 +179,18 @@ export class FeatureWorker {
       counts[summarize(outcomes.slice(at, at + n))]++;
       at += n;
     }
-    for (const [outcome, n] of Object.entries(counts)) if (n) this.o.observer?.events?.(topic, outcome as ApplyOutcome, n);
+    for (const [outcome, n] of Object.entries(counts))
+      if (n) this.o.observer?.events?.(topic, outcome as ApplyOutcome, n);
     this.o.observer?.applied?.(Math.max(...events.map((e) => e.t)));
   }
 
   /** Retries `fn` with capped exponential backoff until it succeeds or the consumer stops (then throws: no commit). */
-  private async retry<T>(what: string, heartbeat: () => Promise<void>, isRunning: () => boolean, fn: () => Promise<T>): Promise<T> {
+  private async retry<T>(
+    what: string,
+    heartbeat: () => Promise<void>,
+    isRunning: () => boolean,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const { min, max } = this.o.retryDelayMs ?? { min: 100, max: 5000 };
     for (let attempt = 0; ; attempt++) {
       try {
@@ -158,7 +198,10 @@ export class FeatureWorker {
       } catch (err) {
         if (!isRunning()) throw err;
         const delay = Math.min(max, min * 2 ** attempt);
-        this.o.logger.warn({ err, attempt, delayMs: delay }, `${what} write failed; holding offsets and retrying`);
+        this.o.logger.warn(
+          { err, attempt, delayMs: delay },
+          `${what} write failed; holding offsets and retrying`,
+        );
         await new Promise((r) => setTimeout(r, delay));
         await heartbeat().catch(() => {});
       }
