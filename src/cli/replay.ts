@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { readHandbookFiles } from '../adapters/fs/handbook-csv.js';
+import { fileRows } from '../adapters/fs/handbook-csv.js';
 import { ensureTopics } from '../adapters/kafka/topics.js';
 import { replay } from '../jobs/replay.js';
 import { estimateRows, progress } from './progress.js';
@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<void> {
   const started = performance.now();
   try {
     const sent = await replay(
-      readHandbookFiles(inputs),
+      fileRows(inputs),
       {
         send: async (which, messages) =>
           void (await producer.send({ topic: topics[which], messages: [...messages] })),

@@ -1,9 +1,9 @@
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import type { HandbookRow } from '../adapters/fs/handbook-csv.js';
-import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
-import { type CompiledFeatureSet, labelEvents, transactionEvents } from '../domain/features/engine.js';
+import { CsvWriter } from '../adapters/fs/csv-writer.js';
+import type { RowSource } from '../adapters/fs/handbook-csv.js';
+import { type EntityState, MemoryFeatureStore } from '../adapters/memory/memory-store.js';
+import type { CompiledFeatureSet, TxInput } from '../domain/features/engine.js';
 import { DAY_MS } from '../domain/features/time.js';
+import type { RecordColumns } from '../ports/feature-store.js';
 
 export interface BackfillOptions {
   readonly set: CompiledFeatureSet;
@@ -19,43 +19,44 @@ const BASE = ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX
  * and writes one row of features per transaction: the training set. Each fraud label is applied with its
  * transaction; the engine's delays decide when a label becomes visible, exactly as online.
  */
-export async function backfill(
-  batches: AsyncIterable<readonly HandbookRow[]>,
-  o: BackfillOptions,
-): Promise<{ rows: number }> {
+export async function backfill(source: RowSource, o: BackfillOptions): Promise<{ rows: number }> {
   const { set } = o;
   const store = new MemoryFeatureStore({ horizonMs: set.lookbackMs + (o.graceMs ?? DAY_MS) });
-  const featureCols = set.names.map((n, i) => ({ n, i })).filter((c) => !BASE.includes(c.n));
-  const out = createWriteStream(o.output, { highWaterMark: 1 << 20 });
+  const featureCols = set.names.flatMap((n, i) => (BASE.includes(n) ? [] : [i]));
+  const out = new CsvWriter(o.output);
+  for (const name of [...BASE, ...featureCols.map((i) => set.names[i]!)]) out.text(name);
+  out.endRow();
   const vector = new Float64Array(set.names.length);
-  let chunk = `${[...BASE, ...featureCols.map((c) => c.n)].join(',')}\n`;
+  const entities = set.entities;
+  const states: EntityState[] = [];
+  const windows: RecordColumns[] = [];
 
   let done = 0;
-  for await (const rows of batches) {
-    for (const r of rows) {
-      const tx = {
-        id: r.id,
-        t: r.t,
-        amount: r.amount,
-        customer_id: r.customer_id,
-        terminal_id: r.terminal_id,
-      };
-      const windows = set.entities.map((e) => store.records(e.name, tx[e.key]));
+  const rows = await source(
+    (r) => {
+      const tx: TxInput = r;
+      for (let e = 0; e < entities.length; e++) {
+        states[e] = store.entity(entities[e]!.name, tx[entities[e]!.key]);
+        windows[e] = states[e]!.records;
+      }
       set.compute(tx, windows, vector);
-      for (const e of transactionEvents(tx, set.entities)) store.applySync(e);
-      if (r.fraud)
-        for (const e of labelEvents({ ...tx, txId: r.id, fraud: true }, set.entities)) store.applySync(e);
-
-      chunk += `${r.id},${r.datetime},${r.customer_id},${r.terminal_id},${r.amount},${r.fraud ? 1 : 0}`;
-      for (const c of featureCols) chunk += `,${vector[c.i]}`;
-      chunk += '\n';
-    }
-    done += rows.length;
-    if (!out.write(chunk)) await once(out, 'drain');
-    chunk = '';
-    o.onProgress?.(done);
-  }
-  out.end(chunk);
-  await once(out, 'finish');
-  return { rows: done };
+      for (const s of states) store.applyTxTo(s, r.id, r.t, r.amount);
+      if (r.fraud) for (const s of states) store.applyLabelTo(s, r.id, r.t, true);
+      out.text(r.id);
+      out.text(r.datetime);
+      out.text(r.customer_id);
+      out.text(r.terminal_id);
+      out.number(r.amount);
+      out.text(r.fraud ? '1' : '0');
+      for (const i of featureCols) out.number(vector[i]!);
+      out.endRow();
+      done++;
+    },
+    async () => {
+      await out.flush();
+      o.onProgress?.(done);
+    },
+  );
+  await out.close();
+  return { rows };
 }

@@ -1,4 +1,4 @@
-import type { HandbookRow } from '../adapters/fs/handbook-csv.js';
+import type { HandbookRow, RowSource } from '../adapters/fs/handbook-csv.js';
 import type { Label, Transaction } from '../domain/events.js';
 
 /** Where replayed events go; Kafka in production, an array in tests. */
@@ -43,7 +43,7 @@ export function labelOf(r: HandbookRow): Label {
  * a label right after it. The rate is kept per batch against the wall clock.
  */
 export async function replay(
-  batches: AsyncIterable<readonly HandbookRow[]>,
+  source: RowSource,
   sink: EventSink,
   o: ReplayOptions,
 ): Promise<{ transactions: number; labels: number }> {
@@ -53,7 +53,10 @@ export async function replay(
   const started = now();
   let transactions = 0;
   let labels = 0;
-  for await (const rows of batches) {
+  let pending: HandbookRow[] = [];
+  const send = async () => {
+    const rows = pending;
+    pending = [];
     for (let i = 0; i < rows.length; i += size) {
       const slice = rows.slice(i, i + size);
       const txs = slice.map((r) => ({ key: r.customer_id, value: JSON.stringify(transactionOf(r)) }));
@@ -66,11 +69,11 @@ export async function replay(
       labels += labs.length;
       o.onProgress?.(transactions);
       if (o.rate > 0) {
-        const due = started + (transactions / o.rate) * 1000;
-        const wait = due - now();
+        const wait = started + (transactions / o.rate) * 1000 - now();
         if (wait > 0) await sleep(wait);
       }
     }
-  }
+  };
+  await source((r) => void pending.push(r), send);
   return { transactions, labels };
 }

@@ -7,7 +7,7 @@ import type { DegradedReason, ScoreResult } from '../domain/scoring/result.js';
 import type { LoadedVersion } from '../models/loaded-version.js';
 import type { ModelRegistry, Route } from '../models/registry.js';
 import type { Clock } from '../ports/clock.js';
-import type { FeatureStore, TxRecord } from '../ports/feature-store.js';
+import { type FeatureStore, NO_RECORDS, type RecordColumns } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
 import { AnswerCache } from './idempotency.js';
@@ -145,7 +145,7 @@ export class Scorer implements ScoringService {
     }
   }
 
-  private async readFeatures(work: readonly Work[], deadline: number): Promise<TxRecord[][] | undefined> {
+  private async readFeatures(work: readonly Work[], deadline: number): Promise<RecordColumns[] | undefined> {
     const { entities, store, clock, logger } = this.d;
     const queries = work.flatMap((w) =>
       entities.map((e) => ({
@@ -167,12 +167,12 @@ export class Scorer implements ScoringService {
   }
 
   /** `records` holds, for each work item in order, one window per entity of the union. */
-  private computeFeatures(w: Work, records: TxRecord[][] | undefined, k: number): void {
+  private computeFeatures(w: Work, records: RecordColumns[] | undefined, k: number): void {
     const version = w.route?.primary.version;
     const set = version?.featureSet ?? this.defaultSet();
     const at = this.entityIndex.get(set.id)!;
     const offset = k * this.d.entities.length;
-    const windows = records ? at.map((i) => records[offset + i] ?? []) : at.map(() => []);
+    const windows = records ? at.map((i) => records[offset + i] ?? NO_RECORDS) : at.map(() => NO_RECORDS);
     w.features = set.compute(w.input, windows);
     if (!records)
       for (const f of set.definition.features)

@@ -8,7 +8,7 @@ import {
   transactionEvents,
 } from '../../src/domain/features/engine.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
-import type { FeatureStore, RetentionPolicy } from '../../src/ports/feature-store.js';
+import { type FeatureStore, type RetentionPolicy, rowsOf } from '../../src/ports/feature-store.js';
 import { generateTransactions } from '../helpers/generate.js';
 import { referenceFeatures } from '../helpers/reference-features.js';
 
@@ -59,7 +59,11 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
       await ingest(store, tx('b', T0 + 2000, 2));
       await ingest(store, tx('a', T0 + 1000, 1.1));
       await ingest(store, tx('c', T0 + 3000, 3));
-      const [rows] = await store.read([{ entity: 'customer', id: 'C1', from: T0 + 1000, to: T0 + 3000 }]);
+      const rows = (
+        await store
+          .read([{ entity: 'customer', id: 'C1', from: T0 + 1000, to: T0 + 3000 }])
+          .then((r) => r.map(rowsOf))
+      )[0];
       expect(rows!.map((r) => [r.id, r.t, r.amount])).toEqual([
         ['b', T0 + 2000, 2],
         ['c', T0 + 3000, 3],
@@ -69,7 +73,9 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
     it('keeps amounts exact', async () => {
       const amounts = [0.1, 0.2, 1e-7, 123456.789, 0, 57.16];
       for (const [i, a] of amounts.entries()) await ingest(store, tx(`x${i}`, T0 + i, a));
-      const [rows] = await store.read([{ entity: 'customer', id: 'C1', from: 0, to: T0 + 100 }]);
+      const rows = (
+        await store.read([{ entity: 'customer', id: 'C1', from: 0, to: T0 + 100 }]).then((r) => r.map(rowsOf))
+      )[0];
       expect(rows!.map((r) => r.amount)).toEqual(amounts);
     });
 
@@ -140,9 +146,11 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
     it('trims state past the horizon and refuses events older than it', async () => {
       await ingest(store, tx('old', T0, 1));
       await ingest(store, tx('new', T0 + RETENTION.horizonMs + 1, 1));
-      const [rows] = await store.read([
-        { entity: 'customer', id: 'C1', from: 0, to: Number.MAX_SAFE_INTEGER },
-      ]);
+      const rows = (
+        await store
+          .read([{ entity: 'customer', id: 'C1', from: 0, to: Number.MAX_SAFE_INTEGER }])
+          .then((r) => r.map(rowsOf))
+      )[0];
       expect(rows!.map((r) => r.id)).toEqual(['new']);
       expect(await ingest(store, tx('ancient', T0, 1))).toEqual(['late', 'late']);
       // Inside the grace period an out-of-order event still lands in its place.

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HandbookRow } from '../../src/adapters/fs/handbook-csv.js';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
+import { arrayRows, type HandbookRow } from '../../src/adapters/fs/handbook-csv.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
 import { ensureTopics } from '../../src/adapters/kafka/topics.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
@@ -23,22 +23,28 @@ const set = sets.get('transaction_v2')!;
 const entities = entityUnion([...sets.values()]);
 const retention = { horizonMs: set.lookbackMs + DAY_MS };
 
-const rows: HandbookRow[] = generateTransactions({ seed: 11, days: 9, customers: 60, terminals: 40, perDay: 300 }).map((x) => ({
-  id: x.id,
-  datetime: new Date(x.t).toISOString(),
-  t: x.t,
-  customer_id: x.customer_id,
-  terminal_id: x.terminal_id,
-  amount: x.amount,
-  fraud: x.fraud,
-}));
-
-async function* once<T>(x: T) {
-  yield x;
-}
+const DAYS = 9;
+const START = Date.parse('2018-04-01T00:00:00Z');
+// The generator also adds a few transactions days after its range; keep to the range.
+const generated = generateTransactions({ seed: 11, days: DAYS, customers: 60, terminals: 40, perDay: 300 });
+const rows: HandbookRow[] = generated
+  .filter((x) => x.t < START + DAYS * DAY_MS)
+  .map((x) => ({
+    id: x.id,
+    datetime: new Date(x.t).toISOString(),
+    t: x.t,
+    customer_id: x.customer_id,
+    terminal_id: x.terminal_id,
+    amount: x.amount,
+    fraud: x.fraud,
+  }));
 
 describe('online = offline: Kafka → worker → Redis gives the features of the in-memory backfill', () => {
-  const topics = { transactions: uniqueName('tx'), labels: uniqueName('labels'), deadLetter: uniqueName('dlq') };
+  const topics = {
+    transactions: uniqueName('tx'),
+    labels: uniqueName('labels'),
+    deadLetter: uniqueName('dlq'),
+  };
   let kafka: Kafka;
   let redis: Redis;
   let store: RedisFeatureStore;
@@ -67,7 +73,11 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
       entities,
       store,
       logger: silentLogger(),
-      observer: { events: (_topic, outcome, n) => void (counts[outcome] += n) },
+      observer: {
+        events: (_topic, outcome, n) => {
+          counts[outcome] += n;
+        },
+      },
     });
     await worker.start();
   });
@@ -81,8 +91,11 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     const producer = kafka.producer();
     await producer.connect();
     const sent = await replay(
-      once(rows),
-      { send: async (which, messages) => void (await producer.send({ topic: topics[which], messages: [...messages] })) },
+      arrayRows(rows),
+      {
+        send: async (which, messages) =>
+          void (await producer.send({ topic: topics[which], messages: [...messages] })),
+      },
       { rate: 0 },
     );
     // Redeliveries and poison, as a real topic would carry them.
@@ -110,13 +123,19 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     expect(dlq[0]!.value).toBe('{not json');
 
     const dir = await mkdtemp(join(tmpdir(), 'oo-'));
-    await backfill(once(rows), { set, output: join(dir, 'features.csv') });
+    await backfill(arrayRows(rows), { set, output: join(dir, 'features.csv') });
     const offline = parseFeatures(readFileSync(join(dir, 'features.csv'), 'utf8'), set.names);
     const lastDay = rows.filter((r) => r.t > rows[rows.length - 1]!.t - DAY_MS);
     expect(lastDay.length).toBeGreaterThan(200);
     let compared = 0;
     for (const r of lastDay) {
-      const tx = { id: r.id, t: r.t, amount: r.amount, customer_id: r.customer_id, terminal_id: r.terminal_id };
+      const tx = {
+        id: r.id,
+        t: r.t,
+        amount: r.amount,
+        customer_id: r.customer_id,
+        terminal_id: r.terminal_id,
+      };
       const online = [...set.compute(tx, await store.read(set.queries(tx)))];
       expect(online, r.id).toEqual(offline.get(r.id));
       compared++;
@@ -129,7 +148,13 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
 });
 
 function transactionJson(r: HandbookRow) {
-  return { transaction_id: r.id, timestamp: r.datetime, customer_id: r.customer_id, terminal_id: r.terminal_id, amount: r.amount };
+  return {
+    transaction_id: r.id,
+    timestamp: r.datetime,
+    customer_id: r.customer_id,
+    terminal_id: r.terminal_id,
+    amount: r.amount,
+  };
 }
 
 function parseFeatures(csv: string, names: readonly string[]): Map<string, number[]> {

@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 
 /** One row of the handbook's transaction files (TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, …, TX_FRAUD). */
@@ -25,33 +24,62 @@ export function parseHandbookTime(s: string): number {
   return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, ms);
 }
 
-/**
- * Streams rows of one plain or gzip CSV file in batches (one per chunk read), so a caller can process
- * millions of rows without holding them; a malformed row stops the read with its file and line number.
- */
-export async function* readHandbookCsv(path: string): AsyncGenerator<HandbookRow[]> {
+/** Text of one plain or gzip file in pieces that end on a line break. */
+async function* lineChunks(path: string): AsyncGenerator<string> {
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
   const input = path.endsWith('.gz') ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
   const decoder = new TextDecoder();
-  let parse: ((line: string, n: number) => HandbookRow) | undefined;
   let rest = '';
-  let n = 0;
-  const lines = function* (text: string) {
-    for (const line of text.split('\n')) {
-      n++;
-      const l = line.endsWith('\r') ? line.slice(0, -1) : line;
-      if (l === '') continue;
-      if (!parse) parse = rowParser(path, l);
-      else yield parse(l, n);
-    }
-  };
   for await (const chunk of input as AsyncIterable<Buffer>) {
     const text = rest + decoder.decode(chunk, { stream: true });
     const cut = text.lastIndexOf('\n');
     rest = text.slice(cut + 1);
-    yield [...lines(text.slice(0, Math.max(cut, 0)))];
+    if (cut >= 0) yield text.slice(0, cut + 1);
   }
-  yield [...lines(rest + decoder.decode())];
+  const last = rest + decoder.decode();
+  if (last) yield `${last}\n`;
+}
+
+/**
+ * Calls `onRow` for every row of every file, in order, checking that time never goes backwards (rows with
+ * equal times keep their file order, which is the arrival order); `afterChunk` runs between chunks, e.g. to
+ * wait for a slow writer. Rows are handed over one at a time and not kept, so the garbage stays young.
+ */
+export async function forEachHandbookRow(
+  paths: readonly string[],
+  onRow: (row: HandbookRow) => void,
+  afterChunk?: () => Promise<void> | void,
+): Promise<number> {
+  let last = Number.NEGATIVE_INFINITY;
+  let total = 0;
+  for (const path of paths) {
+    let parse: ((line: string, n: number) => HandbookRow) | undefined;
+    let n = 0;
+    for await (const text of lineChunks(path)) {
+      let at = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; at = nl + 1, nl = text.indexOf('\n', at)) {
+        n++;
+        const line = text.charCodeAt(nl - 1) === 13 ? text.slice(at, nl - 1) : text.slice(at, nl);
+        if (line === '') continue;
+        if (!parse) {
+          parse = rowParser(path, line);
+          continue;
+        }
+        const row = parse(line, n);
+        if (row.t < last)
+          throw new OutOfOrderError(
+            `${path}:${n}: transaction ${row.id} (${row.datetime}) is older than the one before it; ` +
+              'give the files in time order, each sorted by TX_DATETIME',
+          );
+        last = row.t;
+        total++;
+        onRow(row);
+      }
+      await afterChunk?.();
+    }
+  }
+  if (total === 0) throw new Error(`no transactions in ${paths.join(', ')}`);
+  return total;
 }
 
 function rowParser(path: string, header: string): (line: string, n: number) => HandbookRow {
@@ -85,26 +113,21 @@ export class OutOfOrderError extends Error {
   override name = 'OutOfOrderError';
 }
 
-/**
- * Batches of rows of all files in order, checked to be in time order (rows with equal times keep their
- * file order, which is the arrival order). Out-of-order input is refused rather than silently reordered.
- */
-export async function* readHandbookFiles(paths: readonly string[]): AsyncGenerator<HandbookRow[]> {
-  let last = Number.NEGATIVE_INFINITY;
-  let total = 0;
-  for (const p of paths) {
-    for await (const batch of readHandbookCsv(p)) {
-      for (const r of batch) {
-        if (r.t < last)
-          throw new OutOfOrderError(
-            `${p}: transaction ${r.id} (${r.datetime}) is older than the one before it; ` +
-              'give the files in time order, each sorted by TX_DATETIME',
-          );
-        last = r.t;
-      }
-      total += batch.length;
-      if (batch.length) yield batch;
-    }
-  }
-  if (total === 0) throw new Error(`no transactions in ${paths.join(', ')}`);
-}
+/** Rows for a job, pushed one at a time, with a pause point after each chunk (see forEachHandbookRow). */
+export type RowSource = (
+  onRow: (row: HandbookRow) => void,
+  afterChunk?: () => Promise<void> | void,
+) => Promise<number>;
+
+export const fileRows =
+  (paths: readonly string[]): RowSource =>
+  (onRow, afterChunk) =>
+    forEachHandbookRow(paths, onRow, afterChunk);
+
+export const arrayRows =
+  (rows: readonly HandbookRow[]): RowSource =>
+  async (onRow, afterChunk) => {
+    for (const r of rows) onRow(r);
+    await afterChunk?.();
+    return rows.length;
+  };

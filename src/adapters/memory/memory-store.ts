@@ -2,34 +2,26 @@ import { upperBound } from '../../domain/features/engine.js';
 import type {
   ApplyOutcome,
   FeatureStore,
+  RecordColumns,
   RetentionPolicy,
   StoreEvent,
-  TxRecord,
   WindowQuery,
 } from '../../ports/feature-store.js';
+import { NO_RECORDS } from '../../ports/feature-store.js';
+import { EntityColumns } from './entity-columns.js';
 
-interface MutableRecord {
-  id: string;
-  t: number;
-  seq: number;
-  amount: number;
-  fraud: boolean;
-}
-
-interface EntityState {
-  /** Sorted by (t, seq). */
-  records: MutableRecord[];
-  byId: Map<string, MutableRecord>;
-  labels: Map<string, { t: number; fraud: boolean }>;
+export interface EntityState {
+  readonly records: EntityColumns;
+  readonly known: Set<string>;
+  readonly labels: Map<string, { t: number; fraud: boolean }>;
   newest: number;
 }
 
 const SWEEP_EVERY = 100_000;
-const NONE: readonly TxRecord[] = [];
 
 /**
  * The embedded feature store: one process, no server. It is also the engine of `fraudscore backfill`,
- * which is why the synchronous `applySync`/`readSync` exist next to the FeatureStore methods.
+ * which is why the synchronous `applySync`/`records` exist next to the FeatureStore methods.
  */
 export class MemoryFeatureStore implements FeatureStore {
   readonly kind = 'memory';
@@ -45,8 +37,22 @@ export class MemoryFeatureStore implements FeatureStore {
     return events.map((e) => this.applySync(e));
   }
 
-  async read(queries: readonly WindowQuery[]): Promise<TxRecord[][]> {
-    return queries.map((q) => this.readSync(q));
+  async read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {
+    return queries.map((q) => {
+      const c = this.records(q.entity, q.id);
+      // A copy: the caller may hold the answer while later events change the columns.
+      const from = upperBound(c.t, c.start, c.end, q.from);
+      const to = upperBound(c.t, from, c.end, q.to);
+      return {
+        start: 0,
+        end: to - from,
+        ids: c.ids.slice(from, to),
+        t: c.t.slice(from, to),
+        seq: c.seq.slice(from, to),
+        amount: c.amount.slice(from, to),
+        fraud: c.fraud.slice(from, to),
+      };
+    });
   }
 
   async ping(): Promise<void> {}
@@ -61,6 +67,53 @@ export class MemoryFeatureStore implements FeatureStore {
     return n;
   }
 
+  /** Every record the entity holds, without a copy: for the backfill's hot loop, where the engine does the windowing. */
+  records(entity: string, id: string): RecordColumns {
+    return this.state(entity, id, false)?.records ?? NO_RECORDS;
+  }
+
+  applySync(e: StoreEvent): ApplyOutcome {
+    return e.kind === 'tx'
+      ? this.applyTxSync(e.key.entity, e.key.id, e.txId, e.t, e.amount)
+      : this.applyLabelSync(e.key.entity, e.key.id, e.txId, e.t, e.fraud);
+  }
+
+  applyTxSync(entity: string, id: string, txId: string, t: number, amount: number): ApplyOutcome {
+    return this.applyTxTo(this.state(entity, id, true)!, txId, t, amount);
+  }
+
+  applyLabelSync(entity: string, id: string, txId: string, t: number, fraud: boolean): ApplyOutcome {
+    return this.applyLabelTo(this.state(entity, id, true)!, txId, t, fraud);
+  }
+
+  /**
+   * One entity's state, for the backfill's hot loop: read its records and apply its events without looking it
+   * up again or building event objects.
+   */
+  entity(entity: string, id: string): EntityState {
+    return this.state(entity, id, true)!;
+  }
+
+  applyTxTo(s: EntityState, txId: string, t: number, amount: number): ApplyOutcome {
+    if (t <= s.newest - this.retention.horizonMs) return 'late';
+    return this.after(s, t, this.applyTx(s, txId, t, amount));
+  }
+
+  applyLabelTo(s: EntityState, txId: string, t: number, fraud: boolean): ApplyOutcome {
+    if (t <= s.newest - this.retention.horizonMs) return 'late';
+    return this.after(s, t, applyLabel(s, txId, t, fraud));
+  }
+
+  private after(s: EntityState, t: number, outcome: ApplyOutcome): ApplyOutcome {
+    if (outcome === 'applied' && t > s.newest) {
+      s.newest = t;
+      trim(s, t - this.retention.horizonMs);
+    }
+    if (t > this.newest) this.newest = t;
+    if (++this.sinceSweep >= SWEEP_EVERY) this.sweep();
+    return outcome;
+  }
+
   private state(entity: string, id: string, create: boolean): EntityState | undefined {
     let kind = this.entities.get(entity);
     if (!kind) {
@@ -70,46 +123,22 @@ export class MemoryFeatureStore implements FeatureStore {
     }
     let s = kind.get(id);
     if (!s && create) {
-      s = { records: [], byId: new Map(), labels: new Map(), newest: Number.NEGATIVE_INFINITY };
+      s = {
+        records: new EntityColumns(),
+        known: new Set(),
+        labels: new Map(),
+        newest: Number.NEGATIVE_INFINITY,
+      };
       kind.set(id, s);
     }
     return s;
   }
 
-  applySync(e: StoreEvent): ApplyOutcome {
-    const s = this.state(e.key.entity, e.key.id, true)!;
-    if (e.t <= s.newest - this.retention.horizonMs) return 'late';
-    const outcome =
-      e.kind === 'tx' ? this.applyTx(s, e.txId, e.t, e.amount) : applyLabel(s, e.txId, e.t, e.fraud);
-    if (outcome === 'applied' && e.t > s.newest) {
-      s.newest = e.t;
-      trim(s, e.t - this.retention.horizonMs);
-    }
-    if (e.t > this.newest) this.newest = e.t;
-    if (++this.sinceSweep >= SWEEP_EVERY) this.sweep();
-    return outcome;
-  }
-
-  readSync(q: WindowQuery): TxRecord[] {
-    const r = this.records(q.entity, q.id);
-    return r.slice(upperBound(r, q.from), upperBound(r, q.to));
-  }
-
-  /** Every record the entity holds, without a copy: for the backfill's hot loop, where the engine does the windowing. */
-  records(entity: string, id: string): readonly TxRecord[] {
-    return this.state(entity, id, false)?.records ?? NONE;
-  }
-
   private applyTx(s: EntityState, id: string, t: number, amount: number): ApplyOutcome {
-    if (s.byId.has(id)) return 'duplicate';
-    const rec: MutableRecord = { id, t, seq: ++this.seq, amount, fraud: s.labels.get(id)?.fraud ?? false };
-    const r = s.records;
-    // Events arrive nearly in time order, so the insertion point is almost always the end.
-    let i = r.length;
-    while (i > 0 && r[i - 1]!.t > t) i--;
-    if (i === r.length) r.push(rec);
-    else r.splice(i, 0, rec);
-    s.byId.set(id, rec);
+    if (s.known.has(id)) return 'duplicate';
+    s.known.add(id);
+    const fraud = s.labels.size > 0 && s.labels.get(id)?.fraud ? 1 : 0;
+    s.records.insert(id, t, ++this.seq, amount, fraud);
     return 'applied';
   }
 
@@ -126,15 +155,15 @@ function applyLabel(s: EntityState, id: string, t: number, fraud: boolean): Appl
   const prev = s.labels.get(id);
   if (prev && prev.fraud === fraud) return 'duplicate';
   s.labels.set(id, { t, fraud });
-  const rec = s.byId.get(id);
-  if (rec) rec.fraud = fraud;
+  if (s.known.has(id)) {
+    const k = s.records.indexOf(id);
+    if (k >= 0) s.records.fraud[k] = fraud ? 1 : 0;
+  }
   return 'applied';
 }
 
 function trim(s: EntityState, cutoff: number): void {
-  const r = s.records;
-  let n = 0;
-  while (n < r.length && r[n]!.t <= cutoff) s.byId.delete(r[n++]!.id);
-  if (n > 0) r.splice(0, n);
+  if (s.records.start < s.records.end && s.records.t[s.records.start]! <= cutoff)
+    s.records.trim(cutoff, (id) => s.known.delete(id));
   if (s.labels.size > 0) for (const [id, l] of s.labels) if (l.t <= cutoff) s.labels.delete(id);
 }

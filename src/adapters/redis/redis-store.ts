@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
-import type {
-  ApplyOutcome,
-  EntityKey,
-  FeatureStore,
-  RetentionPolicy,
-  StoreEvent,
-  TxRecord,
-  WindowQuery,
+import {
+  type ApplyOutcome,
+  columnsOf,
+  type EntityKey,
+  type FeatureStore,
+  type RecordColumns,
+  type RetentionPolicy,
+  type StoreEvent,
+  type TxRecord,
+  type WindowQuery,
 } from '../../ports/feature-store.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -101,11 +103,11 @@ export class RedisFeatureStore implements FeatureStore {
     return codes.map((c) => OUTCOMES[c] ?? 'applied');
   }
 
-  async read(queries: readonly WindowQuery[]): Promise<TxRecord[][]> {
+  async read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {
     const replies = await Promise.all(
       queries.map((q) => this.client.fsReadWindow(...this.keys(q), q.from, q.to)),
     );
-    return replies.map(parseWindow);
+    return replies.map((r) => columnsOf(parseWindow(r)));
   }
 
   async ping(): Promise<void> {

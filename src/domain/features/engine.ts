@@ -1,4 +1,10 @@
-import type { EntityKey, StoreEvent, TxRecord, WindowQuery } from '../../ports/feature-store.js';
+import {
+  type EntityKey,
+  NO_RECORDS,
+  type RecordColumns,
+  type StoreEvent,
+  type WindowQuery,
+} from '../../ports/feature-store.js';
 import { type Aggregation, type FeatureSet, featureSetId, type WindowFeature } from './definition.js';
 import { DAY_MS, SECOND_MS, utcHour, utcWeekday } from './time.js';
 
@@ -55,7 +61,7 @@ export interface CompiledFeatureSet {
    * Records outside an entity's query range are ignored, so a store may hand over more than it was asked for.
    * Empty record lists give the documented defaults: the current transaction alone, no terminal history.
    */
-  compute(tx: TxInput, windows: readonly (readonly TxRecord[])[], out?: Float64Array): Float64Array;
+  compute(tx: TxInput, windows: readonly RecordColumns[], out?: Float64Array): Float64Array;
 }
 
 const aggregate: Record<Aggregation, (tx: TxInput, s: WindowStats, spanMs: number) => number> = {
@@ -142,7 +148,7 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     compute(tx, windows, out = new Float64Array(computes.length)) {
       for (let i = 0; i < specs.length; i++) {
         const spec = specs[i]!;
-        windowStats(tx, windows[spec.entityIndex] ?? [], spec, stats[i]!);
+        windowStats(tx, windows[spec.entityIndex] ?? NO_RECORDS, spec, stats[i]!);
       }
       for (let i = 0; i < computes.length; i++) out[i] = computes[i]!(tx, stats);
       return out;
@@ -150,54 +156,51 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
   };
 }
 
-function windowStats(tx: TxInput, records: readonly TxRecord[], spec: WindowSpec, s: WindowStats): void {
+function windowStats(tx: TxInput, c: RecordColumns, spec: WindowSpec, s: WindowStats): void {
   s.count = 0;
   s.sum = 0;
   s.frauds = 0;
   s.priorCount = 0;
   s.priorSum = 0;
   s.prevT = Number.NEGATIVE_INFINITY;
+  const { t, amount, fraud } = c;
   const hi = tx.t - spec.delayMs;
   const lo = hi - spec.spanMs;
-  const first = upperBound(records, lo);
-  let end = upperBound(records, hi);
+  const first = upperBound(t, c.start, c.end, lo);
+  let end = upperBound(t, first, c.end, hi);
   if (spec.delayMs > 0) {
     for (let k = first; k < end; k++) {
-      const r = records[k]!;
       s.count++;
-      s.sum += r.amount;
-      if (r.fraud) s.frauds++;
+      s.sum += amount[k]!;
+      s.frauds += fraud[k]!;
     }
     return;
   }
   // The window ends at the transaction itself: records at the same instant count only if they arrived before it.
-  let self: TxRecord | undefined;
-  for (let k = end - 1; k >= first && records[k]!.t === tx.t; k--) {
-    if (records[k]!.id === tx.id) {
-      self = records[k];
+  let selfFraud = 0;
+  for (let k = end - 1; k >= first && t[k] === tx.t; k--) {
+    if (c.ids[k] === tx.id) {
+      selfFraud = fraud[k]!;
       end = k;
       break;
     }
   }
   for (let k = first; k < end; k++) {
-    const r = records[k]!;
     s.priorCount++;
-    s.priorSum += r.amount;
-    if (r.fraud) s.frauds++;
+    s.priorSum += amount[k]!;
+    s.frauds += fraud[k]!;
   }
-  if (end > first) s.prevT = records[end - 1]!.t;
+  if (end > first) s.prevT = t[end - 1]!;
   s.count = s.priorCount + 1;
   s.sum = s.priorSum + tx.amount;
-  if (self?.fraud) s.frauds++;
+  s.frauds += selfFraud;
 }
 
-/** First index whose time is greater than t; records are sorted by (t, seq). */
-export function upperBound(records: readonly { readonly t: number }[], t: number): number {
-  let lo = 0;
-  let hi = records.length;
+/** First index in [lo, hi) whose time is greater than `x`; `t` is sorted there. */
+export function upperBound(t: Float64Array, lo: number, hi: number, x: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (records[mid]!.t <= t) lo = mid + 1;
+    if (t[mid]! <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
