@@ -1,0 +1,88 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
+import { fileRows } from '../../src/adapters/fs/handbook-csv.js';
+import { backfill } from '../../src/jobs/backfill.js';
+import { trainingModule } from '../helpers/python.js';
+
+const sets = loadFeatureSets('features');
+const HANDBOOK_MONTH = resolve('..', 'shared', 'data', 'fraud-handbook', 'transactions-2018-04.csv.gz');
+
+/** Every feature of every transaction within 1e-9 relative; returns the number of values compared. */
+function compare(oracleCsv: string, engineCsv: string, names: readonly string[]): number {
+  const parse = (path: string) => {
+    const [header, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
+    const cols = header!.split(',');
+    return { cols, rows: lines.map((l) => l.split(',')) };
+  };
+  const a = parse(oracleCsv);
+  const b = parse(engineCsv);
+  expect(b.rows.length).toBe(a.rows.length);
+  const ia = names.map((n) => a.cols.indexOf(n));
+  const ib = names.map((n) => b.cols.indexOf(n));
+  expect(ia).not.toContain(-1);
+  expect(ib).not.toContain(-1);
+  const mismatches: string[] = [];
+  a.rows.forEach((ra, r) => {
+    const rb = b.rows[r]!;
+    if (ra[0] !== rb[0]) mismatches.push(`row ${r}: transaction ${ra[0]} vs ${rb[0]}`);
+    names.forEach((n, k) => {
+      const x = Number(ra[ia[k]!]);
+      const y = Number(rb[ib[k]!]);
+      if (!(Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(x))))
+        mismatches.push(`${ra[0]} ${n}: oracle ${x}, engine ${y}`);
+    });
+  });
+  expect(mismatches.slice(0, 10)).toEqual([]);
+  return a.rows.length * names.length;
+}
+
+async function parity(input: string, setId: string, dir: string): Promise<number> {
+  const set = sets.get(setId)!;
+  const oracle = join(dir, `${setId}-oracle.csv`);
+  const engine = join(dir, `${setId}-engine.csv`);
+  await trainingModule('oracle', ['--input', input, '--output', oracle, '--feature-set', setId]);
+  await backfill(fileRows([input]), { set, output: engine });
+  return compare(
+    oracle,
+    engine,
+    set.names.filter((n) => n !== 'TX_AMOUNT'),
+  );
+}
+
+describe('the TypeScript engine equals the independent pandas oracle', () => {
+  let dir: string;
+  let generated: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parity-'));
+    generated = join(dir, 'generated.csv');
+    await trainingModule('generate', [
+      '--days',
+      '50',
+      '--customers',
+      '150',
+      '--terminals',
+      '300',
+      '--seed',
+      '5',
+      '--output',
+      generated,
+    ]);
+  });
+
+  it.each(['transaction_v1', 'transaction_v2'])(
+    'on generated data with every fraud scenario (%s)',
+    async (setId) => {
+      expect(await parity(generated, setId, dir)).toBeGreaterThan(50_000);
+    },
+  );
+
+  // The handbook data is not part of the project; where it sits beside the checkout (as in CI), it is used too.
+  if (existsSync(HANDBOOK_MONTH))
+    it.each(['transaction_v1', 'transaction_v2'])('on one month of the handbook data (%s)', async (setId) => {
+      expect(await parity(HANDBOOK_MONTH, setId, dir)).toBeGreaterThan(288_000 * 14);
+    });
+});
