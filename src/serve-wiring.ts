@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { FsModelRepository } from './adapters/fs/model-repository.js';
 import { createLogger } from './adapters/logging/logger.js';
-import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
+import { createMetrics, type Metrics, workerObserver } from './adapters/metrics/metrics.js';
 import { OnnxModelRuntime } from './adapters/onnx/onnx-runtime.js';
 import { build } from './app.js';
 import type { Config } from './config.js';
@@ -44,13 +44,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     needs: 'serve',
     logger,
     ...(o.store ? { store: o.store } : {}),
-    workerObserver: {
-      events: (topic, outcome, n) => metrics.events.inc({ topic, outcome }, n),
-      lag: (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag),
-      storeWrite: (s) => metrics.storeWrite.observe(s),
-      deadLetter: (topic) => metrics.deadLetters.inc({ topic }),
-      applied: markApplied,
-    },
+    workerObserver: workerObserver(metrics, markApplied),
   });
 
   const registry = new ModelRegistry({

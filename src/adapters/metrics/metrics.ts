@@ -120,3 +120,15 @@ export function createMetrics(registry: Registry, build: { version: string; comm
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The worker's hooks, feeding its metrics; `applied` also gets the event time of the newest applied event. */
+export function workerObserver(m: Metrics, applied: (eventTimeMs: number) => void) {
+  return {
+    events: (topic: string, outcome: string, n: number) => m.events.inc({ topic, outcome }, n),
+    lag: (topic: string, partition: number, lag: number) =>
+      m.consumerLag.set({ topic, partition: String(partition) }, lag),
+    storeWrite: (seconds: number) => m.storeWrite.observe(seconds),
+    deadLetter: (topic: string) => m.deadLetters.inc({ topic }),
+    applied,
+  };
+}
