@@ -30,6 +30,8 @@ export const EnvSchema = z.object({
   KAFKA_TOPIC_DEAD_LETTER: z.string().min(1).default('fraudscore-dead-letter'),
   KAFKA_TOPIC_DECISIONS: z.string().min(1).optional(),
   WORKER_IN_PROCESS: bool.default(false),
+  /** Partitions a worker applies at once; their store writes overlap. */
+  WORKER_CONCURRENCY: int(1, 64).default(4),
   MODEL_DIR: z.string().min(1).default('models'),
   MODEL_NAME: z.string().min(1).default('fraudscore'),
   MODEL_VERSION: z.string().min(1).optional(),

@@ -58,6 +58,7 @@ export async function wire(config: Config, o: WireOptions): Promise<Deps> {
         deadLetter: config.KAFKA_TOPIC_DEAD_LETTER,
       },
       entities,
+      concurrency: config.WORKER_CONCURRENCY,
       store: workerStore,
       logger: logger.child({ component: 'worker' }),
       ...(o.workerObserver ? { observer: o.workerObserver } : {}),

@@ -39,6 +39,8 @@ export interface FeatureWorkerOptions {
   readonly fromBeginning?: boolean;
   /** Messages applied per store round trip; offsets are committed after each chunk. */
   readonly chunkSize?: number;
+  /** Partitions handled at once (kafkajs partitionsConsumedConcurrently); one entity's events stay in one partition. */
+  readonly concurrency?: number;
   readonly retryDelayMs?: { readonly min: number; readonly max: number };
 }
 
@@ -84,7 +86,7 @@ export class FeatureWorker {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.o.concurrency ?? 1,
       eachBatch: (payload) => this.handle(payload),
     });
     this.o.logger.info({ groupId: this.o.groupId, topics: [...this.kinds.keys()] }, 'feature worker started');

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import {
   type ApplyOutcome,
@@ -13,35 +14,14 @@ import {
 } from '../../ports/feature-store.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
-const SCRIPTS = {
-  fsApplyTx: lua('apply_tx'),
-  fsApplyLabel: lua('apply_label'),
-  fsReadWindow: lua('read_window'),
-};
 const OUTCOMES: readonly ApplyOutcome[] = ['applied', 'duplicate', 'late'];
+/** Events per script call: enough to spread the call's fixed cost, few enough not to stall reads for long. */
+const EVENTS_PER_CALL = 64;
 
 type Reply = (string | number)[];
 interface ScriptCommands {
-  fsApplyTx(
-    k1: string,
-    k2: string,
-    k3: string,
-    id: string,
-    t: number,
-    amount: string,
-    horizon: number,
-    ttl: number,
-  ): Promise<number>;
-  fsApplyLabel(
-    k1: string,
-    k2: string,
-    k3: string,
-    id: string,
-    t: number,
-    fraud: number,
-    horizon: number,
-    ttl: number,
-  ): Promise<number>;
+  /** numberOfKeys, then the keys, then the arguments (see lua/apply.lua). */
+  fsApply(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
   fsReadWindow(k1: string, k2: string, k3: string, from: number, to: number): Promise<Reply>;
 }
 type Client = (Redis | Cluster) & ScriptCommands;
@@ -67,7 +47,8 @@ export class RedisFeatureStore implements FeatureStore {
     client: Redis | Cluster,
     private readonly options: RedisStoreOptions,
   ) {
-    for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys: 3, lua });
+    client.defineCommand('fsApply', { lua: lua('apply') });
+    client.defineCommand('fsReadWindow', { numberOfKeys: 3, lua: lua('read_window') });
     this.client = client as Client;
     this.kind = client.isCluster ? 'redis-cluster' : 'redis';
     this.ttlMs = options.ttlMs ?? options.retention.horizonMs;
@@ -80,27 +61,41 @@ export class RedisFeatureStore implements FeatureStore {
 
   async apply(events: readonly StoreEvent[]): Promise<ApplyOutcome[]> {
     if (events.length === 0) return [];
-    const { horizonMs } = this.options.retention;
-    const send = (c: Client, e: StoreEvent) =>
-      e.kind === 'tx'
-        ? c.fsApplyTx(...this.keys(e.key), e.txId, e.t, String(e.amount), horizonMs, this.ttlMs)
-        : c.fsApplyLabel(...this.keys(e.key), e.txId, e.t, e.fraud ? 1 : 0, horizonMs, this.ttlMs);
-    let codes: number[];
+    // A call may only touch one slot on a cluster; a single node takes any mix, in order.
+    const groups = this.client.isCluster
+      ? groupBy(events, (e) => slotOf(this.keys(e.key)[0]))
+      : [events.map((_, i) => i)];
+    const calls: number[][] = groups.flatMap((g) => chunks(g, EVENTS_PER_CALL));
+    const send = (c: Client, idx: readonly number[]) => {
+      const keys: string[] = [];
+      const args: (string | number)[] = [this.options.retention.horizonMs, this.ttlMs];
+      for (const i of idx) {
+        const e = events[i]!;
+        keys.push(...this.keys(e.key));
+        args.push(e.kind, e.txId, e.t, e.kind === 'tx' ? String(e.amount) : e.fraud ? '1' : '0');
+      }
+      return c.fsApply(keys.length, ...keys, ...args);
+    };
+    let replies: number[][];
     if (this.client.isCluster) {
-      // A cluster pipeline must stay within one slot; commands to one node still go out in order on its connection.
-      codes = await Promise.all(events.map((e) => send(this.client, e)));
+      replies = await Promise.all(calls.map((idx) => send(this.client, idx)));
     } else {
       const p = (this.client as Redis).pipeline() as unknown as Client & {
         exec(): Promise<[Error | null, unknown][] | null>;
       };
-      for (const e of events) void send(p, e);
-      const results = (await p.exec()) ?? [];
-      codes = results.map(([err, v]) => {
+      for (const idx of calls) void send(p, idx);
+      replies = ((await p.exec()) ?? []).map(([err, v]) => {
         if (err) throw err;
-        return Number(v);
+        return v as number[];
       });
     }
-    return codes.map((c) => OUTCOMES[c] ?? 'applied');
+    const out: ApplyOutcome[] = new Array(events.length);
+    calls.forEach((idx, c) => {
+      idx.forEach((i, k) => {
+        out[i] = OUTCOMES[Number(replies[c]![k])] ?? 'applied';
+      });
+    });
+    return out;
   }
 
   async read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {
@@ -134,4 +129,26 @@ function parseWindow(reply: Reply): TxRecord[] {
   }
   // ZRANGEBYSCORE orders equal times by member name; features need arrival order.
   return out.sort((a, b) => a.t - b.t || a.seq - b.seq);
+}
+
+function slotOf(key: string): number {
+  return calculateSlot(key);
+}
+
+/** Indexes of `xs` grouped by key, each group in the original order. */
+function groupBy<T>(xs: readonly T[], key: (x: T) => number): number[][] {
+  const groups = new Map<number, number[]>();
+  xs.forEach((x, i) => {
+    const k = key(x);
+    const g = groups.get(k);
+    if (g) g.push(i);
+    else groups.set(k, [i]);
+  });
+  return [...groups.values()];
+}
+
+function chunks<T>(xs: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
 }
