@@ -28,6 +28,7 @@ export async function run(argv: string[]): Promise<void> {
     force.unref();
     await service.close();
     logger.info({}, 'stopped');
+    logger.flush();
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));

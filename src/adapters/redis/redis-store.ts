@@ -3,13 +3,12 @@ import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 import {
   type ApplyOutcome,
-  columnsOf,
   type EntityKey,
   type FeatureStore,
+  NO_RECORDS,
   type RecordColumns,
   type RetentionPolicy,
   type StoreEvent,
-  type TxRecord,
   type WindowQuery,
 } from '../../ports/feature-store.js';
 
@@ -18,11 +17,9 @@ const OUTCOMES: readonly ApplyOutcome[] = ['applied', 'duplicate', 'late'];
 /** Events per script call: enough to spread the call's fixed cost, few enough not to stall reads for long. */
 const EVENTS_PER_CALL = 64;
 
-type Reply = (string | number)[];
 interface ScriptCommands {
   /** numberOfKeys, then the keys, then the arguments (see lua/apply.lua). */
   fsApply(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
-  fsReadWindow(k1: string, k2: string, k3: string, from: number, to: number): Promise<Reply>;
 }
 type Client = (Redis | Cluster) & ScriptCommands;
 
@@ -36,7 +33,8 @@ export interface RedisStoreOptions {
 
 /**
  * Feature store on Redis or Redis Cluster. Each entity lives in three keys that share one hash tag,
- * `<prefix>:{<entity>:<id>}:{z,d,l}`, so each script touches one slot and runs atomically.
+ * `<prefix>:{<entity>:<id>}:{z,d,l}` (layout in lua/apply.lua), so each write script touches one slot and runs
+ * atomically, and a read is two plain commands.
  */
 export class RedisFeatureStore implements FeatureStore {
   readonly kind: string;
@@ -48,7 +46,6 @@ export class RedisFeatureStore implements FeatureStore {
     private readonly options: RedisStoreOptions,
   ) {
     client.defineCommand('fsApply', { lua: lua('apply') });
-    client.defineCommand('fsReadWindow', { numberOfKeys: 3, lua: lua('read_window') });
     this.client = client as Client;
     this.kind = client.isCluster ? 'redis-cluster' : 'redis';
     this.ttlMs = options.ttlMs ?? options.retention.horizonMs;
@@ -98,11 +95,35 @@ export class RedisFeatureStore implements FeatureStore {
     return out;
   }
 
+  /** Two plain commands per entity, no script: ZRANGEBYSCORE for the window, HGETALL for its labels. */
   async read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {
-    const replies = await Promise.all(
-      queries.map((q) => this.client.fsReadWindow(...this.keys(q), q.from, q.to)),
-    );
-    return replies.map((r) => columnsOf(parseWindow(r)));
+    if (queries.length === 0) return [];
+    const send = (p: ReturnType<Redis['pipeline']>, q: WindowQuery) => {
+      const [z, , l] = this.keys(q);
+      p.zrangebyscore(z, `(${q.from}`, q.to, 'WITHSCORES');
+      p.hgetall(l);
+    };
+    const pipelines = this.client.isCluster
+      ? // A cluster pipeline must stay within one slot: one per entity, run side by side.
+        queries.map((q) => {
+          const p = this.client.pipeline();
+          send(p, q);
+          return p.exec();
+        })
+      : [
+          (() => {
+            const p = this.client.pipeline();
+            for (const q of queries) send(p, q);
+            return p.exec();
+          })(),
+        ];
+    const replies = (await Promise.all(pipelines)).flatMap((r) => r ?? []);
+    return queries.map((_, i) => {
+      const [zErr, rows] = replies[2 * i]!;
+      const [lErr, labels] = replies[2 * i + 1]!;
+      if (zErr || lErr) throw zErr ?? lErr;
+      return parseWindow(rows as string[], labels as Record<string, string>);
+    });
   }
 
   async ping(): Promise<void> {
@@ -114,21 +135,32 @@ export class RedisFeatureStore implements FeatureStore {
   }
 }
 
-function parseWindow(reply: Reply): TxRecord[] {
-  const out: TxRecord[] = [];
-  for (let i = 0; i < reply.length; i += 4) {
-    const detail = String(reply[i + 2]);
-    const bar = detail.indexOf('|');
-    out.push({
-      id: String(reply[i]),
-      t: Number(reply[i + 1]),
-      seq: Number(detail.slice(0, bar)),
-      amount: Number(detail.slice(bar + 1)),
-      fraud: Number(reply[i + 3]) === 1,
-    });
+/** ZRANGEBYSCORE … WITHSCORES rows ("<seq> <amount> <id>", t) and the label hash → columns in arrival order. */
+function parseWindow(rows: readonly string[], labels: Record<string, string>): RecordColumns {
+  const n = rows.length / 2;
+  if (n === 0) return NO_RECORDS;
+  const ids: string[] = new Array(n);
+  const t = new Float64Array(n);
+  const seq = new Float64Array(n);
+  const amount = new Float64Array(n);
+  const fraud = new Uint8Array(n);
+  let anyLabel = false;
+  for (const _ in labels) {
+    anyLabel = true;
+    break;
   }
-  // ZRANGEBYSCORE orders equal times by member name; features need arrival order.
-  return out.sort((a, b) => a.t - b.t || a.seq - b.seq);
+  for (let i = 0; i < n; i++) {
+    const member = rows[2 * i]!;
+    const a = member.indexOf(' ');
+    const b = member.indexOf(' ', a + 1);
+    const id = member.slice(b + 1);
+    ids[i] = id;
+    seq[i] = Number(member.slice(0, a));
+    amount[i] = Number(member.slice(a + 1, b));
+    t[i] = Number(rows[2 * i + 1]);
+    if (anyLabel && labels[id]?.endsWith('|1')) fraud[i] = 1;
+  }
+  return { start: 0, end: n, ids, t, seq, amount, fraud };
 }
 
 function slotOf(key: string): number {

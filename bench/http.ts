@@ -1,0 +1,249 @@
+/**
+ * POST /v1/score (Redis features + the shipped ensemble) against a bare Fastify route that parses the same
+ * JSON and returns a constant, side by side in one run. autocannon runs as a separate process; both targets
+ * get the same body (a fresh transaction id per request). Throughput at 64 connections, then latency at a
+ * fixed rate, then the service's own total-scoring p99 from its histogram.
+ *
+ *   bash scripts/services.sh up redis && npm run build
+ *   npx tsx bench/http.ts [--repeats 3] [--duration 10] [--rate 5000] [--profile]
+ */
+import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { parseArgs, promisify } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    repeats: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '5000' },
+    connections: { type: 'string', default: '64' },
+    profile: { type: 'boolean', default: false },
+  },
+});
+const REPEATS = Number(values.repeats);
+const DURATION = values.duration;
+const RATE = values.rate;
+const CONNECTIONS = values.connections;
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
+const MODEL_DIR =
+  process.env.MODEL_DIR ??
+  (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
+    ? 'models'
+    : 'test/fixtures/models');
+const SERVICE = 18091;
+const BARE = 18090;
+const run = promisify(execFile);
+
+const body = JSON.stringify({
+  transaction_id: '[<id>]',
+  timestamp: '2018-08-09T10:00:00Z',
+  customer_id: 'bench-C1',
+  terminal_id: 'bench-T1',
+  amount: 57.16,
+});
+
+async function waitFor(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+function start(): { service: ChildProcess; bare: ChildProcess } {
+  const prefix = `bench-${Date.now().toString(36)}`;
+  const service = spawn(
+    process.execPath,
+    [
+      ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir=bench/results'] : []),
+      'dist/src/cli/main.js',
+      'serve',
+    ],
+    {
+      env: {
+        ...process.env,
+        PORT: String(SERVICE),
+        HOST: '127.0.0.1',
+        REDIS_URL,
+        REDIS_KEY_PREFIX: prefix,
+        MODEL_DIR,
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const bare = fork('bench/bare-server.ts', {
+    env: { ...process.env, PORT: String(BARE) },
+    execArgv: ['--import', 'tsx'],
+    stdio: 'ignore',
+  });
+  return { service, bare };
+}
+
+/** A realistic window for the one customer and terminal of the body: 60 and 40 earlier transactions. */
+async function seed(): Promise<void> {
+  const t0 = Date.parse('2018-08-09T10:00:00Z');
+  const events = [
+    ...Array.from({ length: 60 }, (_, i) => ({
+      type: 'transaction',
+      transaction_id: `seed-c${i}`,
+      timestamp: new Date(t0 - (i + 1) * 11 * 3600_000).toISOString(),
+      customer_id: 'bench-C1',
+      terminal_id: `bench-T${i + 2}`,
+      amount: 20 + i,
+    })),
+    ...Array.from({ length: 40 }, (_, i) => ({
+      type: 'transaction',
+      transaction_id: `seed-t${i}`,
+      timestamp: new Date(t0 - (8 + i * 0.7) * 86_400_000).toISOString(),
+      customer_id: `bench-C${i + 2}`,
+      terminal_id: 'bench-T1',
+      amount: 30 + i,
+    })),
+  ];
+  const r = await fetch(`http://127.0.0.1:${SERVICE}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ events }),
+  });
+  if (!r.ok) throw new Error(`seeding failed: ${r.status} ${await r.text()}`);
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function autocannon(port: number, extra: string[], duration = DURATION): Promise<Load> {
+  const { stdout, stderr } = await run(
+    process.execPath,
+    [
+      'node_modules/autocannon/autocannon.js',
+      '-j',
+      '-c',
+      CONNECTIONS,
+      '-d',
+      duration,
+      '-m',
+      'POST',
+      '-H',
+      'content-type=application/json',
+      '-b',
+      body,
+      '-I',
+      ...extra,
+      `http://127.0.0.1:${port}/v1/score`,
+    ],
+    { maxBuffer: 1 << 26 },
+  );
+  if (!stdout.trim()) throw new Error(`autocannon printed nothing: ${stderr}`);
+  const r = JSON.parse(stdout);
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
+}
+
+/** p99 of fraudscore_scoring_stage_duration_seconds{stage="total"} between two scrapes, interpolated in its bucket. */
+async function totalBuckets(): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${SERVICE}/metrics`)).text();
+  const m = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    const x =
+      /^fraudscore_scoring_stage_duration_seconds_bucket\{.*le="([^"]+)".*stage="total".*\} (\d+)/.exec(
+        line,
+      ) ??
+      /^fraudscore_scoring_stage_duration_seconds_bucket\{.*stage="total".*le="([^"]+)".*\} (\d+)/.exec(line);
+    if (x) m.set(x[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(x[1]), Number(x[2]));
+  }
+  return m;
+}
+function quantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const counts = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
+  const total = counts.at(-1)!;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (let i = 0; i < les.length; i++) {
+    if (counts[i]! >= rank) {
+      const le = Number.isFinite(les[i]!) ? les[i]! : prevLe;
+      return (prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, counts[i]! - prevCount)) * 1000;
+    }
+    prevLe = les[i]!;
+    prevCount = counts[i]!;
+  }
+  return Number.NaN;
+}
+
+const { service, bare } = start();
+try {
+  await Promise.all([
+    waitFor(`http://127.0.0.1:${SERVICE}/health/ready`),
+    new Promise((r) => bare.once('message', r)),
+  ]);
+  await seed();
+  // Warm both (JIT, connection pools) before measuring.
+  await autocannon(SERVICE, [], '3');
+  await autocannon(BARE, [], '3');
+  const rows: { repeat: number; target: string; mode: string; load: Load; serverP99?: number }[] = [];
+  for (let k = 0; k < REPEATS; k++) {
+    for (const [target, port] of [
+      ['bare', BARE],
+      ['service', SERVICE],
+    ] as const) {
+      rows.push({ repeat: k, target, mode: `${CONNECTIONS} connections`, load: await autocannon(port, []) });
+      const before = target === 'service' ? await totalBuckets() : undefined;
+      const load = await autocannon(port, ['-R', RATE]);
+      const serverP99 = before ? quantile(before, await totalBuckets(), 0.99) : undefined;
+      rows.push({
+        repeat: k,
+        target,
+        mode: `${RATE} req/s`,
+        load,
+        ...(serverP99 !== undefined ? { serverP99 } : {}),
+      });
+    }
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const pick = (target: string, mode: string) => rows.filter((r) => r.target === target && r.mode === mode);
+  const summary = {
+    scenario: 'http',
+    model_dir: MODEL_DIR,
+    repeats: REPEATS,
+    duration_s: Number(DURATION),
+    throughput: {
+      bare_rps: med(pick('bare', `${CONNECTIONS} connections`).map((r) => r.load.rps)),
+      service_rps: med(pick('service', `${CONNECTIONS} connections`).map((r) => r.load.rps)),
+    },
+    fixed_rate: {
+      rate: Number(RATE),
+      bare_p99_ms: med(pick('bare', `${RATE} req/s`).map((r) => r.load.p99)),
+      service_p99_ms: med(pick('service', `${RATE} req/s`).map((r) => r.load.p99)),
+      service_p50_ms: med(pick('service', `${RATE} req/s`).map((r) => r.load.p50)),
+      bare_p50_ms: med(pick('bare', `${RATE} req/s`).map((r) => r.load.p50)),
+      server_total_p99_ms: med(pick('service', `${RATE} req/s`).map((r) => r.serverP99 ?? Number.NaN)),
+    },
+    errors: rows.reduce((n, r) => n + r.load.errors + r.load.non2xx, 0),
+    rows,
+  };
+  console.log(JSON.stringify(summary, null, 2));
+  const t = summary.throughput;
+  const f = summary.fixed_rate;
+  console.error(
+    `throughput ratio ${(t.service_rps / t.bare_rps).toFixed(2)} (service ${Math.round(t.service_rps)} / bare ${Math.round(t.bare_rps)} req/s); ` +
+      `p99 at ${RATE}/s: service ${f.service_p99_ms} ms vs bare ${f.bare_p99_ms} ms (×${(f.service_p99_ms / f.bare_p99_ms).toFixed(2)}); ` +
+      `server-side total p99 ${f.server_total_p99_ms.toFixed(3)} ms`,
+  );
+} finally {
+  service.kill('SIGTERM');
+  bare.kill('SIGTERM');
+}
