@@ -86,23 +86,22 @@ export class Scorer implements ScoringService {
     const { clock, metrics } = this.d;
     const t0 = clock.monotonic();
     const results: ScoreResult[] = new Array(txs.length);
-    const work: Work[] = [];
+    const fresh: { index: number; tx: Transaction; fingerprint: string }[] = [];
+    // Every conflict is found before any model version is leased, so a refused request holds nothing.
     txs.forEach((tx, index) => {
       const fingerprint = JSON.stringify(tx);
       const cached = this.cache.get(tx.transaction_id, fingerprint);
       if (cached.hit) results[index] = cached.value;
       else if (cached.conflict)
         throw new ConflictError(`transaction ${tx.transaction_id} was already scored with different content`);
-      else
-        work.push({
-          index,
-          tx,
-          input: toInput(tx),
-          fingerprint,
-          route: this.route(tx.customer_id),
-          degraded: [],
-        });
+      else fresh.push({ index, tx, fingerprint });
     });
+    const work: Work[] = fresh.map((f) => ({
+      ...f,
+      input: toInput(f.tx),
+      route: this.route(f.tx.customer_id),
+      degraded: [],
+    }));
     if (work.length === 0) return results;
 
     try {
