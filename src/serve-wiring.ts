@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { FsModelRepository } from './adapters/fs/model-repository.js';
+import { KafkaDecisionSink } from './adapters/kafka/decision-sink.js';
 import { createLogger } from './adapters/logging/logger.js';
 import { createMetrics, type Metrics, workerObserver } from './adapters/metrics/metrics.js';
 import { OnnxModelRuntime } from './adapters/onnx/onnx-runtime.js';
@@ -79,6 +80,15 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   } else
     logger.error({ model: config.MODEL_NAME, dir: config.MODEL_DIR }, 'no model version found; not ready');
 
+  const decisions =
+    config.KAFKA_BROKERS && config.KAFKA_TOPIC_DECISIONS
+      ? new KafkaDecisionSink(
+          config.KAFKA_BROKERS,
+          config.KAFKA_CLIENT_ID,
+          config.KAFKA_TOPIC_DECISIONS,
+          logger,
+        )
+      : undefined;
   const scorer = new Scorer({
     registry,
     modelName: config.MODEL_NAME,
@@ -88,6 +98,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     clock,
     logger: logger.child({ component: 'scoring' }),
     metrics,
+    ...(decisions ? { decisions } : {}),
   });
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent);
 
@@ -114,6 +125,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     promRegistry,
     async close() {
       await app.close();
+      await decisions?.close();
       await deps.close();
       await registry.close();
     },

@@ -2,6 +2,7 @@ import type { Admin } from 'kafkajs';
 
 export interface TopicSpec {
   readonly topic: string;
+  /** -1: the broker's default. */
   readonly numPartitions: number;
 }
 
