@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../../src/adapters/metrics/metrics.js';
+import { EnvSchema } from '../../../src/config.js';
+
+const readme = readFileSync('README.md', 'utf8');
+const tableRows = (heading: string) => {
+  const section = readme.split(/^## /m).find((s) => s.startsWith(heading)) ?? '';
+  return [...section.matchAll(/^\| `([A-Za-z_]+)` \|/gm)].map((m) => m[1]!);
+};
+
+describe('README stays current', () => {
+  it('documents every environment variable, and no other', () => {
+    expect(tableRows('Configuration').sort()).toEqual(Object.keys(EnvSchema.shape).sort());
+  });
+
+  it('documents every fraudscore metric, and no other', async () => {
+    const registry = new Registry();
+    createMetrics(registry, { version: 'test', commit: 'test' });
+    const ours = (await registry.getMetricsAsJSON())
+      .map((m) => m.name)
+      // prom-client's process metrics are covered by one sentence, not the table.
+      .filter((n) => !/^fraudscore_(process|nodejs)_/.test(n));
+    expect(tableRows('Metrics').sort()).toEqual(ours.sort());
+  });
+
+  it('gives two command lines: one to run, one to test', () => {
+    expect(readme).toContain('npm ci && npm start');
+    expect(readme).toContain('npm ci && npm test');
+  });
+});
