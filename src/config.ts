@@ -46,6 +46,10 @@ export const EnvSchema = z.object({
   ORT_INTRA_OP_THREADS: int(1, 64).default(1),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   MODEL_WATCH: z.enum(['off', 'load', 'activate', 'canary']).default('off'),
+  MODEL_WATCH_INTERVAL_MS: int(10, 3_600_000).default(5000),
+  MODEL_WATCH_CANARY_PERCENT: z.coerce.number().gt(0).max(100).default(10),
+  /** Answers remembered per process for retries of the same transaction id (about 1.5 KB each). */
+  ANSWER_CACHE_SIZE: int(0, 10_000_000).default(20_000),
   PSI_WINDOW: int(100, 10_000_000).default(10_000),
   METRICS_PORT: int(0, 65535).optional(),
 });

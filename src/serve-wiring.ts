@@ -9,6 +9,7 @@ import { build } from './app.js';
 import type { Config } from './config.js';
 import { adminRoutes } from './http/routes/admin.js';
 import { ModelRegistry, type RegistryEvent } from './models/registry.js';
+import { startModelWatch } from './models/watch.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { FeatureStore } from './ports/feature-store.js';
 import { Scorer } from './scoring/scorer.js';
@@ -80,6 +81,13 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   } else
     logger.error({ model: config.MODEL_NAME, dir: config.MODEL_DIR }, 'no model version found; not ready');
 
+  const watch = startModelWatch(registry, {
+    mode: config.MODEL_WATCH,
+    name: config.MODEL_NAME,
+    intervalMs: config.MODEL_WATCH_INTERVAL_MS,
+    canaryPercent: config.MODEL_WATCH_CANARY_PERCENT,
+    logger: logger.child({ component: 'model-watch' }),
+  });
   const decisions =
     config.KAFKA_BROKERS && config.KAFKA_TOPIC_DECISIONS
       ? new KafkaDecisionSink(
@@ -98,6 +106,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     clock,
     logger: logger.child({ component: 'scoring' }),
     metrics,
+    cacheSize: config.ANSWER_CACHE_SIZE,
     ...(decisions ? { decisions } : {}),
   });
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent);
@@ -124,6 +133,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     metrics,
     promRegistry,
     async close() {
+      await watch.stop();
       await app.close();
       await decisions?.close();
       await deps.close();

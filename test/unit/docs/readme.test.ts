@@ -7,7 +7,7 @@ import { EnvSchema } from '../../../src/config.js';
 const readme = readFileSync('README.md', 'utf8');
 const tableRows = (heading: string) => {
   const section = readme.split(/^## /m).find((s) => s.startsWith(heading)) ?? '';
-  return [...section.matchAll(/^\| `([A-Za-z_]+)` \|/gm)].map((m) => m[1]!);
+  return [...section.matchAll(/^\|\s*`([A-Za-z_]+)`\s*\|/gm)].map((m) => m[1]!);
 };
 
 describe('README stays current', () => {
