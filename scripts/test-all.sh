@@ -80,4 +80,12 @@ export KAFKAJS_NO_PARTITIONER_WARNING=1
 npx vitest run "$@"
 rc=$?
 log "vitest exited with $rc"
+# The Python side (oracle, generator, evaluation protocol, manifest writer) has its own tests; with
+# arguments (a selection of vitest files) only vitest runs.
+if (($# == 0)); then
+  (cd training && "$FRAUDSCORE_PYTHON" -m pytest)
+  py=$?
+  log "pytest exited with $py"
+  ((rc == 0)) && rc=$py
+fi
 exit "$rc"
