@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Metrics } from './adapters/metrics/metrics.js';
 import type { Config } from './config.js';
@@ -41,6 +41,14 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     genReqId: () => crypto.randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Router errors (over-long or undecodable URLs) come before any handler: give them our error format too.
+    frameworkErrors: (err, _req, reply) =>
+      (reply as FastifyReply).code(err.statusCode ?? 400).send({
+        error: {
+          code: err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'uri_too_long' : 'bad_url',
+          message: 'malformed or over-long URL',
+        },
+      }),
   });
   registerErrorHandling(app);
   // JSON only: any other content type is a 415, not a string for the schema to puzzle over.

@@ -25,6 +25,8 @@ export const EnvSchema = z.object({
   KAFKA_BROKERS: csv.optional(),
   KAFKA_CLIENT_ID: z.string().min(1).default('fraudscore'),
   KAFKA_GROUP_ID: z.string().min(1).default('fraudscore-features'),
+  /** How long the group waits for a silent worker before giving its partitions to another. */
+  KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(10_000),
   KAFKA_TOPIC_TRANSACTIONS: z.string().min(1).default('transactions'),
   KAFKA_TOPIC_LABELS: z.string().min(1).default('labels'),
   KAFKA_TOPIC_DEAD_LETTER: z.string().min(1).default('fraudscore-dead-letter'),

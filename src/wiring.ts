@@ -40,13 +40,14 @@ export async function wire(config: Config, o: WireOptions): Promise<Deps> {
   const closers: (() => Promise<void>)[] = [];
 
   // The API fails fast while Redis is away (and scores degraded); the worker waits for it and loses nothing.
-  const store = o.store ?? createStore(config, retention, { failFast: o.needs === 'serve' });
+  const store = o.store ?? createStore(config, retention, { failFast: o.needs === 'serve' }, logger);
   closers.push(() => store.close());
 
   let worker: FeatureWorker | undefined;
   const wantsWorker = o.needs === 'worker' || config.WORKER_IN_PROCESS;
   if (wantsWorker && config.KAFKA_BROKERS) {
-    const workerStore = o.needs === 'worker' ? store : createStore(config, retention, { failFast: false });
+    const workerStore =
+      o.needs === 'worker' ? store : createStore(config, retention, { failFast: false }, logger);
     if (workerStore !== store) closers.push(() => workerStore.close());
     worker = new FeatureWorker({
       brokers: config.KAFKA_BROKERS,
@@ -59,6 +60,7 @@ export async function wire(config: Config, o: WireOptions): Promise<Deps> {
       },
       entities,
       concurrency: config.WORKER_CONCURRENCY,
+      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
       store: workerStore,
       logger: logger.child({ component: 'worker' }),
       ...(o.workerObserver ? { observer: o.workerObserver } : {}),
@@ -80,7 +82,12 @@ export async function wire(config: Config, o: WireOptions): Promise<Deps> {
   };
 }
 
-function createStore(config: Config, retention: RetentionPolicy, o: { failFast: boolean }): FeatureStore {
+function createStore(
+  config: Config,
+  retention: RetentionPolicy,
+  o: { failFast: boolean },
+  logger: Logger,
+): FeatureStore {
   const options = { prefix: config.REDIS_KEY_PREFIX, retention };
   const clientOptions = {
     enableOfflineQueue: !o.failFast,
@@ -94,10 +101,28 @@ function createStore(config: Config, retention: RetentionPolicy, o: { failFast: 
       return { host: host!, port: Number(port ?? 6379) };
     });
     return new RedisFeatureStore(
-      new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }),
+      watchErrors(
+        new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }),
+        logger,
+      ),
       options,
     );
   }
-  if (config.REDIS_URL) return new RedisFeatureStore(new Redis(config.REDIS_URL, clientOptions), options);
+  if (config.REDIS_URL)
+    return new RedisFeatureStore(watchErrors(new Redis(config.REDIS_URL, clientOptions), logger), options);
   return new MemoryFeatureStore(retention);
+}
+
+/** ioredis emits an error per failed reconnect; log the first of each outage, not every attempt. */
+function watchErrors<T extends Redis | Cluster>(client: T, logger: Logger): T {
+  let down = false;
+  client.on('error', (err: Error) => {
+    if (!down) logger.warn({ err: err.message }, 'Redis unavailable; reconnecting');
+    down = true;
+  });
+  client.on('ready', () => {
+    if (down) logger.info({}, 'Redis available again');
+    down = false;
+  });
+  return client;
 }

@@ -1,17 +1,28 @@
 import { z } from 'zod';
 
 /** Ids travel as Redis key parts and Kafka keys: printable, bounded, no braces (they would break hash tags). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const Id = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[^\s{}\p{Cc}]+$/u, 'must be 1-128 printable characters without spaces or braces');
+  .regex(/^[^\s{}\p{Cc}]+$/u, 'must be 1-128 printable characters without spaces or braces')
+  // Two different lone surrogates would become the same bytes in a Redis key.
+  .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode');
 
 /** ISO-8601 with an explicit zone (Z or ±hh:mm); normalised to epoch milliseconds by `eventTimeMs`. */
-const Timestamp = z.iso.datetime({
-  offset: true,
-  message: 'must be an ISO-8601 date-time with a zone, e.g. 2018-04-01T00:00:31Z',
-});
+const MIN_TIME = Date.parse('1970-01-01T00:00:00Z');
+const MAX_TIME = Date.parse('2100-01-01T00:00:00Z');
+/**
+ * Bounded, because one event dated 9999 would make every later event of its entity "late": the bounds keep
+ * such a typo a 400 rather than a frozen customer.
+ */
+const Timestamp = z.iso
+  .datetime({ offset: true, message: 'must be an ISO-8601 date-time with a zone, e.g. 2018-04-01T00:00:31Z' })
+  .refine((s) => {
+    const t = Date.parse(s);
+    return t >= MIN_TIME && t < MAX_TIME;
+  }, 'must be between 1970 and 2100');
 
 /**
  * Schema version 1 of the `transactions` topic; also the body of POST /v1/score.

@@ -200,8 +200,11 @@ export class Scorer implements ScoringService {
             deadline - this.d.clock.monotonic(),
           );
           ws.forEach((w, k) => {
-            w.score = out[k]!.score;
-            w.members = out[k]!.members;
+            // Inputs beyond float32 (an absurd ratio, say) can make a member answer NaN: that is a model failure.
+            if (Number.isFinite(out[k]!.score)) {
+              w.score = out[k]!.score;
+              w.members = out[k]!.members;
+            } else w.degraded.push('model_error');
           });
         } catch (err) {
           const reason: DegradedReason = err instanceof DeadlineExceeded ? 'model_timeout' : 'model_error';

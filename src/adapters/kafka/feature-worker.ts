@@ -41,6 +41,8 @@ export interface FeatureWorkerOptions {
   readonly chunkSize?: number;
   /** Partitions handled at once (kafkajs partitionsConsumedConcurrently); one entity's events stay in one partition. */
   readonly concurrency?: number;
+  /** kafkajs sessionTimeout; heartbeats go every third of it. */
+  readonly sessionTimeoutMs?: number;
   readonly retryDelayMs?: { readonly min: number; readonly max: number };
 }
 
@@ -63,7 +65,13 @@ export class FeatureWorker {
       logLevel: logLevel.WARN,
       logCreator: kafkaLogger(o.logger),
     });
-    this.consumer = this.kafka.consumer({ groupId: o.groupId, allowAutoTopicCreation: false });
+    const sessionTimeout = o.sessionTimeoutMs ?? 30_000;
+    this.consumer = this.kafka.consumer({
+      groupId: o.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout,
+      heartbeatInterval: Math.floor(sessionTimeout / 3),
+    });
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: true,
       idempotent: true,

@@ -10,8 +10,14 @@ export const REDACT = [
   'adminToken',
   'config.ADMIN_TOKEN',
   'ADMIN_TOKEN',
+  'device_id',
+  'ip',
   '*.device_id',
   '*.ip',
+  '*.*.device_id',
+  '*.*.ip',
+  '*.*.*.device_id',
+  '*.*.*.ip',
 ];
 
 /**

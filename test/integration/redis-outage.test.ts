@@ -1,0 +1,383 @@
+/**
+ * Issue 9 (Redis outage): a private redis-server (its own port, no persistence; the shared Redis is not
+ * touched) is SIGKILLed in the middle of a steady load on the real HTTP server and restarted on the same port
+ * ~3 s later. Every valid request is answered 200 within its deadline — degraded while Redis is away;
+ * /health/ready reports the outage (503, feature_store not ok) and recovers within 5 s of Redis answering again.
+ * A FeatureWorker writing to the same Redis consumes a topic filled during the outage and loses nothing: after
+ * recovery its state gives the features of the in-memory store fed the same events.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
+import { arrayRows } from '../../src/adapters/fs/handbook-csv.js';
+import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
+import { ensureTopics } from '../../src/adapters/kafka/topics.js';
+import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
+import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
+import { loadConfig } from '../../src/config.js';
+import { entityUnion, labelEvents, transactionEvents } from '../../src/domain/features/engine.js';
+import { DAY_MS } from '../../src/domain/features/time.js';
+import { replay } from '../../src/jobs/replay.js';
+import { createService, type Service } from '../../src/serve-wiring.js';
+import { generateTransactions } from '../helpers/generate.js';
+import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
+import { requireKafka, uniqueName } from '../helpers/services.js';
+
+const sets = [...loadFeatureSets('features').values()];
+const entities = entityUnion(sets);
+const retention = { horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + DAY_MS };
+const DEADLINE_MS = 50;
+/** Scheduling slack on a shared 2-core machine: the answer is due by the deadline, the event loop may be late. */
+const SLACK_MS = 50;
+const RATE = 250;
+const LOAD_MS = 10_000;
+const KILL_AT_MS = 3_000;
+const DOWN_MS = 3_000;
+const events = generateTransactions({ seed: 51, days: 3, customers: 60, terminals: 40, perDay: 400 }).map(
+  (t) => ({
+    ...t,
+    datetime: new Date(t.t).toISOString(),
+  }),
+);
+
+describe('Redis goes away under load and comes back', () => {
+  const topics = {
+    transactions: uniqueName('ro-tx'),
+    labels: uniqueName('ro-labels'),
+    deadLetter: uniqueName('ro-dlq'),
+  };
+  let dir: string;
+  let port: number;
+  let redisChild: ChildProcess | undefined;
+  let service: Service;
+  let base: string;
+  let kafka: Kafka;
+  let admin: Admin;
+  let workerRedis: Redis;
+  let workerStore: RedisFeatureStore;
+  let worker: FeatureWorker;
+  const logs: LogLine[] = [];
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  let storeFailures = 0;
+
+  beforeAll(async () => {
+    const { brokers } = await requireKafka();
+    dir = await mkdtemp(join(tmpdir(), 'redis-outage-'));
+    port = await freePort();
+    redisChild = await startRedis(port, dir);
+    const url = `redis://127.0.0.1:${port}`;
+    service = await createService(
+      loadConfig({
+        MODEL_DIR: 'test/fixtures/models',
+        REDIS_URL: url,
+        REQUEST_DEADLINE_MS: String(DEADLINE_MS),
+      }),
+      { logger: captureLogger(logs, 'warn') },
+    );
+    await service.app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(service.app.server.address() as { port: number }).port}`;
+
+    kafka = new Kafka({ clientId: 'redis-outage-test', brokers, logLevel: logLevel.NOTHING });
+    admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [
+      { topic: topics.transactions, numPartitions: 2 },
+      { topic: topics.labels, numPartitions: 2 },
+      { topic: topics.deadLetter, numPartitions: 1 },
+    ]);
+    // The worker's client as wiring.ts builds it for `fraudscore worker`: queue while disconnected, retry forever.
+    workerRedis = new Redis(url, {
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: false,
+      lazyConnect: false,
+    });
+    workerRedis.on('error', () => {});
+    workerStore = new RedisFeatureStore(workerRedis, { prefix: uniqueName('ro'), retention });
+    worker = new FeatureWorker({
+      brokers,
+      clientId: 'redis-outage-worker',
+      groupId: uniqueName('ro-group'),
+      topics,
+      entities,
+      store: {
+        kind: workerStore.kind,
+        apply: (e) =>
+          workerStore.apply(e).catch((err: unknown) => {
+            storeFailures++;
+            throw err;
+          }),
+        read: (q) => workerStore.read(q),
+        ping: () => workerStore.ping(),
+        close: () => workerStore.close(),
+      },
+      logger: silentLogger(),
+      retryDelayMs: { min: 100, max: 1000 },
+      observer: {
+        events: (_topic, outcome, n) => {
+          counts[outcome] += n;
+        },
+      },
+    });
+    await worker.start();
+  });
+
+  afterAll(async () => {
+    await worker?.stop().catch(() => {});
+    await workerRedis?.quit().catch(() => workerRedis.disconnect());
+    await service?.close().catch(() => {});
+    await admin?.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+    await admin?.disconnect();
+    if (redisChild) await stopRedis(redisChild);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers every request, reports and recovers readiness, and the worker loses no update', async () => {
+    const t0 = Date.now();
+    const results: {
+      at: number;
+      status: number;
+      ms: number;
+      total?: number;
+      degraded?: boolean;
+      score?: number;
+    }[] = [];
+    const ready: { at: number; status: number; storeOk: boolean }[] = [];
+    const marks = { killed: 0, restarted: 0, answering: 0, produced: 0, producedAt: 0 };
+
+    const load = runLoad(base, RATE, LOAD_MS, (r) => results.push({ ...r, at: r.at - t0 }));
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        const at = Date.now() - t0;
+        const r = await fetch(`${base}/health/ready`).catch(() => undefined);
+        const body = r ? ((await r.json()) as { checks: { feature_store: { ok: boolean } } }) : undefined;
+        ready.push({ at, status: r?.status ?? 0, storeOk: body?.checks.feature_store.ok ?? false });
+        await sleep(100);
+      }
+    })();
+
+    await sleep(KILL_AT_MS);
+    redisChild!.kill('SIGKILL');
+    await new Promise<void>((r) =>
+      redisChild!.exitCode !== null ? r() : redisChild!.once('exit', () => r()),
+    );
+    marks.killed = Date.now() - t0;
+
+    // Fill the worker's topics while Redis is away.
+    await sleep(300);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const sent = await replay(
+      arrayRows(events),
+      {
+        send: async (which, messages) =>
+          void (await producer.send({ topic: topics[which], messages: [...messages] })),
+      },
+      { rate: 0 },
+    );
+    await producer.disconnect();
+    marks.produced = sent.transactions + sent.labels;
+    marks.producedAt = Date.now() - t0;
+
+    await sleep(Math.max(0, marks.killed + DOWN_MS - (Date.now() - t0)));
+    redisChild = await startRedis(port, dir);
+    marks.answering = Date.now() - t0;
+    marks.restarted = marks.answering;
+
+    await load;
+    // Keep polling until readiness is back (bounded), then stop.
+    const recoverBy = Date.now() + 10_000;
+    while (Date.now() < recoverBy && !ready.some((x) => x.at > marks.answering && x.status === 200))
+      await sleep(100);
+    polling = false;
+    await poll;
+
+    // Every valid request: 200, a score, within the deadline (plus scheduling slack); degraded only around the outage.
+    expect(results.length).toBeGreaterThan(RATE * (LOAD_MS / 1000) * 0.9);
+    const failed = results.filter((r) => r.status !== 200);
+    expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+    for (const r of results) {
+      expect(r.score).toBeGreaterThanOrEqual(0);
+      expect(r.score).toBeLessThanOrEqual(1);
+    }
+    const late = results.filter((r) => (r.total ?? 0) > DEADLINE_MS + SLACK_MS);
+    expect(late, JSON.stringify(late.slice(0, 5))).toEqual([]);
+    const during = results.filter((r) => r.at > marks.killed + 200 && r.at < marks.restarted);
+    expect(during.length).toBeGreaterThan(RATE);
+    expect(during.every((r) => r.degraded)).toBe(true);
+    const before = results.filter((r) => r.at < KILL_AT_MS - 500);
+    expect(before.filter((r) => r.degraded).length).toBeLessThan(before.length * 0.05);
+
+    // Readiness: 503 with feature_store not ok during the outage, 200 again within 5 s of Redis answering.
+    const down = ready.filter((x) => x.at > marks.killed + 300 && x.at < marks.restarted);
+    expect(down.length).toBeGreaterThan(5);
+    expect(down.every((x) => x.status === 503 && !x.storeOk)).toBe(true);
+    const firstUnready = ready.find((x) => x.at >= marks.killed && x.status === 503);
+    const firstReady = ready.find((x) => x.at > marks.answering && x.status === 200);
+    expect(firstReady, JSON.stringify(ready.slice(-10))).toBeDefined();
+    const recoveryMs = firstReady!.at - marks.answering;
+    expect(recoveryMs).toBeLessThanOrEqual(5_000);
+    // Once ready again, scores use the store again.
+    const after = results.filter((r) => r.at > firstReady!.at + 200);
+    expect(after.length).toBeGreaterThan(RATE / 2);
+    expect(after.filter((r) => r.degraded).length).toBeLessThan(after.length * 0.05);
+
+    // The worker: every event applied once Redis is back, nothing lost, nothing counted twice.
+    const total = marks.produced;
+    await waitFor(() => counts.applied + counts.duplicate + counts.late + counts.invalid >= total, 60_000);
+    expect(counts).toEqual({ applied: total, duplicate: 0, late: 0, invalid: 0 });
+    const memory = new MemoryFeatureStore(retention);
+    for (const t of events) {
+      await memory.apply(transactionEvents(t, entities));
+      if (t.fraud) await memory.apply(labelEvents({ ...t, txId: t.id, fraud: true }, entities));
+    }
+    let compared = 0;
+    for (const set of sets)
+      for (let i = 0; i < events.length; i += 200) {
+        const slice = events.slice(i, i + 200);
+        const queries = slice.flatMap((t) => set.queries(t));
+        const [online, offline] = [await workerStore.read(queries), await memory.read(queries)];
+        const per = set.entities.length;
+        slice.forEach((t, k) => {
+          const w = (x: typeof online) => x.slice(k * per, (k + 1) * per);
+          expect([...set.compute(t, w(online))], t.id).toEqual([...set.compute(t, w(offline))]);
+          compared++;
+        });
+      }
+
+    const overDeadline = results.filter((r) => (r.total ?? 0) > DEADLINE_MS);
+    const lat = results.map((r) => r.ms).sort((a, b) => a - b);
+    const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(1);
+    console.info(
+      `redis outage: ${results.length} requests in ${LOAD_MS / 1000} s (${during.length} while Redis was down ` +
+        `${((marks.restarted - marks.killed) / 1000).toFixed(1)} s, ${results.filter((r) => r.degraded).length} degraded), ` +
+        `all 200; client latency p50 ${q(0.5)} p99 ${q(0.99)} max ${lat.at(-1)!.toFixed(1)} ms; server total max ` +
+        `${Math.max(...results.map((r) => r.total ?? 0)).toFixed(1)} ms (${overDeadline.length} over ${DEADLINE_MS} ms, ` +
+        `sent at ${JSON.stringify(overDeadline.slice(0, 8).map((r) => [r.at, r.total]))}; kill at ${marks.killed}, ` +
+        `restart at ${marks.restarted}, produced by ${marks.producedAt}); not ready ${
+          firstUnready ? firstUnready.at - marks.killed : '?'
+        } ms after the kill, ready ${recoveryMs} ms after Redis answered; worker: ${total} events produced during ` +
+        `the outage, ${counts.applied} applied after it (${storeFailures} failed store writes retried), ` +
+        `${compared} feature vectors equal`,
+    );
+  }, 120_000);
+});
+
+// ------------------------------------------------------------------------------------------------ helpers
+
+type Result = { at: number; status: number; ms: number; total?: number; degraded?: boolean; score?: number };
+
+/** A steady open-loop load: one request every 1000/rate ms (at most 64 in flight), each a new transaction. */
+async function runLoad(base: string, rate: number, durationMs: number, onResult: (r: Result) => void) {
+  const start = Date.now();
+  const inFlight = new Set<Promise<void>>();
+  for (let i = 0; ; i++) {
+    const due = start + (i * 1000) / rate;
+    if (due - start >= durationMs) break;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    while (inFlight.size >= 64) await Promise.race(inFlight);
+    const body = JSON.stringify({
+      transaction_id: `ro-${i}`,
+      timestamp: new Date(Date.parse('2018-04-03T12:00:00Z') + i * 1000).toISOString(),
+      customer_id: `C${i % 60}`,
+      terminal_id: `T${i % 40}`,
+      amount: 10 + (i % 300),
+    });
+    const sentAt = Date.now();
+    const t = performance.now();
+    const p = fetch(`${base}/v1/score`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    })
+      .then(async (r) => {
+        const json = (await r.json()) as {
+          degraded?: boolean;
+          score?: number;
+          timings_ms?: { total: number };
+        };
+        onResult({
+          at: sentAt,
+          status: r.status,
+          ms: performance.now() - t,
+          total: json.timings_ms?.total,
+          degraded: json.degraded,
+          score: json.score,
+        });
+      })
+      .catch(() => onResult({ at: sentAt, status: 0, ms: performance.now() - t }))
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }
+  await Promise.all(inFlight);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a private redis-server (no persistence) and waits until it answers PING. */
+async function startRedis(port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    if (child.exitCode !== null)
+      throw new Error(`redis-server exited with ${child.exitCode} (port ${port} taken?)`);
+    if (await ping(port)) return child;
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING within 10 s`);
+}
+
+async function stopRedis(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(t);
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(1_000, () => done(false));
+    s.once('error', () => done(false));
+    s.once('data', (b: Buffer) => done(b.toString().startsWith('+PONG')));
+    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(100);
+  }
+}
