@@ -55,3 +55,10 @@ export function generateTransactions(o: GenerateOptions = {}): GeneratedTx[] {
   // Stable sort keeps the generation order for equal times: that is the arrival order.
   return out.sort((a, b) => a.t - b.t);
 }
+
+export type GeneratedRow = GeneratedTx & { readonly datetime: string };
+
+/** Generated transactions as handbook rows (what replay and backfill read), TX_DATETIME in ISO-8601. */
+export function handbookRows(txs: readonly GeneratedTx[]): GeneratedRow[] {
+  return txs.map((t) => ({ ...t, datetime: new Date(t.t).toISOString() }));
+}

@@ -15,36 +15,32 @@ import { type Admin, AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { arrayRows, type HandbookRow } from '../../src/adapters/fs/handbook-csv.js';
-import { ensureTopics } from '../../src/adapters/kafka/topics.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
 import { backfill } from '../../src/jobs/backfill.js';
 import { replay } from '../../src/jobs/replay.js';
-import { generateTransactions } from '../helpers/generate.js';
+import { parseFeatures, retentionFor } from '../helpers/features.js';
+import { generateTransactions, handbookRows } from '../helpers/generate.js';
+import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
+import { stopChild } from '../helpers/process.js';
+import { deleteByPrefix } from '../helpers/redis.js';
 import { REPO_ROOT, requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const sets = loadFeatureSets('features');
 const set = sets.get('transaction_v2')!;
-const retention = { horizonMs: Math.max(...[...sets.values()].map((s) => s.lookbackMs)) + DAY_MS };
+const retention = retentionFor([...sets.values()]);
 const PARTITIONS = 6;
 const DAYS = 10;
 const START = Date.parse('2018-04-01T00:00:00Z');
-const rows: HandbookRow[] = generateTransactions({
-  seed: 31,
-  days: DAYS,
-  customers: 400,
-  terminals: 200,
-  perDay: 1800,
-})
-  .filter((x) => x.t < START + DAYS * DAY_MS)
-  .map((x) => ({ ...x, datetime: new Date(x.t).toISOString() }));
+const rows: HandbookRow[] = handbookRows(
+  generateTransactions({ seed: 31, days: DAYS, customers: 400, terminals: 200, perDay: 1800 }).filter(
+    (x) => x.t < START + DAYS * DAY_MS,
+  ),
+);
 
 describe('two workers in one consumer group, one killed mid-stream', () => {
-  const topics = {
-    transactions: uniqueName('cg-tx'),
-    labels: uniqueName('cg-labels'),
-    deadLetter: uniqueName('cg-dlq'),
-  };
+  const topics = uniqueTopics('cg');
   const groupId = uniqueName('cg-group');
   const prefix = uniqueName('cg');
   let kafka: Kafka;
@@ -59,11 +55,7 @@ describe('two workers in one consumer group, one killed mid-stream', () => {
     kafka = new Kafka({ clientId: 'consumer-group-test', brokers, logLevel: logLevel.NOTHING });
     admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [
-      { topic: topics.transactions, numPartitions: PARTITIONS },
-      { topic: topics.labels, numPartitions: PARTITIONS },
-      { topic: topics.deadLetter, numPartitions: 1 },
-    ]);
+    await createTopics(admin, topics, PARTITIONS);
     redis = new Redis(url);
     env = {
       ...process.env,
@@ -81,7 +73,7 @@ describe('two workers in one consumer group, one killed mid-stream', () => {
   });
 
   afterAll(async () => {
-    await Promise.all(workers.map((w) => stopChild(w.child)));
+    await Promise.all(workers.map((w) => stopChild(w.child, 15_000)));
     await admin?.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
     await admin?.disconnect();
     if (redis) {
@@ -109,14 +101,11 @@ describe('two workers in one consumer group, one killed mid-stream', () => {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     let sent = 0;
-    const replaying = replay(
-      arrayRows(rows),
-      {
-        send: async (which, messages) =>
-          void (await producer.send({ topic: topics[which], messages: [...messages] })),
-      },
-      { rate: 4000, batchSize: 250, onProgress: (n) => (sent = n) },
-    );
+    const replaying = replay(arrayRows(rows), topicSink(producer, topics), {
+      rate: 4000,
+      batchSize: 250,
+      onProgress: (n) => (sent = n),
+    });
 
     // Kill B once it has committed progress on its partitions, i.e. in the middle of its work.
     await waitFor(
@@ -209,15 +198,6 @@ function startWorker(name: string, env: NodeJS.ProcessEnv) {
   return { name, child, out };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(t);
-}
-
 type Assignment = Record<string, number[]>;
 
 async function members(admin: Admin, groupId: string) {
@@ -288,39 +268,4 @@ async function entityState(store: RedisFeatureStore, rows: readonly HandbookRow[
     out[kind] = s;
   }
   return out;
-}
-
-function parseFeatures(csv: string, names: readonly string[]): Map<string, number[]> {
-  const [header, ...lines] = csv.trim().split('\n');
-  const cols = header!.split(',');
-  const at = names.map((n) => cols.indexOf(n));
-  return new Map(
-    lines.map((l) => {
-      const f = l.split(',');
-      return [f[0]!, at.map((i) => Number(f[i]))];
-    }),
-  );
-}
-
-async function waitFor(
-  cond: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  detail?: () => string,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  for (let guard = 0; guard < 10_000; guard++) {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-    if (cursor === '0') return;
-  }
 }

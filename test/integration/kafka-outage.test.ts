@@ -15,24 +15,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { arrayRows } from '../../src/adapters/fs/handbook-csv.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
-import { ensureTopics } from '../../src/adapters/kafka/topics.js';
-import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
-import { entityUnion, labelEvents, transactionEvents } from '../../src/domain/features/engine.js';
-import { DAY_MS } from '../../src/domain/features/time.js';
+import { entityUnion } from '../../src/domain/features/engine.js';
 import { replay } from '../../src/jobs/replay.js';
-import { generateTransactions } from '../helpers/generate.js';
+import { expectSameFeatures, retentionFor } from '../helpers/features.js';
+import { generateTransactions, handbookRows } from '../helpers/generate.js';
+import { createTopics, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
+import { deleteByPrefix } from '../helpers/redis.js';
 import { REPO_ROOT, requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const sets = [...loadFeatureSets('features').values()];
 const entities = entityUnion(sets);
-const retention = { horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + DAY_MS };
-const rows = generateTransactions({ seed: 61, days: 4, customers: 120, terminals: 60, perDay: 1500 }).map(
-  (t) => ({
-    ...t,
-    datetime: new Date(t.t).toISOString(),
-  }),
+const retention = retentionFor(sets);
+const rows = handbookRows(
+  generateTransactions({ seed: 61, days: 4, customers: 120, terminals: 60, perDay: 1500 }),
 );
 const RATE = 1000;
 /** Between the broker having stopped and the start of its restart (which itself takes several seconds). */
@@ -42,11 +40,7 @@ const services = (...args: string[]) =>
   sh('bash', ['scripts/services.sh', ...args], { cwd: REPO_ROOT, timeout: 150_000 });
 
 describe('the Kafka broker stops during a replay and comes back', () => {
-  const topics = {
-    transactions: uniqueName('ko-tx'),
-    labels: uniqueName('ko-labels'),
-    deadLetter: uniqueName('ko-dlq'),
-  };
+  const topics = uniqueTopics('ko');
   const prefix = uniqueName('ko');
   let brokers: string[];
   let redis: Redis;
@@ -65,11 +59,7 @@ describe('the Kafka broker stops during a replay and comes back', () => {
     const { url } = await requireRedis();
     const admin = new Kafka({ clientId: 'kafka-outage-admin', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await ensureTopics(admin, [
-      { topic: topics.transactions, numPartitions: 4 },
-      { topic: topics.labels, numPartitions: 4 },
-      { topic: topics.deadLetter, numPartitions: 1 },
-    ]);
+    await createTopics(admin, topics, 4);
     await admin.disconnect();
     redis = new Redis(url);
     store = new RedisFeatureStore(redis, { prefix, retention });
@@ -143,7 +133,7 @@ describe('the Kafka broker stops during a replay and comes back', () => {
       { rate: RATE, batchSize: 200, onProgress: (n) => (sent = n) },
     );
 
-    await waitFor(() => sent >= rows.length * 0.25, 60_000);
+    await waitFor(() => sent >= rows.length * 0.25, 60_000, 'a quarter of the replay');
     const t0 = Date.now();
     const sentBeforeOutage = sent;
     const appliedBeforeOutage = counts.applied;
@@ -159,30 +149,13 @@ describe('the Kafka broker stops during a replay and comes back', () => {
     const distinct = totals.transactions + totals.labels;
 
     // The worker resumes: every distinct event applied exactly once; resends and redeliveries are duplicates.
-    await waitFor(() => counts.applied >= distinct, 90_000);
+    await waitFor(() => counts.applied >= distinct, 90_000, 'the worker');
     await sleep(1_000);
     expect(counts.applied).toBe(distinct);
     expect(counts.late + counts.invalid).toBe(0);
     const caughtUp = Date.now();
 
-    const memory = new MemoryFeatureStore(retention);
-    for (const t of rows) {
-      await memory.apply(transactionEvents(t, entities));
-      if (t.fraud) await memory.apply(labelEvents({ ...t, txId: t.id, fraud: true }, entities));
-    }
-    let compared = 0;
-    for (const set of sets)
-      for (let i = 0; i < rows.length; i += 250) {
-        const slice = rows.slice(i, i + 250);
-        const queries = slice.flatMap((t) => set.queries(t));
-        const [online, offline] = [await store.read(queries), await memory.read(queries)];
-        const per = set.entities.length;
-        slice.forEach((t, k) => {
-          const w = (x: typeof online) => x.slice(k * per, (k + 1) * per);
-          expect([...set.compute(t, w(online))], t.id).toEqual([...set.compute(t, w(offline))]);
-          compared++;
-        });
-      }
+    const compared = await expectSameFeatures(store, rows, sets, entities);
     expect(compared).toBe(rows.length * sets.length);
     console.info(
       `kafka outage: broker stopped ${((down - t0) / 1000).toFixed(1)} s (graceful) and down until ready again ` +
@@ -194,23 +167,3 @@ describe('the Kafka broker stops during a replay and comes back', () => {
     );
   }, 240_000);
 });
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(100);
-  }
-}
-
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  for (let guard = 0; guard < 10_000; guard++) {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-    if (cursor === '0') return;
-  }
-}

@@ -8,15 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { arrayRows, type HandbookRow } from '../../src/adapters/fs/handbook-csv.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
-import { ensureTopics } from '../../src/adapters/kafka/topics.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
 import { backfill } from '../../src/jobs/backfill.js';
 import { replay } from '../../src/jobs/replay.js';
-import { generateTransactions } from '../helpers/generate.js';
+import { parseFeatures } from '../helpers/features.js';
+import { generateTransactions, handbookRows } from '../helpers/generate.js';
+import { createTopics, readTopic, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
 import { requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const sets = loadFeatureSets('features');
 const set = sets.get('transaction_v2')!;
@@ -27,24 +29,10 @@ const DAYS = 9;
 const START = Date.parse('2018-04-01T00:00:00Z');
 // The generator also adds a few transactions days after its range; keep to the range.
 const generated = generateTransactions({ seed: 11, days: DAYS, customers: 60, terminals: 40, perDay: 300 });
-const rows: HandbookRow[] = generated
-  .filter((x) => x.t < START + DAYS * DAY_MS)
-  .map((x) => ({
-    id: x.id,
-    datetime: new Date(x.t).toISOString(),
-    t: x.t,
-    customer_id: x.customer_id,
-    terminal_id: x.terminal_id,
-    amount: x.amount,
-    fraud: x.fraud,
-  }));
+const rows: HandbookRow[] = handbookRows(generated.filter((x) => x.t < START + DAYS * DAY_MS));
 
 describe('online = offline: Kafka → worker → Redis gives the features of the in-memory backfill', () => {
-  const topics = {
-    transactions: uniqueName('tx'),
-    labels: uniqueName('labels'),
-    deadLetter: uniqueName('dlq'),
-  };
+  const topics = uniqueTopics('oo');
   let kafka: Kafka;
   let redis: Redis;
   let store: RedisFeatureStore;
@@ -57,11 +45,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     kafka = new Kafka({ clientId: 'online-offline-test', brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [
-      { topic: topics.transactions, numPartitions: 4 },
-      { topic: topics.labels, numPartitions: 4 },
-      { topic: topics.deadLetter, numPartitions: 1 },
-    ]);
+    await createTopics(admin, topics, 4);
     await admin.disconnect();
     redis = new Redis(url);
     store = new RedisFeatureStore(redis, { prefix: uniqueName('oo'), retention });
@@ -90,14 +74,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
   it('applies every event exactly once, dead-letters poison, and matches the backfill for the last day', async () => {
     const producer = kafka.producer();
     await producer.connect();
-    const sent = await replay(
-      arrayRows(rows),
-      {
-        send: async (which, messages) =>
-          void (await producer.send({ topic: topics[which], messages: [...messages] })),
-      },
-      { rate: 0 },
-    );
+    const sent = await replay(arrayRows(rows), topicSink(producer, topics), { rate: 0 });
     // Redeliveries and poison, as a real topic would carry them.
     await producer.send({
       topic: topics.transactions,
@@ -111,7 +88,11 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     await producer.disconnect();
 
     const total = sent.transactions + sent.labels + 203;
-    await waitFor(() => counts.applied + counts.duplicate + counts.late + counts.invalid >= total, 60_000);
+    await waitFor(
+      () => counts.applied + counts.duplicate + counts.late + counts.invalid >= total,
+      60_000,
+      'the worker',
+    );
     expect(counts).toEqual({ applied: sent.transactions + sent.labels, duplicate: 200, late: 0, invalid: 3 });
 
     const dlq = await readTopic(kafka, topics.deadLetter, 3);
@@ -120,7 +101,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
       expect.stringMatching(/timestamp|customer_id/),
       'empty message',
     ]);
-    expect(dlq[0]!.value).toBe('{not json');
+    expect(dlq[0]!.value?.toString()).toBe('{not json');
 
     const dir = await mkdtemp(join(tmpdir(), 'oo-'));
     await backfill(arrayRows(rows), { set, output: join(dir, 'features.csv') });
@@ -155,42 +136,4 @@ function transactionJson(r: HandbookRow) {
     terminal_id: r.terminal_id,
     amount: r.amount,
   };
-}
-
-function parseFeatures(csv: string, names: readonly string[]): Map<string, number[]> {
-  const [header, ...lines] = csv.trim().split('\n');
-  const cols = header!.split(',');
-  const at = names.map((n) => cols.indexOf(n));
-  return new Map(
-    lines.map((l) => {
-      const f = l.split(',');
-      return [f[0]!, at.map((i) => Number(f[i]))];
-    }),
-  );
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting for the worker');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function readTopic(kafka: Kafka, topic: string, n: number) {
-  const consumer = kafka.consumer({ groupId: uniqueName('dlq-reader') });
-  const got: { value: string | null; headers: Record<string, string> }[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      got.push({
-        value: message.value?.toString() ?? null,
-        headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
-      });
-    },
-  });
-  await waitFor(() => got.length >= n, 30_000);
-  await consumer.disconnect();
-  return got;
 }

@@ -11,21 +11,22 @@ import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
-import { ensureTopics } from '../../src/adapters/kafka/topics.js';
-import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
-import { entityUnion, labelEvents, transactionEvents } from '../../src/domain/features/engine.js';
-import { DAY_MS } from '../../src/domain/features/time.js';
+import { entityUnion } from '../../src/domain/features/engine.js';
 import { labelOf, transactionOf } from '../../src/jobs/replay.js';
-import { type GeneratedTx, generateTransactions } from '../helpers/generate.js';
+import { expectSameFeatures, retentionFor } from '../helpers/features.js';
+import { type GeneratedRow, generateTransactions, handbookRows } from '../helpers/generate.js';
+import { createTopics, readTopic, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
+import { deleteByPrefix } from '../helpers/redis.js';
 import { requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const sets = [...loadFeatureSets('features').values()];
 const entities = entityUnion(sets);
-const retention = { horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + DAY_MS };
-const txs = generateTransactions({ seed: 41, days: 4, customers: 50, terminals: 30, perDay: 250 }).map(
-  (t) => ({ ...t, datetime: new Date(t.t).toISOString() }),
+const retention = retentionFor(sets);
+const txs = handbookRows(
+  generateTransactions({ seed: 41, days: 4, customers: 50, terminals: 30, perDay: 250 }),
 );
 
 interface Poison {
@@ -88,11 +89,7 @@ function poisons(): Poison[] {
 }
 
 describe('poison messages go to the dead-letter topic and consumption goes on', () => {
-  const topics = {
-    transactions: uniqueName('pz-tx'),
-    labels: uniqueName('pz-labels'),
-    deadLetter: uniqueName('pz-dlq'),
-  };
+  const topics = uniqueTopics('pz');
   const prefix = uniqueName('pz');
   let kafka: Kafka;
   let admin: Admin;
@@ -108,11 +105,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
     kafka = new Kafka({ clientId: 'poison-test', brokers, logLevel: logLevel.NOTHING });
     admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [
-      { topic: topics.transactions, numPartitions: 2 },
-      { topic: topics.labels, numPartitions: 2 },
-      { topic: topics.deadLetter, numPartitions: 1 },
-    ]);
+    await createTopics(admin, topics, 2);
     redis = new Redis(url);
     store = new RedisFeatureStore(redis, { prefix, retention });
     worker = new FeatureWorker({
@@ -161,6 +154,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
     await waitFor(
       () => counts.applied + counts.duplicate + counts.late + counts.invalid >= validCount + bad.length,
       60_000,
+      'the worker',
     );
     expect(counts).toEqual({ applied: validCount, duplicate: 0, late: 0, invalid: bad.length });
     expect(deadLettered).toEqual({
@@ -168,7 +162,8 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
       [topics.labels]: bad.filter((p) => p.topic === 'labels').length,
     });
 
-    const dlq = await readTopic(kafka, topics.deadLetter, bad.length);
+    // Listening 500 ms more: anything beyond bad.length would be a poison message dead-lettered twice.
+    const dlq = await readTopic(kafka, topics.deadLetter, bad.length, 500);
     expect(dlq).toHaveLength(bad.length);
     const byKey = new Map(dlq.map((m) => [m.key, m]));
     for (const p of bad) {
@@ -184,24 +179,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
     }
 
     // The valid events give the features of the in-memory store fed the same valid events.
-    const memory = new MemoryFeatureStore(retention);
-    for (const t of txs) {
-      await memory.apply(transactionEvents(t, entities));
-      if (t.fraud) await memory.apply(labelEvents({ ...t, txId: t.id, fraud: true }, entities));
-    }
-    let compared = 0;
-    for (const set of sets)
-      for (let i = 0; i < txs.length; i += 200) {
-        const slice = txs.slice(i, i + 200);
-        const queries = slice.flatMap((t) => set.queries(t));
-        const [online, offline] = [await store.read(queries), await memory.read(queries)];
-        const per = set.entities.length;
-        slice.forEach((t, k) => {
-          const w = (x: typeof online) => x.slice(k * per, (k + 1) * per);
-          expect([...set.compute(t, w(online))], t.id).toEqual([...set.compute(t, w(offline))]);
-          compared++;
-        });
-      }
+    const compared = await expectSameFeatures(store, txs, sets, entities, 200);
     expect(compared).toBe(txs.length * sets.length);
     console.info(
       `poison: ${bad.length} poison messages (${bad.filter((p) => p.topic === 'labels').length} on labels) among ` +
@@ -216,7 +194,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
 async function send(
   producer: Producer,
   topics: { transactions: string; labels: string },
-  rows: readonly (GeneratedTx & { datetime: string })[],
+  rows: readonly GeneratedRow[],
   bad: readonly Poison[],
 ): Promise<{ valid: number }> {
   const out = {
@@ -260,46 +238,4 @@ async function send(
     await flush();
   }
   return { valid };
-}
-
-async function readTopic(kafka: Kafka, topic: string, n: number) {
-  const consumer = kafka.consumer({ groupId: uniqueName('pz-dlq-reader') });
-  const got: { key: string; value: Buffer | null; headers: Record<string, string> }[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      got.push({
-        key: message.key?.toString() ?? '',
-        value: message.value,
-        headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
-      });
-    },
-  });
-  try {
-    await waitFor(() => got.length >= n, 30_000);
-    // Anything more would be a poison message dead-lettered twice.
-    await new Promise((r) => setTimeout(r, 500));
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  for (let guard = 0; guard < 10_000; guard++) {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-    if (cursor === '0') return;
-  }
 }

@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -17,41 +17,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { arrayRows } from '../../src/adapters/fs/handbook-csv.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
-import { ensureTopics } from '../../src/adapters/kafka/topics.js';
-import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { loadConfig } from '../../src/config.js';
-import { entityUnion, labelEvents, transactionEvents } from '../../src/domain/features/engine.js';
-import { DAY_MS } from '../../src/domain/features/time.js';
+import { entityUnion } from '../../src/domain/features/engine.js';
 import { replay } from '../../src/jobs/replay.js';
 import { createService, type Service } from '../../src/serve-wiring.js';
-import { generateTransactions } from '../helpers/generate.js';
+import { expectSameFeatures, retentionFor } from '../helpers/features.js';
+import { generateTransactions, handbookRows } from '../helpers/generate.js';
+import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
+import { freePort } from '../helpers/net.js';
+import { stopChild } from '../helpers/process.js';
 import { requireKafka, uniqueName } from '../helpers/services.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const sets = [...loadFeatureSets('features').values()];
 const entities = entityUnion(sets);
-const retention = { horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + DAY_MS };
+const retention = retentionFor(sets);
 const DEADLINE_MS = 50;
 /** Scheduling slack on a shared 2-core machine: the answer is due by the deadline, the event loop may be late. */
-const SLACK_MS = 50;
+const SLACK_MS = 100;
 const RATE = 250;
 const LOAD_MS = 10_000;
 const KILL_AT_MS = 3_000;
 const DOWN_MS = 3_000;
-const events = generateTransactions({ seed: 51, days: 3, customers: 60, terminals: 40, perDay: 400 }).map(
-  (t) => ({
-    ...t,
-    datetime: new Date(t.t).toISOString(),
-  }),
+const events = handbookRows(
+  generateTransactions({ seed: 51, days: 3, customers: 60, terminals: 40, perDay: 400 }),
 );
 
 describe('Redis goes away under load and comes back', () => {
-  const topics = {
-    transactions: uniqueName('ro-tx'),
-    labels: uniqueName('ro-labels'),
-    deadLetter: uniqueName('ro-dlq'),
-  };
+  const topics = uniqueTopics('ro');
   let dir: string;
   let port: number;
   let redisChild: ChildProcess | undefined;
@@ -86,11 +81,7 @@ describe('Redis goes away under load and comes back', () => {
     kafka = new Kafka({ clientId: 'redis-outage-test', brokers, logLevel: logLevel.NOTHING });
     admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [
-      { topic: topics.transactions, numPartitions: 2 },
-      { topic: topics.labels, numPartitions: 2 },
-      { topic: topics.deadLetter, numPartitions: 1 },
-    ]);
+    await createTopics(admin, topics, 2);
     // The worker's client as wiring.ts builds it for `fraudscore worker`: queue while disconnected, retry forever.
     workerRedis = new Redis(url, {
       enableOfflineQueue: true,
@@ -134,7 +125,7 @@ describe('Redis goes away under load and comes back', () => {
     await service?.close().catch(() => {});
     await admin?.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
     await admin?.disconnect();
-    if (redisChild) await stopRedis(redisChild);
+    if (redisChild) await stopChild(redisChild, 5_000);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -174,14 +165,7 @@ describe('Redis goes away under load and comes back', () => {
     await sleep(300);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    const sent = await replay(
-      arrayRows(events),
-      {
-        send: async (which, messages) =>
-          void (await producer.send({ topic: topics[which], messages: [...messages] })),
-      },
-      { rate: 0 },
-    );
+    const sent = await replay(arrayRows(events), topicSink(producer, topics), { rate: 0 });
     await producer.disconnect();
     marks.produced = sent.transactions + sent.labels;
     marks.producedAt = Date.now() - t0;
@@ -231,26 +215,13 @@ describe('Redis goes away under load and comes back', () => {
 
     // The worker: every event applied once Redis is back, nothing lost, nothing counted twice.
     const total = marks.produced;
-    await waitFor(() => counts.applied + counts.duplicate + counts.late + counts.invalid >= total, 60_000);
+    await waitFor(
+      () => counts.applied + counts.duplicate + counts.late + counts.invalid >= total,
+      60_000,
+      'the worker',
+    );
     expect(counts).toEqual({ applied: total, duplicate: 0, late: 0, invalid: 0 });
-    const memory = new MemoryFeatureStore(retention);
-    for (const t of events) {
-      await memory.apply(transactionEvents(t, entities));
-      if (t.fraud) await memory.apply(labelEvents({ ...t, txId: t.id, fraud: true }, entities));
-    }
-    let compared = 0;
-    for (const set of sets)
-      for (let i = 0; i < events.length; i += 200) {
-        const slice = events.slice(i, i + 200);
-        const queries = slice.flatMap((t) => set.queries(t));
-        const [online, offline] = [await workerStore.read(queries), await memory.read(queries)];
-        const per = set.entities.length;
-        slice.forEach((t, k) => {
-          const w = (x: typeof online) => x.slice(k * per, (k + 1) * per);
-          expect([...set.compute(t, w(online))], t.id).toEqual([...set.compute(t, w(offline))]);
-          compared++;
-        });
-      }
+    const compared = await expectSameFeatures(workerStore, events, sets, entities, 200);
 
     const overDeadline = results.filter((r) => (r.total ?? 0) > DEADLINE_MS);
     const lat = results.map((r) => r.ms).sort((a, b) => a - b);
@@ -320,17 +291,6 @@ async function runLoad(base: string, rate: number, durationMs: number, onResult:
   await Promise.all(inFlight);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts a private redis-server (no persistence) and waits until it answers PING. */
 async function startRedis(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(
@@ -349,15 +309,6 @@ async function startRedis(port: number, dir: string): Promise<ChildProcess> {
   throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING within 10 s`);
 }
 
-async function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(t);
-}
-
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
@@ -370,14 +321,4 @@ function ping(port: number): Promise<boolean> {
     s.once('data', (b: Buffer) => done(b.toString().startsWith('+PONG')));
     s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
   });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(100);
-  }
 }

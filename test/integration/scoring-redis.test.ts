@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/config.js';
 import { createService, type Service } from '../../src/serve-wiring.js';
 import { silentLogger } from '../helpers/logger.js';
 import { requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+import { sleep } from '../helpers/wait.js';
 
 const tx = (id: string, over: Record<string, unknown> = {}) => ({
   transaction_id: id,
@@ -74,8 +75,7 @@ describe('scoring against the real Redis, with decisions published to Kafka', ()
     const admin = kafka.admin();
     await admin.connect();
     // The service creates the topic at start-up; wait for it rather than race it.
-    for (let i = 0; i < 100 && !(await admin.listTopics()).includes(decisionsTopic); i++)
-      await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && !(await admin.listTopics()).includes(decisionsTopic); i++) await sleep(100);
     await admin.disconnect();
     await consumer.connect();
     await consumer.subscribe({ topic: decisionsTopic, fromBeginning: true });
@@ -86,8 +86,7 @@ describe('scoring against the real Redis, with decisions published to Kafka', ()
       },
     });
     const end = Date.now() + 30_000;
-    while (!(seen.has('d1') && seen.has('d2')) && Date.now() < end)
-      await new Promise((r) => setTimeout(r, 100));
+    while (!(seen.has('d1') && seen.has('d2')) && Date.now() < end) await sleep(100);
     await consumer.disconnect();
     expect(seen.get('d1')).toMatchObject({ model_version: '2', decision: expect.any(String) });
     expect(seen.has('d2')).toBe(true);

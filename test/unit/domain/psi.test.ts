@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { binIndex, DriftMonitor, PsiWindow, psi } from '../../../src/domain/scoring/psi.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { rng } from '../../helpers/generate.js';
 
 function lognormal(next: () => number, mu: number, sigma: number): number {
   const z = Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());

@@ -1,10 +1,11 @@
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { createService, type Service } from '../../../src/serve-wiring.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
+import { copyModelVersion } from '../../helpers/models.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -131,13 +132,7 @@ describe('admin API', () => {
       headers: auth,
     });
     expect(missing.statusCode).toBe(404);
-    await cp(join(dir, 'fraudscore/2'), join(dir, 'fraudscore/3'), { recursive: true });
-    const manifestPath = join(dir, 'fraudscore/3/manifest.json');
-    await writeFile(
-      manifestPath,
-      JSON.stringify({ ...JSON.parse(await readFile(manifestPath, 'utf8')), version: '3' }),
-    );
-    await writeFile(join(dir, 'fraudscore/3/lr.onnx'), 'not an onnx file');
+    await writeFile(join(await copyModelVersion(dir, '2', '3'), 'lr.onnx'), 'not an onnx file');
     const corrupt = await s.app.inject({
       method: 'POST',
       url: '/admin/models/fraudscore/activate',

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import type { FeatureStore } from '../../../src/ports/feature-store.js';
 import { createService, type Service } from '../../../src/serve-wiring.js';
+import { failingStore } from '../../helpers/failing-store.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 
 const MODEL_DIR = 'test/fixtures/models';
@@ -243,13 +244,7 @@ describe('scoring API', () => {
 
 describe('scoring API when things fail', () => {
   it('scores with default features, degraded, when the store fails', async () => {
-    const failing: FeatureStore = {
-      kind: 'broken',
-      apply: () => Promise.reject(new Error('connection refused')),
-      read: () => Promise.reject(new Error('connection refused')),
-      ping: () => Promise.reject(new Error('connection refused')),
-      close: async () => {},
-    };
+    const failing = failingStore();
     const s = await service({}, failing);
     try {
       const r = await s.app.inject({ method: 'POST', url: '/v1/score?explain=true', payload: tx() });

@@ -11,6 +11,7 @@ import { loadConfig } from '../../../src/config.js';
 import type { LoadedVersion } from '../../../src/models/loaded-version.js';
 import { createService, type Service } from '../../../src/serve-wiring.js';
 import { rng } from '../../helpers/generate.js';
+import { sleep } from '../../helpers/wait.js';
 
 const TOKEN = 'load-admin-token-0123456789';
 const MODEL = 'fraudscore';
@@ -30,7 +31,6 @@ function collector(): () => void {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const percentile = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? Number.NaN;

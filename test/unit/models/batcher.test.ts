@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { type BatcherOptions, MicroBatcher } from '../../../src/models/batcher.js';
+import { sleep } from '../../helpers/wait.js';
 import { FakeSession, fakeClock } from './fakes.js';
 
 const WIDTH = 3;
 const row = (x: number) => Float32Array.from([x, 0, 0]);
 const tick = () => new Promise((r) => setImmediate(r));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function setup(options: Partial<BatcherOptions> = {}) {
   const sessions = [new FakeSession(0), new FakeSession(0.5)];

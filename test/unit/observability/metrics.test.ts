@@ -10,6 +10,7 @@ import { createService, type Service } from '../../../src/serve-wiring.js';
 import { buildInfo } from '../../../src/version.js';
 import { type GeneratedTx, generateTransactions } from '../../helpers/generate.js';
 import { silentLogger } from '../../helpers/logger.js';
+import { copyModelVersion } from '../../helpers/models.js';
 
 const FIXTURES = 'test/fixtures/models';
 const TOKEN = 'metrics-admin-token-0123456789';
@@ -188,10 +189,7 @@ describe('metrics after real traffic', () => {
     expect(build.version).toBe(JSON.parse(await readFile('package.json', 'utf8')).version);
     expect(m.value('fraudscore_model_loads_total', { outcome: 'success' })).toBe(2);
 
-    await cp(join(dir, 'fraudscore/2'), join(dir, 'fraudscore/3'), { recursive: true });
-    const path = join(dir, 'fraudscore/3/manifest.json');
-    await writeFile(path, JSON.stringify({ ...JSON.parse(await readFile(path, 'utf8')), version: '3' }));
-    await writeFile(join(dir, 'fraudscore/3/mlp.onnx'), 'corrupt');
+    await writeFile(join(await copyModelVersion(dir, '2', '3'), 'mlp.onnx'), 'corrupt');
     const refused = await s.app.inject({
       method: 'PUT',
       url: '/admin/models/fraudscore/canary',

@@ -5,13 +5,15 @@
  * batches, event lists and headers are bounded, and what is over a bound is a 4xx, not a crash.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config.js';
-import type { FeatureStore } from '../../../src/ports/feature-store.js';
 import { createService, type Service } from '../../../src/serve-wiring.js';
+import { failingStore } from '../../helpers/failing-store.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
+import { freePort } from '../../helpers/net.js';
+import { sleep } from '../../helpers/wait.js';
 
 const TOKEN = 'access-test-token-5b1e0c9a7d';
 const WRONG = [
@@ -100,13 +102,7 @@ describe('admin API access', () => {
 describe('secrets and personal data stay out of the logs', () => {
   it('through the service: admin calls, refusals, scoring, events and failures log no token, device id or ip', async () => {
     const logs: LogLine[] = [];
-    const failing: FeatureStore = {
-      kind: 'broken',
-      apply: () => Promise.reject(new Error('connection refused')),
-      read: () => Promise.reject(new Error('connection refused')),
-      ping: () => Promise.reject(new Error('connection refused')),
-      close: async () => {},
-    };
+    const failing = failingStore();
     for (const store of [undefined, failing]) {
       const s = await createService(loadConfig({ MODEL_DIR, ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'trace' }), {
         logger: captureLogger(logs, 'trace'),
@@ -343,18 +339,6 @@ function raw(port: number, request: string): Promise<string> {
   });
 }
 
-/** A loopback port nothing listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** Polls /health/live (the logger buffers its output, so the "listening" line may not be out yet). */
 async function waitForLive(base: string, child: ChildProcess, out: () => string, timeoutMs: number) {
   const end = Date.now() + timeoutMs;
@@ -365,7 +349,7 @@ async function waitForLive(base: string, child: ChildProcess, out: () => string,
       () => false,
     );
     if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`serve did not answer within ${timeoutMs} ms:\n${out()}`);
 }

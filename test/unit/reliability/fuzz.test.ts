@@ -17,6 +17,7 @@ import { loadConfig } from '../../../src/config.js';
 import { TaggedEventSchema, TransactionSchema } from '../../../src/domain/events.js';
 import { createService, type Service } from '../../../src/serve-wiring.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
+import { sleep } from '../../helpers/wait.js';
 
 const TOKEN = 'fuzz-admin-token-0123456789abcdef';
 const SEED = Number(process.env.FUZZ_SEED ?? 20_240_901);
@@ -275,7 +276,6 @@ const uniquely = <T extends { transaction_id: string }>(t: T): T => ({
 });
 
 const json = { 'content-type': 'application/json' };
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Fastify refuses JSON carrying `__proto__` or `constructor.prototype` keys (prototype poisoning) as invalid

@@ -1,0 +1,61 @@
+import { expect } from 'vitest';
+import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
+import {
+  type CompiledFeatureSet,
+  type EntitySpec,
+  labelEvents,
+  transactionEvents,
+} from '../../src/domain/features/engine.js';
+import { DAY_MS } from '../../src/domain/features/time.js';
+import type { FeatureStore } from '../../src/ports/feature-store.js';
+import type { GeneratedTx } from './generate.js';
+
+/** The retention the worker tests give their stores: the longest lookback of the sets plus a day. */
+export function retentionFor(sets: readonly CompiledFeatureSet[]) {
+  return { horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + DAY_MS };
+}
+
+/**
+ * Feeds an in-memory store every transaction (and fraud label) of `rows` and expects `store` to give each
+ * row the same features for every set. Returns the number of vectors compared.
+ */
+export async function expectSameFeatures(
+  store: FeatureStore,
+  rows: readonly GeneratedTx[],
+  sets: readonly CompiledFeatureSet[],
+  entities: readonly EntitySpec[],
+  chunk = 250,
+): Promise<number> {
+  const memory = new MemoryFeatureStore(retentionFor(sets));
+  for (const t of rows) {
+    await memory.apply(transactionEvents(t, entities));
+    if (t.fraud) await memory.apply(labelEvents({ ...t, txId: t.id, fraud: true }, entities));
+  }
+  let compared = 0;
+  for (const set of sets)
+    for (let i = 0; i < rows.length; i += chunk) {
+      const slice = rows.slice(i, i + chunk);
+      const queries = slice.flatMap((t) => set.queries(t));
+      const [online, offline] = [await store.read(queries), await memory.read(queries)];
+      const per = set.entities.length;
+      slice.forEach((t, k) => {
+        const w = (x: typeof online) => x.slice(k * per, (k + 1) * per);
+        expect([...set.compute(t, w(online))], t.id).toEqual([...set.compute(t, w(offline))]);
+        compared++;
+      });
+    }
+  return compared;
+}
+
+/** A backfill CSV as transaction id → the named features, in `names` order. */
+export function parseFeatures(csv: string, names: readonly string[]): Map<string, number[]> {
+  const [header, ...lines] = csv.trim().split('\n');
+  const cols = header!.split(',');
+  const at = names.map((n) => cols.indexOf(n));
+  return new Map(
+    lines.map((l) => {
+      const f = l.split(',');
+      return [f[0]!, at.map((i) => Number(f[i]))];
+    }),
+  );
+}
