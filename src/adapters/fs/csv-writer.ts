@@ -34,6 +34,18 @@ export class CsvWriter {
   }
 
   number(n: number): void {
+    // Counts and flags are most of a feature row: write small integers digit by digit, no string needed.
+    if (Number.isInteger(n) && n >= 0 && n < 1e15) {
+      if (this.pos + 18 > this.buf.length) this.spill();
+      const buf = this.buf;
+      if (!this.first) buf[this.pos++] = 44;
+      this.first = false;
+      let digits = 1;
+      for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+      for (let i = digits - 1, x = n; i >= 0; i--, x = Math.floor(x / 10)) buf[this.pos + i] = 48 + (x % 10);
+      this.pos += digits;
+      return;
+    }
     this.text(String(n));
   }
 

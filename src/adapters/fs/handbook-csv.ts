@@ -18,10 +18,41 @@ const REQUIRED = ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID',
 
 /** `YYYY-MM-DD HH:MM:SS[.fff]` (no zone: UTC) or ISO-8601 with a zone. NaN when neither. */
 export function parseHandbookTime(s: string): number {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?$/.exec(s);
-  if (!m) return Date.parse(s);
-  const ms = m[7] ? Math.round(Number(m[7]) * 1000) : 0;
-  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, ms);
+  return handbookTimeParser()(s);
+}
+
+/** A parser that remembers the last date it saw: the date part repeats row after row, so it is parsed once. */
+export function handbookTimeParser(): (s: string) => number {
+  let lastDay = '';
+  let lastDayMs = Number.NaN;
+  return (s) => {
+    if (s.length === 19 && s.charCodeAt(10) === 32) {
+      const day = s.slice(0, 10);
+      if (day !== lastDay) {
+        lastDay = day;
+        lastDayMs = /^\d{4}-\d{2}-\d{2}$/.test(day)
+          ? Date.UTC(+day.slice(0, 4), +day.slice(5, 7) - 1, +day.slice(8, 10))
+          : Number.NaN;
+      }
+      const h = digits2(s, 11);
+      const m = digits2(s, 14);
+      const sec = digits2(s, 17);
+      if (s.charCodeAt(13) === 58 && s.charCodeAt(16) === 58 && h < 24 && m < 60 && sec < 60)
+        return lastDayMs + ((h * 60 + m) * 60 + sec) * 1000;
+      return Number.NaN;
+    }
+    const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?$/.exec(s);
+    if (!m) return Date.parse(s);
+    const ms = m[7] ? Math.round(Number(m[7]) * 1000) : 0;
+    return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, ms);
+  };
+}
+
+/** Two ASCII digits at `at` as a number; NaN-free: anything else gives a value ≥ 100, refused by the caller. */
+function digits2(s: string, at: number): number {
+  const a = s.charCodeAt(at) - 48;
+  const b = s.charCodeAt(at + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : 100;
 }
 
 /** Text of one plain or gzip file in pieces that end on a line break. */
@@ -90,10 +121,11 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
   if (missing.length) throw new Error(`${path}: missing column(s) ${missing.join(', ')}`);
   const [id, dt, cust, term, amt] = REQUIRED.map((c) => col[c]!) as [number, number, number, number, number];
   const fraudCol = col.TX_FRAUD ?? -1;
+  const parseTime = handbookTimeParser();
   return (line, n) => {
     const f = line.split(',');
     const datetime = f[dt] ?? '';
-    const t = parseHandbookTime(datetime);
+    const t = parseTime(datetime);
     const amount = Number(f[amt]);
     if (f.length < 5 || !Number.isFinite(t) || !Number.isFinite(amount) || amount < 0)
       throw new Error(`${path}:${n}: bad row ${JSON.stringify(line.slice(0, 200))}`);
