@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { FsModelRepository } from './adapters/fs/model-repository.js';
 import { KafkaDecisionSink } from './adapters/kafka/decision-sink.js';
-import { createLogger } from './adapters/logging/logger.js';
+import { auditLogger, createLogger } from './adapters/logging/logger.js';
 import { createMetrics, type Metrics, workerObserver } from './adapters/metrics/metrics.js';
 import { OnnxModelRuntime } from './adapters/onnx/onnx-runtime.js';
 import { build } from './app.js';
@@ -104,7 +104,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     featureSets: deps.featureSets,
     entities: deps.entities,
     clock,
-    logger: logger.child({ component: 'scoring' }),
+    logger: auditLogger(logger, { component: 'scoring' }),
     metrics,
     cacheSize: config.ANSWER_CACHE_SIZE,
     ...(decisions ? { decisions } : {}),
