@@ -1,4 +1,3 @@
-import type { Metrics } from '../adapters/metrics/metrics.js';
 import type { Transaction } from '../domain/events.js';
 import { eventTimeMs } from '../domain/events.js';
 import type { CompiledFeatureSet, EntitySpec, TxInput } from '../domain/features/engine.js';
@@ -9,6 +8,7 @@ import type { ModelRegistry, Route } from '../models/registry.js';
 import type { Clock } from '../ports/clock.js';
 import { type FeatureStore, NO_RECORDS, type RecordColumns } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
+import type { ScoringMetrics } from '../ports/metrics.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
 import { AnswerCache } from './idempotency.js';
 import { ConflictError, type Readiness, type ScoreOptions, type ScoringService } from './service.js';
@@ -39,7 +39,7 @@ export interface ScorerDeps {
   readonly entities: readonly EntitySpec[];
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly metrics: Metrics;
+  readonly metrics: ScoringMetrics;
   readonly decisions?: DecisionSink;
   /** Answers remembered for retries of the same transaction id. */
   readonly cacheSize?: number;
