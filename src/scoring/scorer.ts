@@ -104,6 +104,7 @@ export class Scorer implements ScoringService {
     }));
     if (work.length === 0) return results;
 
+    let shadowsHandedOver = false;
     try {
       const records = await this.readFeatures(work, o.deadline);
       const t1 = clock.monotonic();
@@ -118,8 +119,12 @@ export class Scorer implements ScoringService {
       metrics.stageDuration.observe({ stage: 'total' }, (t3 - t0) / 1000);
       this.audit(work, results);
       this.scheduleShadow(work);
+      shadowsHandedOver = true;
     } finally {
-      for (const w of work) w.route?.primary.release();
+      for (const w of work) {
+        w.route?.primary.release();
+        if (!shadowsHandedOver) w.route?.shadow?.release();
+      }
     }
     return results;
   }
@@ -224,7 +229,8 @@ export class Scorer implements ScoringService {
     const { metrics, clock } = this.d;
     const version = w.route?.primary.version;
     const set = version?.featureSet ?? this.defaultSet();
-    const named = Object.fromEntries(set.names.map((n, i) => [n, w.features![i]!]));
+    // By name only when needed: the fallback rules and ?explain=true.
+    const named = () => Object.fromEntries(set.names.map((n, i) => [n, w.features![i]!]));
     let score: number;
     let reasons: ScoreResult['reasons'];
     if (w.score !== undefined && version) {
@@ -232,7 +238,7 @@ export class Scorer implements ScoringService {
       reasons = version.reasons(w.row!);
       version.drift.observe(w.row!, score);
     } else {
-      const fb = fallbackScore(named);
+      const fb = fallbackScore(named());
       score = fb.score;
       reasons = fb.reasons;
     }
@@ -259,7 +265,7 @@ export class Scorer implements ScoringService {
         inference: round3(t.t2 - t.t1),
         total: round3(clock.monotonic() - t.t0),
       },
-      ...(explain ? { features: version ? pick(named, version.manifest.inputs) : named } : {}),
+      ...(explain ? { features: version ? pick(named(), version.manifest.inputs) : named() } : {}),
     };
     results[w.index] = result;
     w.reasons = reasons;
