@@ -8,6 +8,7 @@ import { OnnxModelRuntime } from './adapters/onnx/onnx-runtime.js';
 import { build } from './app.js';
 import type { Config } from './config.js';
 import { adminRoutes } from './http/routes/admin.js';
+import type { LoadedVersion } from './models/loaded-version.js';
 import { ModelRegistry, type RegistryEvent } from './models/registry.js';
 import { startModelWatch } from './models/watch.js';
 import { type Clock, systemClock } from './ports/clock.js';
@@ -168,16 +169,17 @@ function exportGauges(
     metrics.modelInfo.reset();
     metrics.featurePsi.reset();
     metrics.scorePsi.reset();
-    for (const m of await registry.list()) {
-      const roles: [string | undefined, string][] = [
+    for (const m of registry.serving()) {
+      const roles: [LoadedVersion | undefined, string][] = [
         [m.active, 'active'],
-        [m.canary?.version, 'canary'],
-        [m.shadow?.version, 'shadow'],
+        [m.canary, 'canary'],
+        [m.shadow, 'shadow'],
       ];
-      for (const [version, role] of roles) {
-        if (!version) continue;
+      for (const [v, role] of roles) {
+        if (!v) continue;
+        const version = v.version;
         metrics.modelInfo.set({ name: m.name, version, role }, 1);
-        const drift = registry.get(m.name, version)?.drift.snapshot();
+        const drift = v.drift.snapshot();
         if (!drift || drift.observations === 0) continue;
         metrics.scorePsi.set({ model_version: version }, drift.score);
         for (const [feature, value] of Object.entries(drift.features))

@@ -69,3 +69,17 @@ export function summarize(outcomes: readonly ApplyOutcome[]): ApplyOutcome {
   if (outcomes.includes('duplicate')) return 'duplicate';
   return outcomes.length ? 'late' : 'duplicate';
 }
+
+/** Per-event outcomes, where event k wrote `spans[k]` entities in a row of `outcomes`. */
+export function countOutcomes(
+  outcomes: readonly ApplyOutcome[],
+  spans: readonly number[],
+): Record<ApplyOutcome, number> {
+  const counts = { applied: 0, duplicate: 0, late: 0 };
+  let at = 0;
+  for (const n of spans) {
+    counts[summarize(outcomes.slice(at, at + n))]++;
+    at += n;
+  }
+  return counts;
+}

@@ -142,6 +142,16 @@ export class ModelRegistry {
     return this.entries.get(name)?.roles.active;
   }
 
+  /** The versions serving each model right now, from memory (no disk look-up): for metrics at scrape time. */
+  serving(): { name: string; active?: LoadedVersion; canary?: LoadedVersion; shadow?: LoadedVersion }[] {
+    return [...this.entries].map(([name, { roles }]) => ({
+      name,
+      ...(roles.active ? { active: roles.active } : {}),
+      ...(roles.canary ? { canary: roles.canary.version } : {}),
+      ...(roles.shadow ? { shadow: roles.shadow } : {}),
+    }));
+  }
+
   get(name: string, version: string): LoadedVersion | undefined {
     return this.entries.get(name)?.loaded.get(version);
   }

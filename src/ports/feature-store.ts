@@ -38,18 +38,6 @@ export const NO_RECORDS: RecordColumns = {
   fraud: new Uint8Array(0),
 };
 
-export function columnsOf(rows: readonly TxRecord[]): RecordColumns {
-  return {
-    start: 0,
-    end: rows.length,
-    ids: rows.map((r) => r.id),
-    t: Float64Array.from(rows, (r) => r.t),
-    seq: Float64Array.from(rows, (r) => r.seq),
-    amount: Float64Array.from(rows, (r) => r.amount),
-    fraud: Uint8Array.from(rows, (r) => (r.fraud ? 1 : 0)),
-  };
-}
-
 export function rowsOf(c: RecordColumns): TxRecord[] {
   const out: TxRecord[] = [];
   for (let i = c.start; i < c.end; i++)

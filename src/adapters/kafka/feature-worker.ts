@@ -7,7 +7,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { EntitySpec } from '../../domain/features/engine.js';
-import { decodeMessage, type EventKind, summarize } from '../../domain/ingest.js';
+import { countOutcomes, decodeMessage, type EventKind } from '../../domain/ingest.js';
 import type { ApplyOutcome, FeatureStore, StoreEvent } from '../../ports/feature-store.js';
 import type { Logger } from '../../ports/logger.js';
 
@@ -183,12 +183,7 @@ export class FeatureWorker {
       this.o.store.apply(events),
     );
     this.o.observer?.storeWrite?.((performance.now() - started) / 1000);
-    const counts = { applied: 0, duplicate: 0, late: 0 };
-    let at = 0;
-    for (const n of spans) {
-      counts[summarize(outcomes.slice(at, at + n))]++;
-      at += n;
-    }
+    const counts = countOutcomes(outcomes, spans);
     for (const [outcome, n] of Object.entries(counts))
       if (n) this.o.observer?.events?.(topic, outcome as ApplyOutcome, n);
     this.o.observer?.applied?.(Math.max(...events.map((e) => e.t)));

@@ -21,7 +21,7 @@ const SWEEP_EVERY = 100_000;
 
 /**
  * The embedded feature store: one process, no server. It is also the engine of `fraudscore backfill`,
- * which is why the synchronous `applySync`/`records` exist next to the FeatureStore methods.
+ * which is why the synchronous `entity`/`applyTxTo`/`records` exist next to the FeatureStore methods.
  */
 export class MemoryFeatureStore implements FeatureStore {
   readonly kind = 'memory';
@@ -73,17 +73,10 @@ export class MemoryFeatureStore implements FeatureStore {
   }
 
   applySync(e: StoreEvent): ApplyOutcome {
+    const s = this.entity(e.key.entity, e.key.id);
     return e.kind === 'tx'
-      ? this.applyTxSync(e.key.entity, e.key.id, e.txId, e.t, e.amount)
-      : this.applyLabelSync(e.key.entity, e.key.id, e.txId, e.t, e.fraud);
-  }
-
-  applyTxSync(entity: string, id: string, txId: string, t: number, amount: number): ApplyOutcome {
-    return this.applyTxTo(this.state(entity, id, true)!, txId, t, amount);
-  }
-
-  applyLabelSync(entity: string, id: string, txId: string, t: number, fraud: boolean): ApplyOutcome {
-    return this.applyLabelTo(this.state(entity, id, true)!, txId, t, fraud);
+      ? this.applyTxTo(s, e.txId, e.t, e.amount)
+      : this.applyLabelTo(s, e.txId, e.t, e.fraud);
   }
 
   /**

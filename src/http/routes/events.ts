@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TaggedEventSchema } from '../../domain/events.js';
 import type { EntitySpec } from '../../domain/features/engine.js';
-import { summarize, toStoreEvents } from '../../domain/ingest.js';
+import { countOutcomes, toStoreEvents } from '../../domain/ingest.js';
 import type { FeatureStore, StoreEvent } from '../../ports/feature-store.js';
 import { HttpError, problemsOf, validationError } from '../errors.js';
 import { EventsBodySchema } from '../schemas.js';
@@ -40,12 +40,7 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app,
       req.log.warn({ err }, 'feature store unavailable for events');
       throw new HttpError(503, 'store_unavailable', 'the feature store is unavailable; retry later');
     }
-    const counts = { applied: 0, duplicate: 0, late: 0 };
-    let at = 0;
-    for (const n of spans) {
-      counts[summarize(outcomes.slice(at, at + n))]++;
-      at += n;
-    }
+    const counts = countOutcomes(outcomes, spans);
     if (events.length) o.onApplied?.(Math.max(...events.map((e) => e.t)));
     return { applied: counts.applied, duplicates: counts.duplicate, late: counts.late, rejected };
   });
