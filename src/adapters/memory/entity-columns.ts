@@ -32,10 +32,10 @@ export class EntityColumns implements RecordColumns {
     this.end++;
   }
 
-  /** Drops records with time ≤ cutoff, calling `dropped` with each id. */
-  trim(cutoff: number, dropped: (id: string) => void): void {
+  /** Drops records with time ≤ cutoff, and their ids from `index`. */
+  trim(cutoff: number, index?: Set<string>): void {
     while (this.start < this.end && this.t[this.start]! <= cutoff) {
-      dropped(this.ids[this.start]!);
+      index?.delete(this.ids[this.start]!);
       this.ids[this.start] = undefined;
       this.start++;
     }
@@ -46,7 +46,11 @@ export class EntityColumns implements RecordColumns {
     }
   }
 
-  indexOf(id: string): number {
+  /** Where the record `id` is, -1 if nowhere; `t`, its time when known, makes the search a binary one. */
+  indexOf(id: string, t?: number): number {
+    if (t !== undefined)
+      for (let k = upperBound(this.t, this.start, this.end, t) - 1; k >= this.start && this.t[k] === t; k--)
+        if (this.ids[k] === id) return k;
     for (let k = this.end - 1; k >= this.start; k--) if (this.ids[k] === id) return k;
     return -1;
   }

@@ -12,7 +12,10 @@ import { EntityColumns } from './entity-columns.js';
 
 export interface EntityState {
   readonly records: EntityColumns;
-  readonly known: Set<string>;
+  /** The ids of `records`, built only once an id arrives that `maxId` cannot prove new. */
+  known: Set<string> | undefined;
+  /** The largest integer id applied (-1: none): ids that only grow, like the handbook's, need no set. */
+  maxId: number;
   readonly labels: Map<string, { t: number; fraud: boolean }>;
   newest: number;
 }
@@ -118,7 +121,8 @@ export class MemoryFeatureStore implements FeatureStore {
     if (!s && create) {
       s = {
         records: new EntityColumns(),
-        known: new Set(),
+        known: undefined,
+        maxId: -1,
         labels: new Map(),
         newest: Number.NEGATIVE_INFINITY,
       };
@@ -128,8 +132,10 @@ export class MemoryFeatureStore implements FeatureStore {
   }
 
   private applyTx(s: EntityState, id: string, t: number, amount: number): ApplyOutcome {
-    if (s.known.has(id)) return 'duplicate';
-    s.known.add(id);
+    const n = integerId(id);
+    if (n > s.maxId) s.maxId = n;
+    else if (knownIds(s).has(id)) return 'duplicate';
+    s.known?.add(id);
     const fraud = s.labels.size > 0 && s.labels.get(id)?.fraud ? 1 : 0;
     s.records.insert(id, t, ++this.seq, amount, fraud);
     return 'applied';
@@ -148,15 +154,35 @@ function applyLabel(s: EntityState, id: string, t: number, fraud: boolean): Appl
   const prev = s.labels.get(id);
   if (prev && prev.fraud === fraud) return 'duplicate';
   s.labels.set(id, { t, fraud });
-  if (s.known.has(id)) {
-    const k = s.records.indexOf(id);
-    if (k >= 0) s.records.fraud[k] = fraud ? 1 : 0;
-  }
+  const k = s.known && !s.known.has(id) ? -1 : s.records.indexOf(id, t);
+  if (k >= 0) s.records.fraud[k] = fraud ? 1 : 0;
   return 'applied';
+}
+
+function knownIds(s: EntityState): Set<string> {
+  if (!s.known) {
+    const { ids, start, end } = s.records;
+    s.known = new Set();
+    for (let k = start; k < end; k++) s.known.add(ids[k]!);
+  }
+  return s.known;
+}
+
+/** A canonical non-negative integer id (no sign, no leading zero, exact in a double) as a number, else -1. */
+function integerId(id: string): number {
+  const n = id.length;
+  if (n === 0 || n > 15 || (n > 1 && id.charCodeAt(0) === 48)) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const d = id.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 function trim(s: EntityState, cutoff: number): void {
   if (s.records.start < s.records.end && s.records.t[s.records.start]! <= cutoff)
-    s.records.trim(cutoff, (id) => s.known.delete(id));
+    s.records.trim(cutoff, s.known);
   if (s.labels.size > 0) for (const [id, l] of s.labels) if (l.t <= cutoff) s.labels.delete(id);
 }

@@ -43,6 +43,16 @@ interface WindowSpec {
   readonly delayMs: number;
 }
 
+/** The windows of one entity with one delay: they end at the same instant. */
+interface WindowGroup {
+  readonly entityIndex: number;
+  readonly delayMs: number;
+  readonly endsAtSelf: boolean;
+  /** Indices into the specs, shortest window first, and their spans. */
+  readonly specs: readonly number[];
+  readonly spans: readonly number[];
+}
+
 type Compute = (tx: TxInput, stats: readonly WindowStats[]) => number;
 
 export interface CompiledFeatureSet {
@@ -122,6 +132,20 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     };
   });
   const lookbackMs = Math.max(0, ...ranges.map((r) => r.back));
+  const groups: WindowGroup[] = [];
+  for (const [entityIndex] of entities.entries())
+    for (const delayMs of new Set(specs.filter((s) => s.entityIndex === entityIndex).map((s) => s.delayMs))) {
+      const mine = [...specs.keys()]
+        .filter((i) => specs[i]!.entityIndex === entityIndex && specs[i]!.delayMs === delayMs)
+        .sort((a, b) => specs[a]!.spanMs - specs[b]!.spanMs);
+      groups.push({
+        entityIndex,
+        delayMs,
+        endsAtSelf: delayMs === 0,
+        specs: mine,
+        spans: mine.map((i) => specs[i]!.spanMs),
+      });
+    }
   const stats: WindowStats[] = specs.map(() => ({
     count: 0,
     sum: 0,
@@ -146,54 +170,59 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
       }));
     },
     compute(tx, windows, out = new Float64Array(computes.length)) {
-      for (let i = 0; i < specs.length; i++) {
-        const spec = specs[i]!;
-        windowStats(tx, windows[spec.entityIndex] ?? NO_RECORDS, spec, stats[i]!);
-      }
+      for (const g of groups) groupStats(tx, windows[g.entityIndex] ?? NO_RECORDS, g, stats);
       for (let i = 0; i < computes.length; i++) out[i] = computes[i]!(tx, stats);
       return out;
     },
   };
 }
 
-function windowStats(tx: TxInput, c: RecordColumns, spec: WindowSpec, s: WindowStats): void {
-  s.count = 0;
-  s.sum = 0;
-  s.frauds = 0;
-  s.priorCount = 0;
-  s.priorSum = 0;
-  s.prevT = Number.NEGATIVE_INFINITY;
-  const { t, amount, fraud } = c;
-  const hi = tx.t - spec.delayMs;
-  const lo = hi - spec.spanMs;
-  const first = upperBound(t, c.start, c.end, lo);
-  let end = upperBound(t, first, c.end, hi);
-  if (spec.delayMs > 0) {
-    for (let k = first; k < end; k++) {
-      s.count++;
-      s.sum += amount[k]!;
-      s.frauds += fraud[k]!;
-    }
-    return;
-  }
-  // The window ends at the transaction itself: records at the same instant count only if they arrived before it.
+/**
+ * Every window of one group in one backward pass from the group's end: the windows share their end and are
+ * nested, so each one's aggregates are a prefix of the pass. The records are touched once, newest first.
+ */
+function groupStats(tx: TxInput, c: RecordColumns, g: WindowGroup, stats: readonly WindowStats[]): void {
+  const { t, amount, fraud, start } = c;
+  const hi = tx.t - g.delayMs;
+  let end = c.end > start && t[c.end - 1]! <= hi ? c.end : upperBound(t, start, c.end, hi);
+  // A window that ends at the transaction itself: records at the same instant count only if they arrived before it.
   let selfFraud = 0;
-  for (let k = end - 1; k >= first && t[k] === tx.t; k--) {
-    if (c.ids[k] === tx.id) {
-      selfFraud = fraud[k]!;
-      end = k;
-      break;
+  if (g.endsAtSelf)
+    for (let k = end - 1; k >= start && t[k] === tx.t; k--)
+      if (c.ids[k] === tx.id) {
+        selfFraud = fraud[k]!;
+        end = k;
+        break;
+      }
+  const prevT = end > start ? t[end - 1]! : Number.NEGATIVE_INFINITY;
+  let count = 0;
+  let sum = 0;
+  let frauds = 0;
+  let k = end - 1;
+  for (let w = 0; w < g.specs.length; w++) {
+    const lo = hi - g.spans[w]!;
+    for (; k >= start && t[k]! > lo; k--) {
+      count++;
+      sum += amount[k]!;
+      frauds += fraud[k]!;
+    }
+    const s = stats[g.specs[w]!]!;
+    if (g.endsAtSelf) {
+      s.priorCount = count;
+      s.priorSum = sum;
+      s.count = count + 1;
+      s.sum = sum + tx.amount;
+      s.frauds = frauds + selfFraud;
+      s.prevT = count > 0 ? prevT : Number.NEGATIVE_INFINITY;
+    } else {
+      s.count = count;
+      s.sum = sum;
+      s.frauds = frauds;
+      s.priorCount = 0;
+      s.priorSum = 0;
+      s.prevT = Number.NEGATIVE_INFINITY;
     }
   }
-  for (let k = first; k < end; k++) {
-    s.priorCount++;
-    s.priorSum += amount[k]!;
-    s.frauds += fraud[k]!;
-  }
-  if (end > first) s.prevT = t[end - 1]!;
-  s.count = s.priorCount + 1;
-  s.sum = s.priorSum + tx.amount;
-  s.frauds += selfFraud;
 }
 
 /** First index in [lo, hi) whose time is greater than `x`; `t` is sorted there. */
