@@ -27,8 +27,11 @@ export interface RedisStoreOptions {
   /** Namespace of every key, e.g. `fs`. */
   readonly prefix: string;
   readonly retention: RetentionPolicy;
-  /** Idle entities expire after this long without an event (wall clock). */
-  readonly ttlMs?: number;
+  /**
+   * How much event time may pass before an entity's expiry is pushed back (default: a quarter of the horizon).
+   * Idle entities expire after the horizon plus this (wall clock) without an event.
+   */
+  readonly ttlRefreshMs?: number;
 }
 
 /**
@@ -40,6 +43,7 @@ export class RedisFeatureStore implements FeatureStore {
   readonly kind: string;
   private readonly client: Client;
   private readonly ttlMs: number;
+  private readonly ttlRefreshMs: number;
 
   constructor(
     client: Redis | Cluster,
@@ -48,7 +52,8 @@ export class RedisFeatureStore implements FeatureStore {
     client.defineCommand('fsApply', { lua: lua('apply') });
     this.client = client as Client;
     this.kind = client.isCluster ? 'redis-cluster' : 'redis';
-    this.ttlMs = options.ttlMs ?? options.retention.horizonMs;
+    this.ttlRefreshMs = options.ttlRefreshMs ?? Math.ceil(options.retention.horizonMs / 4);
+    this.ttlMs = options.retention.horizonMs + this.ttlRefreshMs;
   }
 
   private keys(k: EntityKey): [string, string, string] {
@@ -65,7 +70,7 @@ export class RedisFeatureStore implements FeatureStore {
     const calls: number[][] = groups.flatMap((g) => chunks(g, EVENTS_PER_CALL));
     const send = (c: Client, idx: readonly number[]) => {
       const keys: string[] = [];
-      const args: (string | number)[] = [this.options.retention.horizonMs, this.ttlMs];
+      const args: (string | number)[] = [this.options.retention.horizonMs, this.ttlMs, this.ttlRefreshMs];
       for (const i of idx) {
         const e = events[i]!;
         keys.push(...this.keys(e.key));

@@ -1,0 +1,17 @@
+import { Redis } from 'ioredis';
+import { loadFeatureSets } from '/work/main/src/adapters/fs/feature-set-files.ts';
+import { RedisFeatureStore } from '/work/main/src/adapters/redis/redis-store.ts';
+import { entityUnion, transactionEvents } from '/work/main/src/domain/features/engine.ts';
+import { generateTransactions } from '/work/main/test/helpers/generate.ts';
+process.chdir('/work/main');
+const sets = loadFeatureSets('features'); const entities = entityUnion([...sets.values()]);
+const txs = generateTransactions({ seed: 3, days: 30, customers: 5000, terminals: 10000, perDay: 3000 }).slice(0, 80000);
+const redis = new Redis('redis://127.0.0.1:6390');
+const store = new RedisFeatureStore(redis, { prefix: 'prof' + Date.now(), retention: { horizonMs: 38 * 86400000 } });
+const all = txs.map((x) => transactionEvents(x, entities));
+const t0 = performance.now(); const cpu0 = process.cpuUsage();
+for (let i = 0; i < all.length; i += 1000) await store.apply(all.slice(i, i + 1000).flat());
+const secs = (performance.now() - t0) / 1000; const cpu = process.cpuUsage(cpu0);
+console.log('tx/s', Math.round(all.length / secs), 'node cpu share', ((cpu.user + cpu.system) / 1e6 / secs).toFixed(2));
+const info = await redis.info('cpu'); console.log(info.split('\n').filter(l => l.startsWith('used_cpu_sys:') || l.startsWith('used_cpu_user:')).join(' '));
+await redis.quit();
