@@ -46,11 +46,10 @@ export class EntityColumns implements RecordColumns {
     }
   }
 
-  /** Where the record `id` is, -1 if nowhere; `t`, its time when known, makes the search a binary one. */
-  indexOf(id: string, t?: number): number {
-    if (t !== undefined)
-      for (let k = upperBound(this.t, this.start, this.end, t) - 1; k >= this.start && this.t[k] === t; k--)
-        if (this.ids[k] === id) return k;
+  /** Where the record `id` is, -1 if nowhere: looked for at time `t` first, then everywhere. */
+  indexOf(id: string, t: number): number {
+    for (let k = upperBound(this.t, this.start, this.end, t) - 1; k >= this.start && this.t[k] === t; k--)
+      if (this.ids[k] === id) return k;
     for (let k = this.end - 1; k >= this.start; k--) if (this.ids[k] === id) return k;
     return -1;
   }

@@ -47,7 +47,6 @@ interface WindowSpec {
 interface WindowGroup {
   readonly entityIndex: number;
   readonly delayMs: number;
-  readonly endsAtSelf: boolean;
   /** Indices into the specs, shortest window first, and their spans. */
   readonly specs: readonly number[];
   readonly spans: readonly number[];
@@ -132,20 +131,16 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     };
   });
   const lookbackMs = Math.max(0, ...ranges.map((r) => r.back));
-  const groups: WindowGroup[] = [];
-  for (const [entityIndex] of entities.entries())
-    for (const delayMs of new Set(specs.filter((s) => s.entityIndex === entityIndex).map((s) => s.delayMs))) {
-      const mine = [...specs.keys()]
-        .filter((i) => specs[i]!.entityIndex === entityIndex && specs[i]!.delayMs === delayMs)
-        .sort((a, b) => specs[a]!.spanMs - specs[b]!.spanMs);
-      groups.push({
-        entityIndex,
-        delayMs,
-        endsAtSelf: delayMs === 0,
-        specs: mine,
-        spans: mine.map((i) => specs[i]!.spanMs),
-      });
-    }
+  const byEnd = new Map<string, number[]>();
+  for (const [i, spec] of specs.entries()) {
+    const k = `${spec.entityIndex}|${spec.delayMs}`;
+    byEnd.set(k, [...(byEnd.get(k) ?? []), i]);
+  }
+  const groups: WindowGroup[] = [...byEnd.values()].map((mine) => {
+    mine.sort((a, b) => specs[a]!.spanMs - specs[b]!.spanMs);
+    const { entityIndex, delayMs } = specs[mine[0]!]!;
+    return { entityIndex, delayMs, specs: mine, spans: mine.map((i) => specs[i]!.spanMs) };
+  });
   const stats: WindowStats[] = specs.map(() => ({
     count: 0,
     sum: 0,
@@ -186,8 +181,9 @@ function groupStats(tx: TxInput, c: RecordColumns, g: WindowGroup, stats: readon
   const hi = tx.t - g.delayMs;
   let end = c.end > start && t[c.end - 1]! <= hi ? c.end : upperBound(t, start, c.end, hi);
   // A window that ends at the transaction itself: records at the same instant count only if they arrived before it.
+  const endsAtSelf = g.delayMs === 0;
   let selfFraud = 0;
-  if (g.endsAtSelf)
+  if (endsAtSelf)
     for (let k = end - 1; k >= start && t[k] === tx.t; k--)
       if (c.ids[k] === tx.id) {
         selfFraud = fraud[k]!;
@@ -207,7 +203,7 @@ function groupStats(tx: TxInput, c: RecordColumns, g: WindowGroup, stats: readon
       frauds += fraud[k]!;
     }
     const s = stats[g.specs[w]!]!;
-    if (g.endsAtSelf) {
+    if (endsAtSelf) {
       s.priorCount = count;
       s.priorSum = sum;
       s.count = count + 1;
