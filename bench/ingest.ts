@@ -99,25 +99,32 @@ async function viaWorker(run: number): Promise<number> {
   return events / secs;
 }
 
-async function baseline(run: number): Promise<number> {
+const usedMemory = async (redis: Redis) => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+
+/** Events per second, and the bytes of Redis memory the state of all events takes. */
+async function baseline(run: number): Promise<{ rate: number; bytes: number }> {
   const redis = new Redis(redisUrl);
   const store = new RedisFeatureStore(redis, { prefix: `bench-b-${stamp}-${run}`, retention });
   const all = messages.map((m) => decodeMessage('transaction', Buffer.from(m.value), entities));
+  const before = await usedMemory(redis);
   const started = performance.now();
   for (let i = 0; i < all.length; i += 1000)
     await store.apply(all.slice(i, i + 1000).flatMap((d) => (d.ok ? d.events : [])));
   const secs = (performance.now() - started) / 1000;
+  const bytes = (await usedMemory(redis)) - before;
   await redis.quit();
-  return events / secs;
+  return { rate: events / secs, bytes };
 }
 
-const rows: { run: number; worker: number; baseline: number }[] = [];
+const rows: { run: number; worker: number; baseline: number; redis_mib: number }[] = [];
 for (let run = 0; run < REPEATS; run++) {
   const b = await baseline(run);
   const w = await viaWorker(run);
-  rows.push({ run, worker: Math.round(w), baseline: Math.round(b) });
+  const mib = +(b.bytes / 2 ** 20).toFixed(1);
+  rows.push({ run, worker: Math.round(w), baseline: Math.round(b.rate), redis_mib: mib });
   console.error(
-    `run ${run}: worker ${Math.round(w)} events/s, baseline ${Math.round(b)} events/s, ratio ${(w / b).toFixed(2)}`,
+    `run ${run}: worker ${Math.round(w)} events/s, baseline ${Math.round(b.rate)} events/s, ` +
+      `ratio ${(w / b.rate).toFixed(2)}; Redis memory for all ${events} events ${mib} MiB`,
   );
 }
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

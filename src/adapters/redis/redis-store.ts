@@ -19,7 +19,7 @@ const EVENTS_PER_CALL = 64;
 
 interface ScriptCommands {
   /** numberOfKeys, then the keys, then the arguments (see lua/apply.lua). */
-  fsApply(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  fsApply(...args: (string | number)[]): Promise<number[]>;
 }
 type Client = (Redis | Cluster) & ScriptCommands;
 
@@ -35,9 +35,9 @@ export interface RedisStoreOptions {
 }
 
 /**
- * Feature store on Redis or Redis Cluster. Each entity lives in three keys that share one hash tag,
- * `<prefix>:{<entity>:<id>}:{z,d,l}` (layout in lua/apply.lua), so each write script touches one slot and runs
- * atomically, and a read is two plain commands.
+ * Feature store on Redis or Redis Cluster. Each entity is one hash, `<prefix>:{<entity>:<id>}` (layout in
+ * lua/apply.lua): a write touches one key, atomically, and a read is one HGETALL. The braces are a hash tag, so
+ * an entity's slot depends on the entity alone; on a cluster one script call takes the writes of one slot.
  */
 export class RedisFeatureStore implements FeatureStore {
   readonly kind: string;
@@ -56,27 +56,25 @@ export class RedisFeatureStore implements FeatureStore {
     this.ttlMs = options.retention.horizonMs + this.ttlRefreshMs;
   }
 
-  private keys(k: EntityKey): [string, string, string] {
-    const base = `${this.options.prefix}:{${k.entity}:${k.id}}`;
-    return [`${base}:z`, `${base}:d`, `${base}:l`];
+  private key(k: EntityKey): string {
+    return `${this.options.prefix}:{${k.entity}:${k.id}}`;
   }
 
   async apply(events: readonly StoreEvent[]): Promise<ApplyOutcome[]> {
     if (events.length === 0) return [];
+    const keys = events.map((e) => this.key(e.key));
     // A call may only touch one slot on a cluster; a single node takes any mix, in order.
-    const groups = this.client.isCluster
-      ? groupBy(events, (e) => slotOf(this.keys(e.key)[0]))
-      : [events.map((_, i) => i)];
+    const groups = this.client.isCluster ? groupBy(keys, slotOf) : [events.map((_, i) => i)];
     const calls: number[][] = groups.flatMap((g) => chunks(g, EVENTS_PER_CALL));
     const send = (c: Client, idx: readonly number[]) => {
-      const keys: string[] = [];
-      const args: (string | number)[] = [this.options.retention.horizonMs, this.ttlMs, this.ttlRefreshMs];
+      const args: (string | number)[] = [idx.length];
+      for (const i of idx) args.push(keys[i]!);
+      args.push(this.options.retention.horizonMs, this.ttlMs, this.ttlRefreshMs);
       for (const i of idx) {
         const e = events[i]!;
-        keys.push(...this.keys(e.key));
         args.push(e.kind, e.txId, e.t, e.kind === 'tx' ? String(e.amount) : e.fraud ? '1' : '0');
       }
-      return c.fsApply(keys.length, ...keys, ...args);
+      return c.fsApply(...args);
     };
     let replies: number[][];
     if (this.client.isCluster) {
@@ -100,35 +98,22 @@ export class RedisFeatureStore implements FeatureStore {
     return out;
   }
 
-  /** Two plain commands per entity, no script: ZRANGEBYSCORE for the window, HGETALL for its labels. */
+  /** One HGETALL per entity, no script. */
   async read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {
     if (queries.length === 0) return [];
-    const send = (p: ReturnType<Redis['pipeline']>, q: WindowQuery) => {
-      const [z, , l] = this.keys(q);
-      p.zrangebyscore(z, `(${q.from}`, q.to, 'WITHSCORES');
-      p.hgetall(l);
-    };
-    const pipelines = this.client.isCluster
-      ? // A cluster pipeline must stay within one slot: one per entity, run side by side.
-        queries.map((q) => {
-          const p = this.client.pipeline();
-          send(p, q);
-          return p.exec();
-        })
-      : [
-          (() => {
-            const p = this.client.pipeline();
-            for (const q of queries) send(p, q);
-            return p.exec();
-          })(),
-        ];
-    const replies = (await Promise.all(pipelines)).flatMap((r) => r ?? []);
-    return queries.map((_, i) => {
-      const [zErr, rows] = replies[2 * i]!;
-      const [lErr, labels] = replies[2 * i + 1]!;
-      if (zErr || lErr) throw zErr ?? lErr;
-      return parseWindow(rows as string[], labels as Record<string, string>);
-    });
+    let replies: Record<string, string>[];
+    if (this.client.isCluster) {
+      // ioredis routes each command to its slot's master; they run side by side.
+      replies = await Promise.all(queries.map((q) => this.client.hgetall(this.key(q))));
+    } else {
+      const p = this.client.pipeline();
+      for (const q of queries) p.hgetall(this.key(q));
+      replies = ((await p.exec()) ?? []).map(([err, v]) => {
+        if (err) throw err;
+        return v as Record<string, string>;
+      });
+    }
+    return queries.map((q, i) => parseEntity(replies[i]!, q, this.options.retention.horizonMs));
   }
 
   async ping(): Promise<void> {
@@ -140,30 +125,46 @@ export class RedisFeatureStore implements FeatureStore {
   }
 }
 
-/** ZRANGEBYSCORE … WITHSCORES rows ("<seq> <amount> <id>", t) and the label hash → columns in arrival order. */
-function parseWindow(rows: readonly string[], labels: Record<string, string>): RecordColumns {
-  const n = rows.length / 2;
+/**
+ * An entity's hash (see lua/apply.lua) → its transactions with from < t ≤ to, sorted by (t, seq), labels
+ * joined. Transactions past the horizon may still be there (trimming waits for upkeep); they are left out
+ * here, so a read sees exactly what an eagerly trimmed store holds.
+ */
+function parseEntity(hash: Record<string, string>, q: WindowQuery, horizonMs: number): RecordColumns {
+  const meta = hash[''];
+  if (meta === undefined) return NO_RECORDS;
+  const s1 = meta.indexOf(' ');
+  const from = Math.max(q.from, Number(meta.slice(s1 + 1, meta.indexOf(' ', s1 + 1))) - horizonMs);
+  const rows: { id: string; t: number; seq: number; amount: number }[] = [];
+  let labels = false;
+  for (const field in hash) {
+    if (field === '') continue;
+    if (field.charCodeAt(0) === 32) {
+      labels = true;
+      continue;
+    }
+    const v = hash[field]!;
+    const a = v.indexOf(' ');
+    const t = Number(v.slice(0, a));
+    if (t <= from || t > q.to) continue;
+    const b = v.indexOf(' ', a + 1);
+    rows.push({ id: field, t, seq: Number(v.slice(a + 1, b)), amount: Number(v.slice(b + 1)) });
+  }
+  const n = rows.length;
   if (n === 0) return NO_RECORDS;
+  rows.sort((x, y) => x.t - y.t || x.seq - y.seq);
   const ids: string[] = new Array(n);
   const t = new Float64Array(n);
   const seq = new Float64Array(n);
   const amount = new Float64Array(n);
   const fraud = new Uint8Array(n);
-  let anyLabel = false;
-  for (const _ in labels) {
-    anyLabel = true;
-    break;
-  }
   for (let i = 0; i < n; i++) {
-    const member = rows[2 * i]!;
-    const a = member.indexOf(' ');
-    const b = member.indexOf(' ', a + 1);
-    const id = member.slice(b + 1);
-    ids[i] = id;
-    seq[i] = Number(member.slice(0, a));
-    amount[i] = Number(member.slice(a + 1, b));
-    t[i] = Number(rows[2 * i + 1]);
-    if (anyLabel && labels[id]?.endsWith('|1')) fraud[i] = 1;
+    const r = rows[i]!;
+    ids[i] = r.id;
+    t[i] = r.t;
+    seq[i] = r.seq;
+    amount[i] = r.amount;
+    if (labels && hash[` ${r.id}`]?.endsWith(' 1')) fraud[i] = 1;
   }
   return { start: 0, end: n, ids, t, seq, amount, fraud };
 }

@@ -1,83 +1,76 @@
--- Applies a batch of events, in order. Each event touches its own entity's three keys, which share one hash
--- slot, so a batch is cluster-safe when all its entities share a slot (the store groups by slot on a cluster;
--- a single node takes any mix). One script call per batch: the per-call cost is most of the cost per event.
+-- Applies a batch of events, in order. Each entity is one hash, so a batch is cluster-safe when all its
+-- entities share a slot (the store groups by slot on a cluster; a single node takes any mix). One script call
+-- per batch: the per-call cost is most of the cost per event.
 --
--- Per entity:
---   z  zset   score = event time (ms), member = "<seq, 12 digits> <amount> <tx id>": everything a read needs,
---             so reads are plain ZRANGEBYSCORE; equal times sort by seq, i.e. arrival order.
---   d  hash   tx id -> member (idempotency, and the member to remove on trim); ~m -> "<seq> <newest> <oldest>
---             <refreshed>" (last arrival number; newest and oldest event time held; event time of the last
---             expiry refresh), one field so that a write reads and writes two fields, not five
---   l  hash   tx id -> "t|fraud" labels, which may arrive before their transaction
+-- The hash of an entity (ids never hold spaces, so no field below can be taken for another):
+--   <tx id>     "<t> <seq> <amount>"  a transaction: event time (ms), arrival number (breaks ties between
+--                                     equal times), amount as exact decimal text
+--   " <tx id>"  "<t> <0|1>"           its fraud label, which may arrive before the transaction
+--   ""          "<seq> <newest> <maintained>"  last arrival number, newest event time held, and the newest
+--                                     event time when expiry was last pushed back and old state last trimmed
+-- A write is two commands: an HMGET of the metadata and the id (idempotency), one HSET. Readers sort by
+-- (t, seq) and drop what lies past the horizon themselves, so upkeep can wait: expiry and trimming run once
+-- per `refresh` of event time, not per event.
 --
--- KEYS: per event z, d, l. ARGV: 1 horizon ms, 2 ttl ms, 3 refresh ms, then per event 4 values: kind
--- ("tx" | "label"), tx id, t (ms), amount as exact decimal text (tx) or "0" | "1" (label).
+-- KEYS: one hash per event. ARGV: 1 horizon ms, 2 ttl ms, 3 refresh ms, then per event 4 values: kind
+-- ("tx" | "label"), tx id, t (ms, integer text), amount as exact decimal text (tx) or "0" | "1" (label).
 -- Returns one code per event: 0 applied, 1 duplicate (already applied), 2 late (older than the horizon).
 local horizon = tonumber(ARGV[1])
 local ttl = ARGV[2]
--- Expiry is a safety net for idle entities. It is refreshed once per `refresh` of event time, not per event:
--- three commands per write instead of five. ttl ≥ horizon + refresh, so state never expires while it counts.
+-- ttl ≥ horizon + refresh, so state never expires while it counts.
 local refresh = tonumber(ARGV[3])
 
-local function trim(z, d, l, cutoff)
-  local old = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff)
-  redis.call('ZREMRANGEBYSCORE', z, '-inf', cutoff)
-  local ids = {}
-  for i = 1, #old do ids[i] = string.match(old[i], '^%S+ %S+ (.*)$') end
-  -- unpack() is bounded by Lua's stack, so delete in slices.
-  for i = 1, #ids, 1000 do
-    local slice = { unpack(ids, i, math.min(i + 999, #ids)) }
-    redis.call('HDEL', d, unpack(slice))
-    redis.call('HDEL', l, unpack(slice))
+-- Drops transactions and labels at or before `cutoff`; HGETALL is fine once per `refresh` of event time.
+local function trim(d, cutoff)
+  local all = redis.call('HGETALL', d)
+  local old = {}
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if f ~= '' and tonumber(string.match(all[i + 1], '^%S+')) <= cutoff then old[#old + 1] = f end
   end
-  local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
-  return tonumber(first[2])
+  -- unpack() is bounded by Lua's stack, so delete in slices.
+  for i = 1, #old, 1000 do redis.call('HDEL', d, unpack(old, i, math.min(i + 999, #old))) end
 end
 
-local function apply_tx(z, d, l, id, t, amount)
-  local meta = redis.call('HMGET', d, '~m', id)
+local function apply_tx(d, id, ts, amount)
+  local meta = redis.call('HMGET', d, '', id)
   if meta[2] then return 1 end
-  local seq, newest, oldest, refreshed = 0, nil, nil, nil
+  local t = tonumber(ts)
+  local seq, newest, maintained = 1, ts, nil
   if meta[1] then
-    local a, b, c, r = string.match(meta[1], '^(%S+) (%S+) (%S+) (%S+)$')
-    seq, newest, oldest, refreshed = tonumber(a), tonumber(b), tonumber(c), tonumber(r)
-    if t <= newest - horizon then return 2 end
+    local s, n, m = string.match(meta[1], '^(%S+) (%S+) (%S+)$')
+    if t <= tonumber(n) - horizon then return 2 end
+    seq, maintained = tonumber(s) + 1, m
+    if t <= tonumber(n) then newest = n end
   end
-  seq = seq + 1
-  local member = string.format('%012d %s %s', seq, amount, id)
-  redis.call('ZADD', z, t, member)
-  if not oldest or t < oldest then oldest = t end
-  if not newest or t > newest then newest = t end
-  if oldest <= newest - horizon then oldest = trim(z, d, l, newest - horizon) or t end
-  local expire = not refreshed or newest >= refreshed + refresh
-  if expire then refreshed = newest end
-  redis.call('HSET', d, id, member, '~m', string.format('%d %d %d %d', seq, newest, oldest, refreshed))
-  if expire then
-    redis.call('PEXPIRE', z, ttl)
-    redis.call('PEXPIRE', d, ttl)
+  local upkeep = not maintained or tonumber(newest) >= tonumber(maintained) + refresh
+  if upkeep then
+    if maintained then trim(d, tonumber(newest) - horizon) end
+    maintained = newest
   end
+  redis.call('HSET', d, id, ts .. ' ' .. seq .. ' ' .. amount, '', seq .. ' ' .. newest .. ' ' .. maintained)
+  if upkeep then redis.call('PEXPIRE', d, ttl) end
   return 0
 end
 
-local function apply_label(d, l, id, t, fraud)
-  local meta = redis.call('HGET', d, '~m')
-  local newest = meta and tonumber(string.match(meta, '^%S+ (%S+) '))
-  if newest and t <= newest - horizon then return 2 end
-  local prev = redis.call('HGET', l, id)
-  if prev and string.sub(prev, -1) == fraud then return 1 end
-  redis.call('HSET', l, id, string.format('%d', t) .. '|' .. fraud)
-  redis.call('PEXPIRE', l, ttl)
+local function apply_label(d, id, ts, fraud)
+  local meta = redis.call('HMGET', d, '', ' ' .. id)
+  if meta[1] and tonumber(ts) <= tonumber(string.match(meta[1], '^%S+ (%S+)')) - horizon then return 2 end
+  if meta[2] and string.sub(meta[2], -1) == fraud then return 1 end
+  redis.call('HSET', d, ' ' .. id, ts .. ' ' .. fraud)
+  -- An entity with transactions has its expiry kept by them; one with only labels gets it here.
+  if not meta[1] then redis.call('PEXPIRE', d, ttl) end
   return 0
 end
 
 local out = {}
-for e = 0, #KEYS / 3 - 1 do
-  local k, a = 3 * e, 3 + 4 * e
-  local kind, id, t, value = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
+for e = 1, #KEYS do
+  local a = 3 + 4 * (e - 1)
+  local kind, id, ts, value = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   if kind == 'tx' then
-    out[e + 1] = apply_tx(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], id, t, value)
+    out[e] = apply_tx(KEYS[e], id, ts, value)
   else
-    out[e + 1] = apply_label(KEYS[k + 2], KEYS[k + 3], id, t, value)
+    out[e] = apply_label(KEYS[e], id, ts, value)
   end
 end
 return out
