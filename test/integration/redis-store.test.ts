@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
@@ -37,7 +37,7 @@ async function oneCustomer(name: string) {
     store.apply([{ kind: 'tx', key: { entity: 'customer', id: 'C1' }, txId: id, t, amount: 1 }]);
   const ids = async () =>
     rowsOf((await store.read([{ entity: 'customer', id: 'C1', from: 0, to: 2 * T0 }]))[0]!).map((r) => r.id);
-  return { redis, horizonMs, write, ids, key: `${prefix}:{customer:C1}` };
+  return { redis, store, horizonMs, write, ids, key: `${prefix}:{customer:C1}` };
 }
 describe('RedisFeatureStore upkeep', () => {
   it('gives a written entity an expiry past the horizon, refreshed only as event time moves on', async () => {
@@ -108,5 +108,26 @@ describe('RedisFeatureStore under constant trimming', () => {
     expect(outcomes.redis).toEqual(outcomes.memory);
     for (const o of ['applied', 'duplicate', 'late']) expect(outcomes.memory).toContain(o);
     await redis.close();
+  });
+});
+
+describe('RedisFeatureStore reads', () => {
+  it('sends the reads of one event-loop turn in one pipeline, each caller getting its own entities', async () => {
+    const { redis, store, write } = await oneCustomer('coalesce');
+    await write('a', T0);
+    await write('b', T0 + 1000);
+    const pipelines = vi.spyOn(redis, 'pipeline');
+    const window = (id: string, to: number) => ({ entity: 'customer', id, from: 0, to });
+    const [one, two, none] = await Promise.all([
+      store.read([window('C1', T0)]),
+      store.read([window('C1', T0 + 1000), window('C2', T0)]),
+      store.read([window('nobody', T0)]),
+    ]);
+    expect(pipelines).toHaveBeenCalledTimes(1);
+    expect(one.map(rowsOf).map((r) => r.map((x) => x.id))).toEqual([['a']]);
+    expect(two.map(rowsOf).map((r) => r.map((x) => x.id))).toEqual([['a', 'b'], []]);
+    expect(none.map(rowsOf)).toEqual([[]]);
+    pipelines.mockRestore();
+    await redis.quit();
   });
 });

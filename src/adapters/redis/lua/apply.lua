@@ -3,14 +3,15 @@
 -- per batch: the per-call cost is most of the cost per event.
 --
 -- The hash of an entity (ids never hold spaces, so no field below can be taken for another):
---   <tx id>     "<t> <seq> <amount>"  a transaction: event time (ms), arrival number (breaks ties between
---                                     equal times), amount as exact decimal text
---   " <tx id>"  "<t> <0|1>"           its fraud label, which may arrive before the transaction
---   ""          "<seq> <newest> <maintained>"  last arrival number, newest event time held, and the newest
+--   <tx id>     "<t> <seq> <amount> <tx id>"  a transaction: event time (ms), arrival number (breaks ties
+--                                     between equal times), amount as exact decimal text
+--   " <tx id>"  "!<t> <0|1> <tx id>"  its fraud label, which may arrive before the transaction
+--   ""          "#<seq> <newest> <maintained>"  last arrival number, newest event time held, and the newest
 --                                     event time when expiry was last pushed back and old state last trimmed
--- A write is two commands: an HMGET of the metadata and the id (idempotency), one HSET. Readers sort by
--- (t, seq) and drop what lies past the horizon themselves, so upkeep can wait: expiry and trimming run once
--- per `refresh` of event time, not per event.
+-- Each value names its kind by its first character and carries its id, so a read is one HVALS: half the
+-- strings of an HGETALL. A write is two commands: an HMGET of the metadata and the id (idempotency), one HSET.
+-- Readers sort by (t, seq) and drop what lies past the horizon themselves, so upkeep can wait: expiry and
+-- trimming run once per `refresh` of event time, not per event.
 --
 -- KEYS: one hash per event. ARGV: 1 horizon ms, 2 ttl ms, 3 refresh ms, then per event 4 values: kind
 -- ("tx" | "label"), tx id, t (ms, integer text), amount as exact decimal text (tx) or "0" | "1" (label).
@@ -26,7 +27,7 @@ local function trim(d, cutoff)
   local old = {}
   for i = 1, #all, 2 do
     local f = all[i]
-    if f ~= '' and tonumber(string.match(all[i + 1], '^%S+')) <= cutoff then old[#old + 1] = f end
+    if f ~= '' and tonumber(string.match(all[i + 1], '^!?(%S+)')) <= cutoff then old[#old + 1] = f end
   end
   -- unpack() is bounded by Lua's stack, so delete in slices.
   for i = 1, #old, 1000 do redis.call('HDEL', d, unpack(old, i, math.min(i + 999, #old))) end
@@ -38,7 +39,7 @@ local function apply_tx(d, id, ts, amount)
   local t = tonumber(ts)
   local seq, newest, maintained = 1, ts, nil
   if meta[1] then
-    local s, n, m = string.match(meta[1], '^(%S+) (%S+) (%S+)$')
+    local s, n, m = string.match(meta[1], '^#(%S+) (%S+) (%S+)$')
     if t <= tonumber(n) - horizon then return 2 end
     seq, maintained = tonumber(s) + 1, m
     if t <= tonumber(n) then newest = n end
@@ -48,16 +49,17 @@ local function apply_tx(d, id, ts, amount)
     if maintained then trim(d, tonumber(newest) - horizon) end
     maintained = newest
   end
-  redis.call('HSET', d, id, ts .. ' ' .. seq .. ' ' .. amount, '', seq .. ' ' .. newest .. ' ' .. maintained)
+  local record = ts .. ' ' .. seq .. ' ' .. amount .. ' ' .. id
+  redis.call('HSET', d, id, record, '', '#' .. seq .. ' ' .. newest .. ' ' .. maintained)
   if upkeep then redis.call('PEXPIRE', d, ttl) end
   return 0
 end
 
 local function apply_label(d, id, ts, fraud)
   local meta = redis.call('HMGET', d, '', ' ' .. id)
-  if meta[1] and tonumber(ts) <= tonumber(string.match(meta[1], '^%S+ (%S+)')) - horizon then return 2 end
-  if meta[2] and string.sub(meta[2], -1) == fraud then return 1 end
-  redis.call('HSET', d, ' ' .. id, ts .. ' ' .. fraud)
+  if meta[1] and tonumber(ts) <= tonumber(string.match(meta[1], '^#%S+ (%S+)')) - horizon then return 2 end
+  if meta[2] and string.match(meta[2], '^!%S+ (%S)') == fraud then return 1 end
+  redis.call('HSET', d, ' ' .. id, '!' .. ts .. ' ' .. fraud .. ' ' .. id)
   -- An entity with transactions has its expiry kept by them; one with only labels gets it here.
   if not meta[1] then redis.call('PEXPIRE', d, ttl) end
   return 0
