@@ -130,4 +130,22 @@ describe('RedisFeatureStore reads', () => {
     pipelines.mockRestore();
     await redis.quit();
   });
+
+  it('fails every reader of a turn when Redis cannot be reached, and leaves none waiting', async () => {
+    const { url } = await requireRedis();
+    const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const store = new RedisFeatureStore(redis, {
+      prefix: uniqueName('down'),
+      retention: { horizonMs: DAY_MS },
+    });
+    await new Promise((ready) => redis.once('ready', ready));
+    await store.ping();
+    redis.disconnect();
+    const window = (id: string) => ({ entity: 'customer', id, from: 0, to: T0 });
+    const outcomes = await Promise.allSettled([
+      store.read([window('A')]),
+      store.read([window('B'), window('C')]),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+  });
 });

@@ -119,28 +119,39 @@ export class RedisFeatureStore implements FeatureStore {
   private flushReads(): void {
     const reads = this.queuedReads;
     this.queuedReads = [];
-    const p = this.client.pipeline();
-    for (const r of reads) for (const q of r.queries) p.hvals(this.key(q));
-    p.exec().then(
-      (replies) => {
-        let at = 0;
-        for (const { queries, resolve, reject } of reads) {
-          const mine = (replies ?? []).slice(at, at + queries.length);
-          at += queries.length;
-          const failed = mine.find(([err]) => err);
-          if (failed || mine.length < queries.length) reject(failed?.[0] ?? new Error('pipeline aborted'));
-          else
+    const failAll = (err: unknown) => {
+      for (const r of reads) r.reject(err);
+    };
+    let exec: ReturnType<ReturnType<Redis['pipeline']>['exec']>;
+    try {
+      const p = this.client.pipeline();
+      for (const r of reads) for (const q of r.queries) p.hvals(this.key(q));
+      exec = p.exec();
+    } catch (err) {
+      // Nobody awaits this turn's callback: whatever goes wrong here must reach every waiting caller.
+      failAll(err);
+      return;
+    }
+    exec.then((replies) => {
+      let at = 0;
+      for (const { queries, resolve, reject } of reads) {
+        const mine = (replies ?? []).slice(at, at + queries.length);
+        at += queries.length;
+        const failed = mine.find(([err]) => err);
+        if (failed || mine.length < queries.length) reject(failed?.[0] ?? new Error('pipeline aborted'));
+        else {
+          try {
             resolve(
               queries.map((q, i) =>
                 parseEntity(mine[i]![1] as string[], q, this.options.retention.horizonMs),
               ),
             );
+          } catch (err) {
+            reject(err);
+          }
         }
-      },
-      (err: unknown) => {
-        for (const r of reads) r.reject(err);
-      },
-    );
+      }
+    }, failAll);
   }
 
   async ping(): Promise<void> {
