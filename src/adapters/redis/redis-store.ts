@@ -36,7 +36,7 @@ export interface RedisStoreOptions {
 
 /**
  * Feature store on Redis or Redis Cluster. Each entity is one hash, `<prefix>:{<entity>:<id>}` (layout in
- * lua/apply.lua): a write touches one key, atomically, and a read is one HGETALL. The braces are a hash tag, so
+ * lua/apply.lua): a write touches one key, atomically, and a read is one HVALS. The braces are a hash tag, so
  * an entity's slot depends on the entity alone; on a cluster one script call takes the writes of one slot.
  */
 export class RedisFeatureStore implements FeatureStore {
