@@ -82,16 +82,29 @@ describe('RedisFeatureStore under constant trimming', () => {
     const random = rng(5);
     const txs = generateTransactions({ seed: 5, days: 20, customers: 8, terminals: 5, perDay: 40 });
     // Up to two days early or late (some beyond the horizon, so refused), labels for frauds, redeliveries.
-    const events = txs
+    const label = (x: (typeof txs)[number], fraud: boolean, customer = x.customer_id) =>
+      labelEvents({ ...x, customer_id: customer, txId: x.id, fraud }, ENTITIES);
+    const order = txs
       .map((x) => ({ x, at: x.t + (random() - 0.5) * 4 * DAY_MS }))
       .sort((a, b) => a.at - b.at)
-      .flatMap(({ x }) => [
+      .map(({ x }) => x);
+    const events = order.flatMap((x, k) => {
+      const r = random();
+      return [
+        // Labels before their transaction, after it, corrected, and for customers with no transaction at all.
+        ...(x.fraud && r < 0.3 ? label(x, true) : []),
         ...transactionEvents(x, ENTITIES),
-        ...(x.fraud ? labelEvents({ ...x, txId: x.id, fraud: true }, ENTITIES) : []),
-        ...(random() < 0.05 ? transactionEvents(x, ENTITIES) : []),
-      ]);
+        ...(x.fraud && r >= 0.3 ? label(x, true) : []),
+        ...(x.fraud && r >= 0.8 ? label(x, false) : []),
+        ...(r < 0.02 ? label(x, true, `labels-only-${k % 3}`) : []),
+        // Redeliveries: at once, and of an event from days before (some of them past the horizon by now).
+        ...(r < 0.05 ? transactionEvents(x, ENTITIES) : []),
+        ...(r > 0.9 && k > 200 ? transactionEvents(order[k - 200]!, ENTITIES) : []),
+      ];
+    });
     const everything = [
       ...new Set(txs.flatMap((x) => [`customer:${x.customer_id}`, `terminal:${x.terminal_id}`])),
+      ...[0, 1, 2].map((k) => `customer:labels-only-${k}`),
     ]
       .map((k) => k.split(':') as [string, string])
       .map(([entity, id]) => ({ entity, id, from: 0, to: Number.MAX_SAFE_INTEGER }));

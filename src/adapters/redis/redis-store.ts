@@ -42,6 +42,7 @@ export interface RedisStoreOptions {
 export class RedisFeatureStore implements FeatureStore {
   readonly kind: string;
   private readonly client: Client;
+  private readonly horizonMs: number;
   private readonly ttlMs: number;
   private readonly ttlRefreshMs: number;
   private queuedReads: QueuedRead[] = [];
@@ -53,8 +54,10 @@ export class RedisFeatureStore implements FeatureStore {
     client.defineCommand('fsApply', { lua: lua('apply') });
     this.client = client as Client;
     this.kind = client.isCluster ? 'redis-cluster' : 'redis';
-    this.ttlRefreshMs = options.ttlRefreshMs ?? Math.ceil(options.retention.horizonMs / 4);
-    this.ttlMs = options.retention.horizonMs + this.ttlRefreshMs;
+    // Whole milliseconds for PEXPIRE; with integer event times a rounded-up horizon refuses and trims the same.
+    this.horizonMs = Math.ceil(options.retention.horizonMs);
+    this.ttlRefreshMs = Math.ceil(options.ttlRefreshMs ?? this.horizonMs / 4);
+    this.ttlMs = this.horizonMs + this.ttlRefreshMs;
   }
 
   private key(k: EntityKey): string {
@@ -63,6 +66,8 @@ export class RedisFeatureStore implements FeatureStore {
 
   async apply(events: readonly StoreEvent[]): Promise<ApplyOutcome[]> {
     if (events.length === 0) return [];
+    for (const e of events)
+      if (!Number.isSafeInteger(e.t)) throw new RangeError(`event time must be whole milliseconds: ${e.t}`);
     const keys = events.map((e) => this.key(e.key));
     // A call may only touch one slot on a cluster; a single node takes any mix, in order.
     const groups = this.client.isCluster ? groupBy(keys, slotOf) : [events.map((_, i) => i)];
@@ -70,7 +75,7 @@ export class RedisFeatureStore implements FeatureStore {
     const send = (c: Client, idx: readonly number[]) => {
       const args: (string | number)[] = [idx.length];
       for (const i of idx) args.push(keys[i]!);
-      args.push(this.options.retention.horizonMs, this.ttlMs, this.ttlRefreshMs);
+      args.push(this.horizonMs, this.ttlMs, this.ttlRefreshMs);
       for (const i of idx) {
         const e = events[i]!;
         args.push(e.kind, e.txId, e.t, e.kind === 'tx' ? String(e.amount) : e.fraud ? '1' : '0');
@@ -108,7 +113,7 @@ export class RedisFeatureStore implements FeatureStore {
     if (this.client.isCluster) {
       // ioredis routes each command to its slot's master; they run side by side.
       return Promise.all(queries.map((q) => this.client.hvals(this.key(q)))).then((replies) =>
-        queries.map((q, i) => parseEntity(replies[i]!, q, this.options.retention.horizonMs)),
+        queries.map((q, i) => parseEntity(replies[i]!, q, this.horizonMs)),
       );
     }
     return new Promise((resolve, reject) => {
@@ -141,11 +146,7 @@ export class RedisFeatureStore implements FeatureStore {
         if (failed || mine.length < queries.length) reject(failed?.[0] ?? new Error('pipeline aborted'));
         else {
           try {
-            resolve(
-              queries.map((q, i) =>
-                parseEntity(mine[i]![1] as string[], q, this.options.retention.horizonMs),
-              ),
-            );
+            resolve(queries.map((q, i) => parseEntity(mine[i]![1] as string[], q, this.horizonMs)));
           } catch (err) {
             reject(err);
           }

@@ -10,7 +10,8 @@
 --                                     event time when expiry was last pushed back and old state last trimmed
 -- Each value names its kind by its first character and carries its id, so a read is one HVALS: half the
 -- strings of an HGETALL. A write is two commands: an HMGET of the metadata and the id (idempotency), one HSET.
--- Readers sort by (t, seq) and drop what lies past the horizon themselves, so upkeep can wait: expiry and
+-- Labels move the newest time as transactions do (as in the in-memory store). Readers sort by (t, seq) and
+-- drop what lies past the horizon themselves, and writers treat it as gone, so upkeep can wait: expiry and
 -- trimming run once per `refresh` of event time, not per event.
 --
 -- KEYS: one hash per event. ARGV: 1 horizon ms, 2 ttl ms, 3 refresh ms, then per event 4 values: kind
@@ -21,47 +22,71 @@ local ttl = ARGV[2]
 -- ttl ≥ horizon + refresh, so state never expires while it counts.
 local refresh = tonumber(ARGV[3])
 
--- Drops transactions and labels at or before `cutoff`; HGETALL is fine once per `refresh` of event time.
+-- Drops transactions at or before `cutoff`, and labels at or before it unless their transaction stays (the
+-- label is its fraud flag); HGETALL is fine once per `refresh` of event time.
 local function trim(d, cutoff)
   local all = redis.call('HGETALL', d)
-  local old = {}
+  local kept, old = {}, {}
   for i = 1, #all, 2 do
-    local f = all[i]
-    if f ~= '' and tonumber(string.match(all[i + 1], '^!?(%S+)')) <= cutoff then old[#old + 1] = f end
+    local f, v = all[i], all[i + 1]
+    if f ~= '' and string.sub(v, 1, 1) ~= '!' then
+      if tonumber(string.match(v, '^(%S+)')) <= cutoff then old[#old + 1] = f else kept[f] = true end
+    end
+  end
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    if string.sub(v, 1, 1) == '!' and tonumber(string.match(v, '^!(%S+)')) <= cutoff and not kept[string.sub(f, 2)] then
+      old[#old + 1] = f
+    end
   end
   -- unpack() is bounded by Lua's stack, so delete in slices.
   for i = 1, #old, 1000 do redis.call('HDEL', d, unpack(old, i, math.min(i + 999, #old))) end
 end
 
-local function apply_tx(d, id, ts, amount)
-  local meta = redis.call('HMGET', d, '', id)
-  if meta[2] then return 1 end
-  local t = tonumber(ts)
-  local seq, newest, maintained = 1, ts, nil
-  if meta[1] then
-    local s, n, m = string.match(meta[1], '^#(%S+) (%S+) (%S+)$')
-    if t <= tonumber(n) - horizon then return 2 end
-    seq, maintained = tonumber(s) + 1, m
-    if t <= tonumber(n) then newest = n end
-  end
+-- The metadata field: last arrival number, newest event time and last upkeep (as text); 0, nil, nil if none.
+local function parse_meta(m)
+  if not m then return 0, nil, nil end
+  local s, n, u = string.match(m, '^#(%S+) (%S+) (%S+)$')
+  return tonumber(s), n, u
+end
+
+-- Whether a stored value (transaction or label) lies past the horizon: gone for readers, and so for
+-- idempotency too, whether or not upkeep has trimmed it yet.
+local function expired(v, newest)
+  return newest and tonumber(string.match(v, '^!?(%S+)')) <= tonumber(newest) - horizon
+end
+
+-- After an event at ts is applied: the metadata to write, and whether upkeep (trim, expiry) ran.
+local function settle(d, seq, newest, maintained, ts)
+  if not newest or tonumber(ts) > tonumber(newest) then newest = ts end
   local upkeep = not maintained or tonumber(newest) >= tonumber(maintained) + refresh
   if upkeep then
     if maintained then trim(d, tonumber(newest) - horizon) end
     maintained = newest
   end
-  local record = ts .. ' ' .. seq .. ' ' .. amount .. ' ' .. id
-  redis.call('HSET', d, id, record, '', '#' .. seq .. ' ' .. newest .. ' ' .. maintained)
+  return '#' .. seq .. ' ' .. newest .. ' ' .. maintained, upkeep
+end
+
+local function apply_tx(d, id, ts, amount)
+  local meta = redis.call('HMGET', d, '', id)
+  local seq, newest, maintained = parse_meta(meta[1])
+  if newest and tonumber(ts) <= tonumber(newest) - horizon then return 2 end
+  if meta[2] and not expired(meta[2], newest) then return 1 end
+  seq = seq + 1
+  local m, upkeep = settle(d, seq, newest, maintained, ts)
+  redis.call('HSET', d, id, ts .. ' ' .. seq .. ' ' .. amount .. ' ' .. id, '', m)
   if upkeep then redis.call('PEXPIRE', d, ttl) end
   return 0
 end
 
 local function apply_label(d, id, ts, fraud)
   local meta = redis.call('HMGET', d, '', ' ' .. id)
-  if meta[1] and tonumber(ts) <= tonumber(string.match(meta[1], '^#%S+ (%S+)')) - horizon then return 2 end
-  if meta[2] and string.match(meta[2], '^!%S+ (%S)') == fraud then return 1 end
-  redis.call('HSET', d, ' ' .. id, '!' .. ts .. ' ' .. fraud .. ' ' .. id)
-  -- An entity with transactions has its expiry kept by them; one with only labels gets it here.
-  if not meta[1] then redis.call('PEXPIRE', d, ttl) end
+  local seq, newest, maintained = parse_meta(meta[1])
+  if newest and tonumber(ts) <= tonumber(newest) - horizon then return 2 end
+  if meta[2] and not expired(meta[2], newest) and string.match(meta[2], '^!%S+ (%S)') == fraud then return 1 end
+  local m, upkeep = settle(d, seq, newest, maintained, ts)
+  redis.call('HSET', d, ' ' .. id, '!' .. ts .. ' ' .. fraud .. ' ' .. id, '', m)
+  if upkeep then redis.call('PEXPIRE', d, ttl) end
   return 0
 end
 
