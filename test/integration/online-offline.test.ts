@@ -87,13 +87,20 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     });
     await producer.disconnect();
 
-    const total = sent.transactions + sent.labels + 203;
+    const events = sent.transactions + sent.labels;
     await waitFor(
-      () => counts.applied + counts.duplicate + counts.late + counts.invalid >= total,
+      () => counts.applied >= events && counts.duplicate >= 200 && counts.invalid >= 3,
       60_000,
       'the worker',
     );
-    expect(counts).toEqual({ applied: sent.transactions + sent.labels, duplicate: 200, late: 0, invalid: 3 });
+    // Kafka delivers at least once: a rebalance redelivers the chunks not yet committed, which may add
+    // duplicates beyond the 200 sent twice — but never an event applied twice.
+    expect({ ...counts, duplicate: Math.min(counts.duplicate, 200) }).toEqual({
+      applied: events,
+      duplicate: 200,
+      late: 0,
+      invalid: 3,
+    });
 
     const dlq = await readTopic(kafka, topics.deadLetter, 3);
     expect(dlq.map((m) => m.headers['x-error'])).toEqual([
