@@ -39,6 +39,7 @@ async function oneCustomer(name: string) {
     rowsOf((await store.read([{ entity: 'customer', id: 'C1', from: 0, to: 2 * T0 }]))[0]!).map((r) => r.id);
   return { redis, store, horizonMs, write, ids, key: `${prefix}:{customer:C1}` };
 }
+
 describe('RedisFeatureStore upkeep', () => {
   it('gives a written entity an expiry past the horizon, refreshed only as event time moves on', async () => {
     const { redis, horizonMs, write, key } = await oneCustomer('ttl');
@@ -108,14 +109,14 @@ describe('RedisFeatureStore under constant trimming', () => {
     ]
       .map((k) => k.split(':') as [string, string])
       .map(([entity, id]) => ({ entity, id, from: 0, to: Number.MAX_SAFE_INTEGER }));
+    // Arrival numbers are each store's own; the order they give is what must agree.
+    const rows = async (store: FeatureStore) =>
+      (await store.read(everything)).map((c) => rowsOf(c).map(({ seq: _, ...r }) => r));
     const outcomes = { redis: [] as string[], memory: [] as string[] };
     for (let i = 0; i < events.length; i += 100) {
       const batch = events.slice(i, i + 100);
       outcomes.redis.push(...(await redis.apply(batch)));
       outcomes.memory.push(...(await memory.apply(batch)));
-      // Arrival numbers are each store's own; the order they give is what must agree.
-      const rows = async (store: FeatureStore) =>
-        (await store.read(everything)).map((c) => rowsOf(c).map(({ seq: _, ...r }) => r));
       expect(await rows(redis), `after ${i + batch.length} events`).toEqual(await rows(memory));
     }
     expect(outcomes.redis).toEqual(outcomes.memory);

@@ -182,7 +182,6 @@ interface Row {
  * labels joined. Transactions past the horizon may still be there (trimming waits for upkeep); they are left
  * out here, so a read sees exactly what an eagerly trimmed store holds.
  */
-
 function parseEntity(values: readonly string[], q: WindowQuery, horizonMs: number): RecordColumns {
   let newest = Number.NEGATIVE_INFINITY;
   let fraudIds: Set<string> | undefined;

@@ -22,6 +22,11 @@ local ttl = ARGV[2]
 -- ttl ≥ horizon + refresh, so state never expires while it counts.
 local refresh = tonumber(ARGV[3])
 
+-- Event time of a stored transaction or label value.
+local function time_of(v)
+  return tonumber(string.match(v, '^!?(%S+)'))
+end
+
 -- Drops transactions at or before `cutoff`, and labels at or before it unless their transaction stays (the
 -- label is its fraud flag); HGETALL is fine once per `refresh` of event time.
 local function trim(d, cutoff)
@@ -30,14 +35,12 @@ local function trim(d, cutoff)
   for i = 1, #all, 2 do
     local f, v = all[i], all[i + 1]
     if f ~= '' and string.sub(v, 1, 1) ~= '!' then
-      if tonumber(string.match(v, '^(%S+)')) <= cutoff then old[#old + 1] = f else kept[f] = true end
+      if time_of(v) <= cutoff then old[#old + 1] = f else kept[f] = true end
     end
   end
   for i = 1, #all, 2 do
     local f, v = all[i], all[i + 1]
-    if string.sub(v, 1, 1) == '!' and tonumber(string.match(v, '^!(%S+)')) <= cutoff and not kept[string.sub(f, 2)] then
-      old[#old + 1] = f
-    end
+    if string.sub(v, 1, 1) == '!' and time_of(v) <= cutoff and not kept[string.sub(f, 2)] then old[#old + 1] = f end
   end
   -- unpack() is bounded by Lua's stack, so delete in slices.
   for i = 1, #old, 1000 do redis.call('HDEL', d, unpack(old, i, math.min(i + 999, #old))) end
@@ -53,7 +56,7 @@ end
 -- Whether a stored value (transaction or label) lies past the horizon: gone for readers, and so for
 -- idempotency too, whether or not upkeep has trimmed it yet.
 local function expired(v, newest)
-  return newest and tonumber(string.match(v, '^!?(%S+)')) <= tonumber(newest) - horizon
+  return newest and time_of(v) <= tonumber(newest) - horizon
 end
 
 -- After an event at ts is applied: the metadata to write, and whether upkeep (trim, expiry) ran.
