@@ -6,11 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Bench } from 'tinybench';
+import { systemClock } from '../src/adapters/clock/system-clock.js';
 import { loadFeatureSets } from '../src/adapters/fs/feature-set-files.js';
 import { FsModelRepository } from '../src/adapters/fs/model-repository.js';
 import { OnnxModelRuntime } from '../src/adapters/onnx/onnx-runtime.js';
-import { ModelRegistry } from '../src/models/registry.js';
-import { systemClock } from '../src/ports/clock.js';
+import { ModelRegistry } from '../src/usecases/models/registry.js';
 
 const dir = process.env.BENCH_MODEL_DIR ?? 'test/fixtures/models';
 const silent = { info() {}, warn() {}, error() {} };

@@ -22,7 +22,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { REDACT } from '../src/adapters/logging/logger.js';
 import { loadConfig } from '../src/config.js';
-import { createService } from '../src/serve-wiring.js';
+import { createService } from '../src/wiring/service.js';
 import { generateTransactions } from '../test/helpers/generate.js';
 
 const { values } = parseArgs({

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
 import { fileRows } from '../adapters/fs/handbook-csv.js';
 import { DAY_MS } from '../domain/features/time.js';
-import { backfill } from '../jobs/backfill.js';
+import { backfillToCsv } from '../wiring/jobs.js';
 import { estimateRows, progress } from './progress.js';
 import { UsageError } from './usage.js';
 
@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<void> {
     'backfill',
     inputs.reduce((n, p) => n + estimateRows(p), 0),
   );
-  const { rows } = await backfill(fileRows(inputs), {
+  const { rows } = await backfillToCsv(fileRows(inputs), {
     set,
     output: values.output,
     graceMs: grace * DAY_MS,

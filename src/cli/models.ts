@@ -2,12 +2,12 @@ import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { systemClock } from '../adapters/clock/system-clock.js';
 import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
 import { FsModelRepository } from '../adapters/fs/model-repository.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
 import { ModelLoadError } from '../domain/models/load-error.js';
-import { ModelRegistry, type ModelStatus, type VersionStatus } from '../models/registry.js';
-import { systemClock } from '../ports/clock.js';
+import { ModelRegistry, type ModelStatus, type VersionStatus } from '../usecases/models/registry.js';
 import { UsageError } from './usage.js';
 
 export const help = `fraudscore models <command> [options]

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { fileRows } from '../adapters/fs/handbook-csv.js';
 import { ensureTopics } from '../adapters/kafka/topics.js';
-import { replay } from '../jobs/replay.js';
+import { replay } from '../usecases/replay.js';
 import { estimateRows, progress } from './progress.js';
 import { UsageError } from './usage.js';
 

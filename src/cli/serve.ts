@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../adapters/logging/logger.js';
 import { loadConfig } from '../config.js';
-import { createService } from '../serve-wiring.js';
+import { createService } from '../wiring/service.js';
 
 export const help = `fraudscore serve
 

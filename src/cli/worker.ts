@@ -4,7 +4,7 @@ import { createMetrics, workerObserver } from '../adapters/metrics/metrics.js';
 import { startMetricsServer } from '../adapters/metrics/metrics-server.js';
 import { loadConfig } from '../config.js';
 import { buildInfo } from '../version.js';
-import { wire } from '../wiring.js';
+import { wire } from '../wiring/shared.js';
 
 export const help = `fraudscore worker
 

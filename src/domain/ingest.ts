@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import type { ApplyOutcome, StoreEvent } from '../ports/feature-store.js';
 import { eventTimeMs, type Label, LabelSchema, type Transaction, TransactionSchema } from './events.js';
 import { type EntitySpec, labelEvents, transactionEvents } from './features/engine.js';
+import type { ApplyOutcome, StoreEvent } from './features/records.js';
 
 export type EventKind = 'transaction' | 'label';
 

@@ -4,8 +4,3 @@ export interface Clock {
   /** Monotonic milliseconds with sub-millisecond resolution, for durations. */
   monotonic(): number;
 }
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  monotonic: () => performance.now(),
-};

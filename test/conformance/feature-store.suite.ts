@@ -7,8 +7,9 @@ import {
   type TxInput,
   transactionEvents,
 } from '../../src/domain/features/engine.js';
+import { type RetentionPolicy, rowsOf } from '../../src/domain/features/records.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
-import { type FeatureStore, type RetentionPolicy, rowsOf } from '../../src/ports/feature-store.js';
+import type { FeatureStore } from '../../src/ports/feature-store.js';
 import { generateTransactions } from '../helpers/generate.js';
 import { referenceFeatures } from '../helpers/reference-features.js';
 

@@ -1,6 +1,6 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { ensureTopics } from '../../src/adapters/kafka/topics.js';
-import type { EventSink } from '../../src/jobs/replay.js';
+import type { EventSink } from '../../src/ports/event-sink.js';
 import { uniqueName } from './services.js';
 import { sleep, waitFor } from './wait.js';
 

@@ -14,11 +14,12 @@ import { Redis } from 'ioredis';
 import { type Admin, AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
-import { arrayRows, type HandbookRow } from '../../src/adapters/fs/handbook-csv.js';
+import { arrayRows } from '../../src/adapters/fs/handbook-csv.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
-import { backfill } from '../../src/jobs/backfill.js';
-import { replay } from '../../src/jobs/replay.js';
+import type { HandbookRow } from '../../src/domain/history.js';
+import { replay } from '../../src/usecases/replay.js';
+import { backfillToCsv } from '../../src/wiring/jobs.js';
 import { parseFeatures, retentionFor } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
@@ -150,7 +151,7 @@ describe('two workers in one consumer group, one killed mid-stream', () => {
     // And the features of every transaction of the last day equal the in-memory backfill.
     const dir = await mkdtemp(join(tmpdir(), 'cg-'));
     try {
-      await backfill(arrayRows(rows), { set, output: join(dir, 'features.csv') });
+      await backfillToCsv(arrayRows(rows), { set, output: join(dir, 'features.csv') });
       const offline = parseFeatures(readFileSync(join(dir, 'features.csv'), 'utf8'), set.names);
       const lastDay = rows.filter((r) => r.t > rows[rows.length - 1]!.t - DAY_MS);
       expect(lastDay.length).toBeGreaterThan(1000);

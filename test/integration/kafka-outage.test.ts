@@ -17,7 +17,7 @@ import { arrayRows } from '../../src/adapters/fs/handbook-csv.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
-import { replay } from '../../src/jobs/replay.js';
+import { replay } from '../../src/usecases/replay.js';
 import { expectSameFeatures, retentionFor } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, uniqueTopics } from '../helpers/kafka.js';

@@ -6,13 +6,14 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
-import { arrayRows, type HandbookRow } from '../../src/adapters/fs/handbook-csv.js';
+import { arrayRows } from '../../src/adapters/fs/handbook-csv.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
-import { backfill } from '../../src/jobs/backfill.js';
-import { replay } from '../../src/jobs/replay.js';
+import type { HandbookRow } from '../../src/domain/history.js';
+import { replay } from '../../src/usecases/replay.js';
+import { backfillToCsv } from '../../src/wiring/jobs.js';
 import { parseFeatures } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, readTopic, topicSink, uniqueTopics } from '../helpers/kafka.js';
@@ -111,7 +112,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     expect(dlq[0]!.value?.toString()).toBe('{not json');
 
     const dir = await mkdtemp(join(tmpdir(), 'oo-'));
-    await backfill(arrayRows(rows), { set, output: join(dir, 'features.csv') });
+    await backfillToCsv(arrayRows(rows), { set, output: join(dir, 'features.csv') });
     const offline = parseFeatures(readFileSync(join(dir, 'features.csv'), 'utf8'), set.names);
     const lastDay = rows.filter((r) => r.t > rows[rows.length - 1]!.t - DAY_MS);
     expect(lastDay.length).toBeGreaterThan(200);

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { fileRows } from '../../src/adapters/fs/handbook-csv.js';
-import { backfill } from '../../src/jobs/backfill.js';
+import { backfillToCsv } from '../../src/wiring/jobs.js';
 import { trainingModule } from '../helpers/python.js';
 
 const sets = loadFeatureSets('features');
@@ -45,7 +45,7 @@ async function parity(input: string, setId: string, dir: string): Promise<number
   const oracle = join(dir, `${setId}-oracle.csv`);
   const engine = join(dir, `${setId}-engine.csv`);
   await trainingModule('oracle', ['--input', input, '--output', oracle, '--feature-set', setId]);
-  await backfill(fileRows([input]), { set, output: engine });
+  await backfillToCsv(fileRows([input]), { set, output: engine });
   return compare(
     oracle,
     engine,

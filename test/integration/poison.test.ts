@@ -13,7 +13,7 @@ import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
-import { labelOf, transactionOf } from '../../src/jobs/replay.js';
+import { labelOf, transactionOf } from '../../src/usecases/replay.js';
 import { expectSameFeatures, retentionFor } from '../helpers/features.js';
 import { type GeneratedRow, generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, readTopic, uniqueTopics } from '../helpers/kafka.js';

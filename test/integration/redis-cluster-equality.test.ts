@@ -15,8 +15,9 @@ import {
   type TxInput,
   transactionEvents,
 } from '../../src/domain/features/engine.js';
+import type { ApplyOutcome, StoreEvent } from '../../src/domain/features/records.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
-import type { ApplyOutcome, FeatureStore, StoreEvent } from '../../src/ports/feature-store.js';
+import type { FeatureStore } from '../../src/ports/feature-store.js';
 import { generateTransactions } from '../helpers/generate.js';
 import { requireRedis, requireRedisCluster, uniqueName } from '../helpers/services.js';
 

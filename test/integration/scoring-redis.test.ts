@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createService, type Service } from '../../src/serve-wiring.js';
+import { createService, type Service } from '../../src/wiring/service.js';
 import { silentLogger } from '../helpers/logger.js';
 import { requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
 import { sleep } from '../helpers/wait.js';

@@ -7,8 +7,8 @@ import { fileRows } from '../../src/adapters/fs/handbook-csv.js';
 import { FsModelRepository } from '../../src/adapters/fs/model-repository.js';
 import { OnnxModelRuntime } from '../../src/adapters/onnx/onnx-runtime.js';
 import { loadConfig } from '../../src/config.js';
-import { backfill } from '../../src/jobs/backfill.js';
-import { createService } from '../../src/serve-wiring.js';
+import { backfillToCsv } from '../../src/wiring/jobs.js';
+import { createService } from '../../src/wiring/service.js';
 import { silentLogger } from '../helpers/logger.js';
 import { trainingModule } from '../helpers/python.js';
 
@@ -32,7 +32,7 @@ describe('training pipeline smoke', () => {
       '--output',
       raw,
     ]);
-    await backfill(fileRows([raw]), { set: sets.get('transaction_v2')!, output: features });
+    await backfillToCsv(fileRows([raw]), { set: sets.get('transaction_v2')!, output: features });
     await trainingModule('train', [
       ...['--features', features, '--out', models, '--name', 'smoke', '--version', '1'],
       ...['--feature-set', 'transaction_v2', '--train-until', '2018-08-01', '--seed', '7', '--smoke'],

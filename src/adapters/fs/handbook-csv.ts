@@ -1,18 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-
-/** One row of the handbook's transaction files (TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, …, TX_FRAUD). */
-export interface HandbookRow {
-  readonly id: string;
-  /** TX_DATETIME as written, e.g. `2018-04-01 00:00:31`. */
-  readonly datetime: string;
-  /** TX_DATETIME read as UTC, epoch ms. */
-  readonly t: number;
-  readonly customer_id: string;
-  readonly terminal_id: string;
-  readonly amount: number;
-  readonly fraud: boolean;
-}
+import type { HandbookRow } from '../../domain/history.js';
+import type { RowSource } from '../../ports/row-source.js';
 
 const REQUIRED = ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_AMOUNT'] as const;
 
@@ -144,12 +133,6 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
 export class OutOfOrderError extends Error {
   override name = 'OutOfOrderError';
 }
-
-/** Rows for a job, pushed one at a time, with a pause point after each chunk (see forEachHandbookRow). */
-export type RowSource = (
-  onRow: (row: HandbookRow) => void,
-  afterChunk?: () => Promise<void> | void,
-) => Promise<number>;
 
 export const fileRows =
   (paths: readonly string[]): RowSource =>

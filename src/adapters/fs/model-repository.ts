@@ -13,8 +13,8 @@ import {
   VerifyError,
   warmupBatch,
 } from '../../domain/models/verify.js';
-import type { ModelSource, VerifiedVersion } from '../../models/source.js';
 import type { MemberSession, ModelRuntime } from '../../ports/model-runtime.js';
+import type { ModelSource, VerifiedVersion } from '../../ports/model-source.js';
 
 export interface FsModelRepositoryOptions {
   /** MODEL_DIR: `<dir>/<name>/<version>/{manifest.json, *.onnx}`. */

@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { DecisionRecord } from '../../domain/scoring/decision-record.js';
+import type { DecisionSink } from '../../ports/decision-sink.js';
 import type { Logger } from '../../ports/logger.js';
-import type { DecisionRecord, DecisionSink } from '../../scoring/scorer.js';
 import { ensureTopics } from './topics.js';
 
 /**

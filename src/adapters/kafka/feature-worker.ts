@@ -7,24 +7,16 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { EntitySpec } from '../../domain/features/engine.js';
+import type { ApplyOutcome, StoreEvent } from '../../domain/features/records.js';
 import { countOutcomes, decodeMessage, type EventKind } from '../../domain/ingest.js';
-import type { ApplyOutcome, FeatureStore, StoreEvent } from '../../ports/feature-store.js';
+import type { FeatureStore } from '../../ports/feature-store.js';
 import type { Logger } from '../../ports/logger.js';
+import type { WorkerObserver } from '../../ports/worker-observer.js';
 
 export interface WorkerTopics {
   readonly transactions: string;
   readonly labels: string;
   readonly deadLetter: string;
-}
-
-/** Hooks for metrics; every method is optional so tests can observe only what they need. */
-export interface WorkerObserver {
-  events?(topic: string, outcome: ApplyOutcome | 'invalid', n: number): void;
-  lag?(topic: string, partition: number, lag: number): void;
-  storeWrite?(seconds: number): void;
-  deadLetter?(topic: string): void;
-  /** Event time (ms) of the newest event applied. */
-  applied?(eventTimeMs: number): void;
 }
 
 export interface FeatureWorkerOptions {

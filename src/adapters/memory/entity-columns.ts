@@ -1,5 +1,5 @@
 import { upperBound } from '../../domain/features/engine.js';
-import type { RecordColumns } from '../../ports/feature-store.js';
+import type { RecordColumns } from '../../domain/features/records.js';
 
 /** One entity's records as growable columns sorted by (t, seq); trimming moves `start`, compaction is amortised. */
 export class EntityColumns implements RecordColumns {

@@ -1,13 +1,14 @@
 import { upperBound } from '../../domain/features/engine.js';
 import type {
   ApplyOutcome,
-  FeatureStore,
   RecordColumns,
   RetentionPolicy,
   StoreEvent,
   WindowQuery,
-} from '../../ports/feature-store.js';
-import { NO_RECORDS } from '../../ports/feature-store.js';
+} from '../../domain/features/records.js';
+import { NO_RECORDS } from '../../domain/features/records.js';
+import type { FeatureStore } from '../../ports/feature-store.js';
+import type { WindowStateStore } from '../../ports/window-state.js';
 import { EntityColumns } from './entity-columns.js';
 
 export interface EntityState {
@@ -26,7 +27,7 @@ const SWEEP_EVERY = 100_000;
  * The embedded feature store: one process, no server. It is also the engine of `fraudscore backfill`,
  * which is why the synchronous `entity`/`applyTxTo`/`records` exist next to the FeatureStore methods.
  */
-export class MemoryFeatureStore implements FeatureStore {
+export class MemoryFeatureStore implements FeatureStore, WindowStateStore<EntityState> {
   readonly kind = 'memory';
   /** entity kind → entity id → state; nested maps avoid building a key string per event. */
   private readonly entities = new Map<string, Map<string, EntityState>>();

@@ -4,13 +4,13 @@ import type { Cluster, Redis } from 'ioredis';
 import {
   type ApplyOutcome,
   type EntityKey,
-  type FeatureStore,
   NO_RECORDS,
   type RecordColumns,
   type RetentionPolicy,
   type StoreEvent,
   type WindowQuery,
-} from '../../ports/feature-store.js';
+} from '../../domain/features/records.js';
+import type { FeatureStore } from '../../ports/feature-store.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 const OUTCOMES: readonly ApplyOutcome[] = ['applied', 'duplicate', 'late'];

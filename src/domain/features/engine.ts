@@ -1,11 +1,11 @@
+import { type Aggregation, type FeatureSet, featureSetId, type WindowFeature } from './definition.js';
 import {
   type EntityKey,
   NO_RECORDS,
   type RecordColumns,
   type StoreEvent,
   type WindowQuery,
-} from '../../ports/feature-store.js';
-import { type Aggregation, type FeatureSet, featureSetId, type WindowFeature } from './definition.js';
+} from './records.js';
 import { DAY_MS, SECOND_MS, utcHour, utcWeekday } from './time.js';
 
 /** The parts of a transaction that features are computed from. */

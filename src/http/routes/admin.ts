@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ModelLoadError } from '../../domain/models/load-error.js';
-import { type ModelRegistry, RegistryError } from '../../models/registry.js';
+import { type ModelRegistry, RegistryError } from '../../usecases/models/registry.js';
 import { HttpError, validationError } from '../errors.js';
 
 export interface AdminRoutesOptions {

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TaggedEventSchema } from '../../domain/events.js';
 import type { EntitySpec } from '../../domain/features/engine.js';
+import type { StoreEvent } from '../../domain/features/records.js';
 import { countOutcomes, toStoreEvents } from '../../domain/ingest.js';
-import type { FeatureStore, StoreEvent } from '../../ports/feature-store.js';
+import type { FeatureStore } from '../../ports/feature-store.js';
 import { HttpError, problemsOf, validationError } from '../errors.js';
 import { EventsBodySchema } from '../schemas.js';
 

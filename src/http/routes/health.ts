@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ScoringService } from '../../scoring/service.js';
+import type { ScoringService } from '../../ports/scoring.js';
 
 export interface HealthRoutesOptions {
   readonly scoring: ScoringService;

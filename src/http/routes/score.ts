@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { ConflictError } from '../../domain/errors.js';
 import { type Transaction, TransactionSchema } from '../../domain/events.js';
-import { ConflictError, type ScoreOptions, type ScoringService } from '../../scoring/service.js';
+import type { ScoreOptions, ScoringService } from '../../ports/scoring.js';
 import { HttpError, validationError } from '../errors.js';
 import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
 

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { run } from '../../../src/cli/models.js';
 import { UsageError } from '../../../src/cli/usage.js';
 import { loadConfig } from '../../../src/config.js';
-import { createService, type Service } from '../../../src/serve-wiring.js';
+import { createService, type Service } from '../../../src/wiring/service.js';
 import { silentLogger } from '../../helpers/logger.js';
 
 const FIXTURES = 'test/fixtures/models';

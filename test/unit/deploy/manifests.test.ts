@@ -26,7 +26,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { EnvSchema, loadConfig } from '../../../src/config.js';
 import { healthRoutes } from '../../../src/http/routes/health.js';
 import { metricsRoutes } from '../../../src/http/routes/metrics.js';
-import type { ScoringService } from '../../../src/scoring/service.js';
+import type { ScoringService } from '../../../src/ports/scoring.js';
 import {
   byKind,
   containersOf,

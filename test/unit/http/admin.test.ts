@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
-import { createService, type Service } from '../../../src/serve-wiring.js';
+import { createService, type Service } from '../../../src/wiring/service.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 import { copyModelVersion } from '../../helpers/models.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import type { FeatureStore } from '../../../src/ports/feature-store.js';
-import { createService, type Service } from '../../../src/serve-wiring.js';
+import { createService, type Service } from '../../../src/wiring/service.js';
 import { failingStore } from '../../helpers/failing-store.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 

@@ -8,8 +8,8 @@ import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
-import type { LoadedVersion } from '../../../src/models/loaded-version.js';
-import { createService, type Service } from '../../../src/serve-wiring.js';
+import type { LoadedVersion } from '../../../src/usecases/models/loaded-version.js';
+import { createService, type Service } from '../../../src/wiring/service.js';
 import { rng } from '../../helpers/generate.js';
 import { sleep } from '../../helpers/wait.js';
 

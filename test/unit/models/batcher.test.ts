@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type BatcherOptions, MicroBatcher } from '../../../src/models/batcher.js';
+import { type BatcherOptions, MicroBatcher } from '../../../src/usecases/models/batcher.js';
 import { sleep } from '../../helpers/wait.js';
 import { FakeSession, fakeClock } from './fakes.js';
 

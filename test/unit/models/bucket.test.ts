@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BUCKETS, canaryBucket, fnv1a32 } from '../../../src/models/bucket.js';
+import { BUCKETS, canaryBucket, fnv1a32 } from '../../../src/domain/models/bucket.js';
 
 describe('fnv1a32', () => {
   it('matches the reference values', () => {

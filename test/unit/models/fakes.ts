@@ -2,9 +2,9 @@ import { loadFeatureSets } from '../../../src/adapters/fs/feature-set-files.js';
 import type { CompiledFeatureSet } from '../../../src/domain/features/engine.js';
 import { ModelLoadError } from '../../../src/domain/models/load-error.js';
 import { type Manifest, ManifestSchema } from '../../../src/domain/models/manifest.js';
-import type { ModelSource, VerifiedVersion } from '../../../src/models/source.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { MemberSession } from '../../../src/ports/model-runtime.js';
+import type { ModelSource, VerifiedVersion } from '../../../src/ports/model-source.js';
 
 export const featureSets: ReadonlyMap<string, CompiledFeatureSet> = loadFeatureSets('features');
 

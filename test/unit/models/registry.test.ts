@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../src/domain/models/load-error.js';
-import { ModelRegistry, type RegistryEvent } from '../../../src/models/registry.js';
+import { ModelRegistry, type RegistryEvent } from '../../../src/usecases/models/registry.js';
 import { FakeSource, fakeClock, silentLogger } from './fakes.js';
 
 const row = Float32Array.from([1, 0, 2]);

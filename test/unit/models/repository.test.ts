@@ -7,7 +7,7 @@ import { FsModelRepository } from '../../../src/adapters/fs/model-repository.js'
 import { OnnxModelRuntime } from '../../../src/adapters/onnx/onnx-runtime.js';
 import { type LoadFailure, ModelLoadError } from '../../../src/domain/models/load-error.js';
 import type { Manifest } from '../../../src/domain/models/manifest.js';
-import { ModelRegistry } from '../../../src/models/registry.js';
+import { ModelRegistry } from '../../../src/usecases/models/registry.js';
 import { fakeClock, featureSets, silentLogger } from './fakes.js';
 
 const FIXTURES = 'test/fixtures/models';

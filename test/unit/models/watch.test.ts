@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../src/domain/models/load-error.js';
-import { ModelRegistry } from '../../../src/models/registry.js';
-import { type ModelWatch, startModelWatch, type WatchMode } from '../../../src/models/watch.js';
+import { ModelRegistry } from '../../../src/usecases/models/registry.js';
+import { type ModelWatch, startModelWatch, type WatchMode } from '../../../src/usecases/models/watch.js';
 import { FakeSource, fakeClock, silentLogger } from './fakes.js';
 
 const INTERVAL = 10;

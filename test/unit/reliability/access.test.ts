@@ -9,7 +9,7 @@ import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config.js';
-import { createService, type Service } from '../../../src/serve-wiring.js';
+import { createService, type Service } from '../../../src/wiring/service.js';
 import { failingStore } from '../../helpers/failing-store.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 import { freePort } from '../../helpers/net.js';
@@ -371,7 +371,7 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<void> {
 /** Logs each object through the real createLogger in a child process (it writes to fd 1) and returns the lines by name. */
 async function logThroughCreateLogger(entries: [string, object][]): Promise<Record<string, string>> {
   const script = `
-    const { createLogger } = await import('./src/adapters/logging/logger.ts');
+    const { createLogger } = await import('./src/adapters/logging/logger.js');
     const log = createLogger('info');
     for (const [name, obj] of JSON.parse(process.env.ENTRIES)) log.info(obj, name);`;
   const { stdout } = await promisify(execFile)(

@@ -15,7 +15,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { TaggedEventSchema, TransactionSchema } from '../../../src/domain/events.js';
-import { createService, type Service } from '../../../src/serve-wiring.js';
+import { createService, type Service } from '../../../src/wiring/service.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 import { sleep } from '../../helpers/wait.js';
 

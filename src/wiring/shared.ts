@@ -1,14 +1,16 @@
 import { Cluster, Redis } from 'ioredis';
-import { loadFeatureSets } from './adapters/fs/feature-set-files.js';
-import { FeatureWorker, type WorkerObserver } from './adapters/kafka/feature-worker.js';
-import { createLogger } from './adapters/logging/logger.js';
-import { MemoryFeatureStore } from './adapters/memory/memory-store.js';
-import { RedisFeatureStore } from './adapters/redis/redis-store.js';
-import type { Config } from './config.js';
-import { type CompiledFeatureSet, type EntitySpec, entityUnion } from './domain/features/engine.js';
-import { DAY_MS } from './domain/features/time.js';
-import type { FeatureStore, RetentionPolicy } from './ports/feature-store.js';
-import type { Logger } from './ports/logger.js';
+import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
+import { FeatureWorker } from '../adapters/kafka/feature-worker.js';
+import { createLogger } from '../adapters/logging/logger.js';
+import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
+import { RedisFeatureStore } from '../adapters/redis/redis-store.js';
+import type { Config } from '../config.js';
+import { type CompiledFeatureSet, type EntitySpec, entityUnion } from '../domain/features/engine.js';
+import type { RetentionPolicy } from '../domain/features/records.js';
+import { DAY_MS } from '../domain/features/time.js';
+import type { FeatureStore } from '../ports/feature-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { WorkerObserver } from '../ports/worker-observer.js';
 
 export interface Deps {
   readonly logger: Logger;

@@ -17,8 +17,3 @@ export interface ScoringService {
   score(txs: readonly Transaction[], o: ScoreOptions): Promise<ScoreResult[]>;
   readiness(): Promise<Readiness>;
 }
-
-/** The same transaction id was scored before with different content: the caller reused an id. */
-export class ConflictError extends Error {
-  override name = 'ConflictError';
-}

@@ -1,15 +1,15 @@
-import type { CompiledFeatureSet } from '../domain/features/engine.js';
-import { type Combine, compileCombiner } from '../domain/models/ensemble.js';
-import type { Manifest } from '../domain/models/manifest.js';
-import { type Decision, decide } from '../domain/scoring/decision.js';
-import { directionProbe, directionsFromProbe } from '../domain/scoring/directions.js';
-import { DriftMonitor } from '../domain/scoring/psi.js';
-import { compileReasons, type Explain, type ReasonCode } from '../domain/scoring/reasons.js';
-import type { Clock } from '../ports/clock.js';
-import type { Logger } from '../ports/logger.js';
-import type { MemberSession } from '../ports/model-runtime.js';
+import type { CompiledFeatureSet } from '../../domain/features/engine.js';
+import { type Combine, compileCombiner } from '../../domain/models/ensemble.js';
+import type { Manifest } from '../../domain/models/manifest.js';
+import { type Decision, decide } from '../../domain/scoring/decision.js';
+import { directionProbe, directionsFromProbe } from '../../domain/scoring/directions.js';
+import { DriftMonitor } from '../../domain/scoring/psi.js';
+import { compileReasons, type Explain, type ReasonCode } from '../../domain/scoring/reasons.js';
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../../ports/logger.js';
+import type { MemberSession } from '../../ports/model-runtime.js';
+import type { VerifiedVersion } from '../../ports/model-source.js';
 import { type BatcherOptions, type BatchInfo, MicroBatcher, type ScoreResult } from './batcher.js';
-import type { VerifiedVersion } from './source.js';
 
 export interface LoadedVersionOptions {
   readonly batching: BatcherOptions;

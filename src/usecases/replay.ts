@@ -1,10 +1,7 @@
-import type { HandbookRow, RowSource } from '../adapters/fs/handbook-csv.js';
 import type { Label, Transaction } from '../domain/events.js';
-
-/** Where replayed events go; Kafka in production, an array in tests. */
-export interface EventSink {
-  send(topic: 'transactions' | 'labels', messages: readonly { key: string; value: string }[]): Promise<void>;
-}
+import type { HandbookRow } from '../domain/history.js';
+import type { EventSink } from '../ports/event-sink.js';
+import type { RowSource } from '../ports/row-source.js';
 
 export interface ReplayOptions {
   /** Transactions per second; 0 = as fast as possible. */

@@ -1,6 +1,6 @@
-import type { Combine } from '../domain/models/ensemble.js';
-import type { Clock } from '../ports/clock.js';
-import type { MemberSession } from '../ports/model-runtime.js';
+import type { Combine } from '../../domain/models/ensemble.js';
+import type { Clock } from '../../ports/clock.js';
+import type { MemberSession } from '../../ports/model-runtime.js';
 
 export interface ScoreResult {
   /** Ensemble P(fraud). */

@@ -1,35 +1,21 @@
-import type { Transaction } from '../domain/events.js';
-import { eventTimeMs } from '../domain/events.js';
-import type { CompiledFeatureSet, EntitySpec, TxInput } from '../domain/features/engine.js';
-import { FALLBACK_BASE_SCORE, fallbackScore } from '../domain/scoring/fallback.js';
-import type { DegradedReason, ScoreResult } from '../domain/scoring/result.js';
+import { ConflictError } from '../../domain/errors.js';
+import type { Transaction } from '../../domain/events.js';
+import { eventTimeMs } from '../../domain/events.js';
+import type { CompiledFeatureSet, EntitySpec, TxInput } from '../../domain/features/engine.js';
+import { NO_RECORDS, type RecordColumns } from '../../domain/features/records.js';
+import type { DecisionRecord } from '../../domain/scoring/decision-record.js';
+import { FALLBACK_BASE_SCORE, fallbackScore } from '../../domain/scoring/fallback.js';
+import type { DegradedReason, ScoreResult } from '../../domain/scoring/result.js';
+import type { Clock } from '../../ports/clock.js';
+import type { DecisionSink } from '../../ports/decision-sink.js';
+import type { FeatureStore } from '../../ports/feature-store.js';
+import type { Logger } from '../../ports/logger.js';
+import type { ScoringMetrics } from '../../ports/metrics.js';
+import type { Readiness, ScoreOptions, ScoringService } from '../../ports/scoring.js';
 import type { LoadedVersion } from '../models/loaded-version.js';
 import type { ModelRegistry, Route } from '../models/registry.js';
-import type { Clock } from '../ports/clock.js';
-import { type FeatureStore, NO_RECORDS, type RecordColumns } from '../ports/feature-store.js';
-import type { Logger } from '../ports/logger.js';
-import type { ScoringMetrics } from '../ports/metrics.js';
+import { AnswerCache } from './answer-cache.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
-import { AnswerCache } from './idempotency.js';
-import { ConflictError, type Readiness, type ScoreOptions, type ScoringService } from './service.js';
-
-export interface DecisionRecord {
-  readonly transaction_id: string;
-  readonly customer_id: string;
-  readonly model: string;
-  readonly model_version: string;
-  readonly shadow_version?: string;
-  readonly score: number;
-  readonly decision: ScoreResult['decision'];
-  readonly reasons: ScoreResult['reasons'];
-  readonly degraded: boolean;
-  readonly degraded_reasons?: readonly DegradedReason[];
-}
-
-/** Where audit records of decisions go besides the log (e.g. a Kafka topic). */
-export interface DecisionSink {
-  publish(records: readonly DecisionRecord[]): void;
-}
 
 export interface ScorerDeps {
   readonly registry: ModelRegistry;

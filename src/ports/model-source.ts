@@ -1,6 +1,6 @@
 import type { CompiledFeatureSet } from '../domain/features/engine.js';
 import type { Manifest } from '../domain/models/manifest.js';
-import type { MemberSession } from '../ports/model-runtime.js';
+import type { MemberSession } from './model-runtime.js';
 
 /** A version that passed every check: checksums, names, feature set, golden examples, warm-up. */
 export interface VerifiedVersion {

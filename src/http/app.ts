@@ -5,18 +5,18 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { Metrics } from './adapters/metrics/metrics.js';
-import type { Config } from './config.js';
-import type { EntitySpec } from './domain/features/engine.js';
-import { registerErrorHandling } from './http/errors.js';
-import { eventsRoutes } from './http/routes/events.js';
-import { healthRoutes } from './http/routes/health.js';
-import { metricsRoutes } from './http/routes/metrics.js';
-import { openApiDocument, openApiRoutes } from './http/routes/openapi.js';
-import { scoreRoutes } from './http/routes/score.js';
-import type { Clock } from './ports/clock.js';
-import type { FeatureStore } from './ports/feature-store.js';
-import type { ScoringService } from './scoring/service.js';
+import type { Metrics } from '../adapters/metrics/metrics.js';
+import type { Config } from '../config.js';
+import type { EntitySpec } from '../domain/features/engine.js';
+import type { Clock } from '../ports/clock.js';
+import type { FeatureStore } from '../ports/feature-store.js';
+import type { ScoringService } from '../ports/scoring.js';
+import { registerErrorHandling } from './errors.js';
+import { eventsRoutes } from './routes/events.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { openApiDocument, openApiRoutes } from './routes/openapi.js';
+import { scoreRoutes } from './routes/score.js';
 
 export interface AppDeps {
   /** A pino logger: Fastify needs its full interface. */

@@ -1,21 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { FsModelRepository } from './adapters/fs/model-repository.js';
-import { KafkaDecisionSink } from './adapters/kafka/decision-sink.js';
-import { auditLogger, createLogger } from './adapters/logging/logger.js';
-import { createMetrics, type Metrics, workerObserver } from './adapters/metrics/metrics.js';
-import { OnnxModelRuntime } from './adapters/onnx/onnx-runtime.js';
-import { build } from './app.js';
-import type { Config } from './config.js';
-import { adminRoutes } from './http/routes/admin.js';
-import type { LoadedVersion } from './models/loaded-version.js';
-import { ModelRegistry, type RegistryEvent } from './models/registry.js';
-import { startModelWatch } from './models/watch.js';
-import { type Clock, systemClock } from './ports/clock.js';
-import type { FeatureStore } from './ports/feature-store.js';
-import { Scorer } from './scoring/scorer.js';
-import { buildInfo } from './version.js';
-import { wire } from './wiring.js';
+import { systemClock } from '../adapters/clock/system-clock.js';
+import { FsModelRepository } from '../adapters/fs/model-repository.js';
+import { KafkaDecisionSink } from '../adapters/kafka/decision-sink.js';
+import { auditLogger, createLogger } from '../adapters/logging/logger.js';
+import { createMetrics, type Metrics, workerObserver } from '../adapters/metrics/metrics.js';
+import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
+import type { Config } from '../config.js';
+import { build } from '../http/app.js';
+import { adminRoutes } from '../http/routes/admin.js';
+import type { Clock } from '../ports/clock.js';
+import type { FeatureStore } from '../ports/feature-store.js';
+import type { LoadedVersion } from '../usecases/models/loaded-version.js';
+import { ModelRegistry, type RegistryEvent } from '../usecases/models/registry.js';
+import { startModelWatch } from '../usecases/models/watch.js';
+import { Scorer } from '../usecases/scoring/scorer.js';
+import { buildInfo } from '../version.js';
+import { wire } from './shared.js';
 
 export interface Service {
   readonly app: FastifyInstance;

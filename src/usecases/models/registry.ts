@@ -1,10 +1,10 @@
-import { type LoadFailure, ModelLoadError } from '../domain/models/load-error.js';
-import type { Clock } from '../ports/clock.js';
-import type { Logger } from '../ports/logger.js';
+import { canaryBucket } from '../../domain/models/bucket.js';
+import { type LoadFailure, ModelLoadError } from '../../domain/models/load-error.js';
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../../ports/logger.js';
+import type { ModelSource } from '../../ports/model-source.js';
 import type { BatcherOptions } from './batcher.js';
-import { canaryBucket } from './bucket.js';
 import { type Lease, LoadedVersion } from './loaded-version.js';
-import type { ModelSource } from './source.js';
 
 export type VersionState = 'available' | 'loaded' | 'active' | 'canary' | 'shadow' | 'failed';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Logger } from '../ports/logger.js';
+import type { Logger } from '../../ports/logger.js';
 import type { ModelRegistry } from './registry.js';
 
 export const WatchModeSchema = z.enum(['off', 'load', 'activate', 'canary']);

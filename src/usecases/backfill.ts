@@ -1,14 +1,14 @@
-import { CsvWriter } from '../adapters/fs/csv-writer.js';
-import type { RowSource } from '../adapters/fs/handbook-csv.js';
-import { type EntityState, MemoryFeatureStore } from '../adapters/memory/memory-store.js';
 import type { CompiledFeatureSet, TxInput } from '../domain/features/engine.js';
-import { DAY_MS } from '../domain/features/time.js';
-import type { RecordColumns } from '../ports/feature-store.js';
+import type { RecordColumns } from '../domain/features/records.js';
+import type { RowSink, RowSource } from '../ports/row-source.js';
+import type { EntityWindowState, WindowStateStore } from '../ports/window-state.js';
 
 export interface BackfillOptions {
   readonly set: CompiledFeatureSet;
-  readonly output: string;
-  readonly graceMs?: number;
+  /** Window state for every entity; its retention must cover the set's lookback (the in-memory store). */
+  readonly store: WindowStateStore;
+  /** The training table, one row per transaction. */
+  readonly sink: RowSink;
   readonly onProgress?: (done: number) => void;
 }
 
@@ -20,15 +20,14 @@ const BASE = ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX
  * transaction; the engine's delays decide when a label becomes visible, exactly as online.
  */
 export async function backfill(source: RowSource, o: BackfillOptions): Promise<{ rows: number }> {
-  const { set } = o;
-  const store = new MemoryFeatureStore({ horizonMs: set.lookbackMs + (o.graceMs ?? DAY_MS) });
+  const { set, store } = o;
   const featureCols = set.names.flatMap((n, i) => (BASE.includes(n) ? [] : [i]));
-  const out = new CsvWriter(o.output);
+  const out = o.sink;
   for (const name of [...BASE, ...featureCols.map((i) => set.names[i]!)]) out.text(name);
   out.endRow();
   const vector = new Float64Array(set.names.length);
   const entities = set.entities;
-  const states: EntityState[] = [];
+  const states: EntityWindowState[] = [];
   const windows: RecordColumns[] = [];
 
   let done = 0;

@@ -1,0 +1,81 @@
+/**
+ * What a feature store keeps per entity (a customer, a terminal): the transactions it saw and their fraud labels.
+ * Stores are deliberately dumb — windows, delays and aggregations live in the domain engine — so every store
+ * yields the same features by construction.
+ */
+export interface TxRecord {
+  readonly id: string;
+  /** Event time, epoch milliseconds. */
+  readonly t: number;
+  /** Arrival order within the entity; breaks ties between equal event times. */
+  readonly seq: number;
+  readonly amount: number;
+  /** A fraud label was applied (labels may arrive before or after their transaction). */
+  readonly fraud: boolean;
+}
+
+/**
+ * The records of one entity, column by column: rows `start` to `end - 1`, sorted by (t, seq). Columns keep a
+ * window scan inside a few cache lines, which is most of what the backfill's hot loop does.
+ */
+export interface RecordColumns {
+  readonly start: number;
+  readonly end: number;
+  readonly ids: readonly (string | undefined)[];
+  readonly t: Float64Array;
+  readonly seq: Float64Array;
+  readonly amount: Float64Array;
+  readonly fraud: Uint8Array;
+}
+
+export const NO_RECORDS: RecordColumns = {
+  start: 0,
+  end: 0,
+  ids: [],
+  t: new Float64Array(0),
+  seq: new Float64Array(0),
+  amount: new Float64Array(0),
+  fraud: new Uint8Array(0),
+};
+
+export function rowsOf(c: RecordColumns): TxRecord[] {
+  const out: TxRecord[] = [];
+  for (let i = c.start; i < c.end; i++)
+    out.push({ id: c.ids[i]!, t: c.t[i]!, seq: c.seq[i]!, amount: c.amount[i]!, fraud: c.fraud[i] === 1 });
+  return out;
+}
+
+export interface EntityKey {
+  readonly entity: string;
+  readonly id: string;
+}
+
+/** Records of one entity with from < t ≤ to, sorted by (t, seq). */
+export interface WindowQuery extends EntityKey {
+  readonly from: number;
+  readonly to: number;
+}
+
+export type StoreEvent =
+  | {
+      readonly kind: 'tx';
+      readonly key: EntityKey;
+      readonly txId: string;
+      readonly t: number;
+      readonly amount: number;
+    }
+  | {
+      readonly kind: 'label';
+      readonly key: EntityKey;
+      readonly txId: string;
+      readonly t: number;
+      readonly fraud: boolean;
+    };
+
+/** applied: changed state; duplicate: already applied, nothing changed; late: older than the retention horizon. */
+export type ApplyOutcome = 'applied' | 'duplicate' | 'late';
+
+export interface RetentionPolicy {
+  /** State older than (newest event time seen for the entity − horizonMs) is trimmed; older events are refused as late. */
+  readonly horizonMs: number;
+}

@@ -1,0 +1,12 @@
+/** One row of the handbook's transaction files (TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, …, TX_FRAUD). */
+export interface HandbookRow {
+  readonly id: string;
+  /** TX_DATETIME as written, e.g. `2018-04-01 00:00:31`. */
+  readonly datetime: string;
+  /** TX_DATETIME read as UTC, epoch ms. */
+  readonly t: number;
+  readonly customer_id: string;
+  readonly terminal_id: string;
+  readonly amount: number;
+  readonly fraud: boolean;
+}
