@@ -1,8 +1,6 @@
 import { parseArgs } from 'node:util';
-import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
-import { fileRows } from '../adapters/fs/handbook-csv.js';
 import { DAY_MS } from '../domain/features/time.js';
-import { backfillToCsv } from '../wiring/jobs.js';
+import { backfillFiles, featureSetsFrom } from '../wiring/jobs.js';
 import { estimateRows, progress } from './progress.js';
 import { UsageError } from './usage.js';
 
@@ -33,7 +31,7 @@ export async function run(argv: string[]): Promise<void> {
   const inputs = [...(values.input ?? []), ...positionals];
   if (inputs.length === 0 || !values.output)
     throw new UsageError('backfill needs --input and --output', help);
-  const sets = loadFeatureSets(values['feature-dir']);
+  const sets = featureSetsFrom(values['feature-dir']);
   const set = sets.get(values['feature-set']);
   if (!set)
     throw new UsageError(
@@ -48,7 +46,7 @@ export async function run(argv: string[]): Promise<void> {
     'backfill',
     inputs.reduce((n, p) => n + estimateRows(p), 0),
   );
-  const { rows } = await backfillToCsv(fileRows(inputs), {
+  const { rows } = await backfillFiles(inputs, {
     set,
     output: values.output,
     graceMs: grace * DAY_MS,

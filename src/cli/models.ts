@@ -2,12 +2,10 @@ import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { systemClock } from '../adapters/clock/system-clock.js';
-import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
-import { FsModelRepository } from '../adapters/fs/model-repository.js';
-import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
 import { ModelLoadError } from '../domain/models/load-error.js';
-import { ModelRegistry, type ModelStatus, type VersionStatus } from '../usecases/models/registry.js';
+import { MODEL_NAME, MODEL_VERSION } from '../domain/models/names.js';
+import type { ModelStatus, VersionStatus } from '../domain/models/status.js';
+import { featureSetsFrom, offlineModelRegistry } from '../wiring/jobs.js';
 import { UsageError } from './usage.js';
 
 export const help = `fraudscore models <command> [options]
@@ -32,10 +30,6 @@ Options:
   --url <url>            the service (default http://localhost:8080)
   --model <name>         model name (default MODEL_NAME or fraudscore)
   --json                 print JSON instead of text`;
-
-const VERSION = /^[1-9][0-9]*$/;
-const NAME = /^[a-z0-9_-]+$/;
-const quiet = { info() {}, warn() {}, error() {} };
 
 interface Options {
   readonly dir: string;
@@ -107,7 +101,7 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 function version(v: string): string {
-  if (!VERSION.test(v)) throw new UsageError(`version must be a positive integer, got ${v}`, help);
+  if (!MODEL_VERSION.test(v)) throw new UsageError(`version must be a positive integer, got ${v}`, help);
   return v;
 }
 
@@ -127,31 +121,16 @@ function out(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-function featureSetsIn(dir: string): ReturnType<typeof loadFeatureSets> {
+function featureSetsIn(dir: string): ReturnType<typeof featureSetsFrom> {
   try {
-    return loadFeatureSets(dir);
+    return featureSetsFrom(dir);
   } catch (err) {
     throw new UsageError(`cannot read feature sets from ${dir}: ${(err as Error).message}`, help);
   }
 }
 
-function registryOver(
-  dir: string,
-  featureSets: ReturnType<typeof loadFeatureSets>,
-  defaultModel: string,
-): ModelRegistry {
-  return new ModelRegistry({
-    source: new FsModelRepository({ dir, runtime: new OnnxModelRuntime(), featureSets }),
-    logger: quiet,
-    clock: systemClock,
-    defaultModel,
-    batching: { enabled: false, maxRows: 1, maxWaitMs: 0 },
-    psiWindow: 100,
-  });
-}
-
 async function list(o: Options): Promise<void> {
-  const registry = registryOver(o.dir, new Map(), o.model);
+  const registry = offlineModelRegistry(o.dir, new Map(), o.model);
   const models = await registry.list();
   if (o.json) return out(JSON.stringify({ dir: o.dir, models }, null, 2));
   if (models.length === 0) return out(`no model versions in ${o.dir}`);
@@ -171,11 +150,11 @@ async function validate(path: string, o: Options): Promise<void> {
     return refuse(`refused ${path}: cannot read manifest.json: ${(err as Error).message}`);
   }
   // Names from a manifest that fails validation only locate it; the schema check then reports the problem.
-  const name = typeof manifest.name === 'string' && NAME.test(manifest.name) ? manifest.name : 'model';
+  const name = typeof manifest.name === 'string' && MODEL_NAME.test(manifest.name) ? manifest.name : 'model';
   const ver =
-    typeof manifest.version === 'string' && VERSION.test(manifest.version)
+    typeof manifest.version === 'string' && MODEL_VERSION.test(manifest.version)
       ? manifest.version
-      : VERSION.test(basename(folder))
+      : MODEL_VERSION.test(basename(folder))
         ? basename(folder)
         : '1';
   // The repository reads <dir>/<name>/<version>; a folder elsewhere (a training output) is linked into that shape.
@@ -185,7 +164,7 @@ async function validate(path: string, o: Options): Promise<void> {
     await mkdir(join(tmp, name));
     await symlink(folder, join(tmp, name, ver), 'dir');
   }
-  const registry = registryOver(tmp ?? dirname(dirname(folder)), featureSets, name);
+  const registry = offlineModelRegistry(tmp ?? dirname(dirname(folder)), featureSets, name);
   try {
     const started = performance.now();
     const lv = await registry.load(name, ver);

@@ -1,8 +1,5 @@
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
-import { fileRows } from '../adapters/fs/handbook-csv.js';
-import { ensureTopics } from '../adapters/kafka/topics.js';
-import { replay } from '../usecases/replay.js';
+import { replayFilesToKafka } from '../wiring/jobs.js';
 import { estimateRows, progress } from './progress.js';
 import { UsageError } from './usage.js';
 
@@ -41,37 +38,16 @@ export async function run(argv: string[]): Promise<void> {
   if (!Number.isInteger(partitions) || partitions < 1)
     throw new UsageError('--partitions must be a positive integer', help);
 
-  const kafka = new Kafka({ clientId: 'fraudscore-replay', brokers, logLevel: logLevel.WARN });
   const topics = { transactions: values['transactions-topic'], labels: values['labels-topic'] };
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [
-    { topic: topics.transactions, numPartitions: partitions },
-    { topic: topics.labels, numPartitions: partitions },
-  ]);
-  await admin.disconnect();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
   const bar = progress(
     'replay',
     inputs.reduce((n, p) => n + estimateRows(p), 0),
   );
   const started = performance.now();
-  try {
-    const sent = await replay(
-      fileRows(inputs),
-      {
-        send: async (which, messages) =>
-          void (await producer.send({ topic: topics[which], messages: [...messages] })),
-      },
-      { rate, onProgress: bar.tick },
-    );
-    const secs = (performance.now() - started) / 1000;
-    process.stderr.write(
-      `replay: ${sent.transactions} transactions and ${sent.labels} labels in ${secs.toFixed(1)}s ` +
-        `(${Math.round(sent.transactions / secs)} tx/s) → ${topics.transactions}, ${topics.labels}\n`,
-    );
-  } finally {
-    await producer.disconnect();
-  }
+  const sent = await replayFilesToKafka(inputs, { brokers, topics, partitions, rate, onProgress: bar.tick });
+  const secs = (performance.now() - started) / 1000;
+  process.stderr.write(
+    `replay: ${sent.transactions} transactions and ${sent.labels} labels in ${secs.toFixed(1)}s ` +
+      `(${Math.round(sent.transactions / secs)} tx/s) → ${topics.transactions}, ${topics.labels}\n`,
+  );
 }

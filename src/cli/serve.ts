@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { createLogger } from '../adapters/logging/logger.js';
 import { loadConfig } from '../config.js';
 import { createService } from '../wiring/service.js';
 
@@ -13,8 +12,8 @@ finish, then clients close.`;
 export async function run(argv: string[]): Promise<void> {
   parseArgs({ args: argv, options: {} });
   const config = loadConfig();
-  const logger = createLogger(config.LOG_LEVEL);
-  const service = await createService(config, { logger });
+  const service = await createService(config);
+  const { logger } = service;
   await service.app.listen({ host: config.HOST, port: config.PORT });
   let stopping = false;
   const stop = async (signal: string) => {

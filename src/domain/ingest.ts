@@ -1,32 +1,28 @@
-import type { z } from 'zod';
 import { eventTimeMs, type Label, LabelSchema, type Transaction, TransactionSchema } from './events.js';
-import { type EntitySpec, labelEvents, transactionEvents } from './features/engine.js';
+import { type EntitySpec, labelEvents, type TxInput, transactionEvents } from './features/engine.js';
 import type { ApplyOutcome, StoreEvent } from './features/records.js';
+import { type Problem, problemsOf } from './problems.js';
 
 export type EventKind = 'transaction' | 'label';
 
-export type Decoded =
-  | { readonly ok: true; readonly kind: EventKind; readonly events: StoreEvent[] }
-  | { readonly ok: false; readonly error: string };
+/** The one conversion of a transaction (an event or a score request) into the engine's input. */
+export function txInputOf(tx: Transaction): TxInput {
+  return {
+    id: tx.transaction_id,
+    t: eventTimeMs(tx.timestamp),
+    amount: tx.amount,
+    customer_id: tx.customer_id,
+    terminal_id: tx.terminal_id,
+  };
+}
 
+/** One store write per entity of the union the event touches. */
 export function toStoreEvents(
   kind: EventKind,
   e: Transaction | Label,
   entities: readonly EntitySpec[],
 ): StoreEvent[] {
-  if (kind === 'transaction') {
-    const tx = e as Transaction;
-    return transactionEvents(
-      {
-        id: tx.transaction_id,
-        t: eventTimeMs(tx.timestamp),
-        amount: tx.amount,
-        customer_id: tx.customer_id,
-        terminal_id: tx.terminal_id,
-      },
-      entities,
-    );
-  }
+  if (kind === 'transaction') return transactionEvents(txInputOf(e as Transaction), entities);
   const l = e as Label;
   return labelEvents(
     {
@@ -40,27 +36,28 @@ export function toStoreEvents(
   );
 }
 
-/** `path: message; path: message` — readable in a dead-letter header or a 4xx body. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+export type Validated =
+  | { readonly ok: true; readonly kind: EventKind; readonly event: Transaction | Label }
+  | { readonly ok: false; readonly problems: readonly Problem[] };
+
+/** Validates one event of a known kind (a Kafka topic's message); never throws. */
+export function validateEvent(kind: EventKind, json: unknown): Validated {
+  const parsed = (kind === 'transaction' ? TransactionSchema : LabelSchema).safeParse(json);
+  return parsed.success
+    ? { ok: true, kind, event: parsed.data }
+    : { ok: false, problems: problemsOf(parsed.error) };
 }
 
-/** Decodes one Kafka message value (JSON bytes) of the given topic kind; never throws. */
-export function decodeMessage(
-  kind: EventKind,
-  value: Buffer | null,
-  entities: readonly EntitySpec[],
-): Decoded {
-  if (!value || value.length === 0) return { ok: false, error: 'empty message' };
+/** Parses and validates one Kafka message value (JSON bytes); never throws. A message that is no JSON has a problem with an empty path. */
+export function decodeMessage(kind: EventKind, value: Buffer | null): Validated {
+  if (!value || value.length === 0) return { ok: false, problems: [{ path: '', message: 'empty message' }] };
   let json: unknown;
   try {
     json = JSON.parse(value.toString('utf8'));
   } catch (err) {
-    return { ok: false, error: `invalid JSON: ${(err as Error).message}` };
+    return { ok: false, problems: [{ path: '', message: `invalid JSON: ${(err as Error).message}` }] };
   }
-  const parsed = (kind === 'transaction' ? TransactionSchema : LabelSchema).safeParse(json);
-  if (!parsed.success) return { ok: false, error: describeIssues(parsed.error) };
-  return { ok: true, kind, events: toStoreEvents(kind, parsed.data, entities) };
+  return validateEvent(kind, json);
 }
 
 /** A transaction counts as applied when any of its entity writes changed state; a redelivery is all duplicates. */

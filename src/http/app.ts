@@ -5,13 +5,14 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { Metrics } from '../adapters/metrics/metrics.js';
 import type { Config } from '../config.js';
-import type { EntitySpec } from '../domain/features/engine.js';
 import type { Clock } from '../ports/clock.js';
-import type { FeatureStore } from '../ports/feature-store.js';
+import type { HttpMetrics } from '../ports/metrics.js';
 import type { ScoringService } from '../ports/scoring.js';
+import type { Ingest } from '../usecases/ingest.js';
+import type { ModelRegistry } from '../usecases/models/registry.js';
 import { registerErrorHandling } from './errors.js';
+import { adminRoutes } from './routes/admin.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -22,20 +23,24 @@ export interface AppDeps {
   /** A pino logger: Fastify needs its full interface. */
   readonly logger: FastifyBaseLogger;
   readonly clock: Clock;
+  /** The Prometheus registry /metrics exposes. */
   readonly registry: Registry;
-  readonly metrics: Metrics;
-  readonly store: FeatureStore;
-  readonly entities: readonly EntitySpec[];
+  readonly metrics: HttpMetrics;
   readonly scoring: ScoringService;
+  readonly ingest: Ingest;
+  /** The model lifecycle the admin API drives; the admin API exists only with ADMIN_TOKEN set. */
+  readonly models: ModelRegistry;
   readonly version: string;
-  /** Extra plugins (the admin API) registered by the wiring when configured. */
-  readonly plugins?: readonly ((app: FastifyInstance) => PromiseLike<unknown>)[];
   readonly onEventApplied?: (eventTimeMs: number) => void;
 }
 
 const MAX_EVENTS = 10_000;
 
-/** Builds the HTTP app; it does not listen, so tests drive it with `app.inject()`. */
+/**
+ * Builds the HTTP app with every route (the admin API when ADMIN_TOKEN is set); it does not listen, so tests
+ * drive it with `app.inject()`. Everything it needs comes in `deps`: the composition root (src/wiring) passes
+ * the real adapters, a test may pass fakes.
+ */
 export async function build(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   let draining = false;
   const app = Fastify({
@@ -86,8 +91,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     now: () => deps.clock.monotonic(),
   });
   await app.register(eventsRoutes, {
-    store: deps.store,
-    entities: deps.entities,
+    ingest: deps.ingest,
     maxEvents: MAX_EVENTS,
     ...(deps.onEventApplied ? { onApplied: deps.onEventApplied } : {}),
   });
@@ -98,6 +102,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
       maxEvents: MAX_EVENTS,
     }),
   });
-  for (const plugin of deps.plugins ?? []) await plugin(app);
+  if (config.ADMIN_TOKEN)
+    await app.register(adminRoutes, { registry: deps.models, token: config.ADMIN_TOKEN });
   return app;
 }

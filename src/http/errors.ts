@@ -1,10 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { z } from 'zod';
-
-export interface Problem {
-  readonly path: string;
-  readonly message: string;
-}
+import { problemsOf as domainProblemsOf, type Problem } from '../domain/problems.js';
 
 /** Every error body: `{ error: { code, message, problems? } }` — never a stack trace. */
 export class HttpError extends Error {
@@ -18,11 +14,9 @@ export class HttpError extends Error {
   }
 }
 
+/** Problems of a request: the body itself is `(body)`. */
 export function problemsOf(error: z.ZodError, prefix = ''): Problem[] {
-  return error.issues.map((i) => ({
-    path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(body)',
-    message: i.message,
-  }));
+  return domainProblemsOf(error, prefix, '(body)');
 }
 
 export function validationError(error: z.ZodError, prefix = ''): HttpError {

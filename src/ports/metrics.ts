@@ -6,3 +6,10 @@ export interface ScoringMetrics {
   readonly degraded: { inc(labels: { reason: string }): void };
   readonly featureDefaulted: { inc(labels: { feature: string }): void };
 }
+
+/** What the HTTP layer records per request. */
+export interface HttpMetrics {
+  readonly httpDuration: {
+    observe(labels: { route: string; method: string; status_code: string }, seconds: number): void;
+  };
+}

@@ -8,18 +8,20 @@ import { createMetrics, type Metrics, workerObserver } from '../adapters/metrics
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
 import type { Config } from '../config.js';
 import { build } from '../http/app.js';
-import { adminRoutes } from '../http/routes/admin.js';
 import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
+import { Ingest } from '../usecases/ingest.js';
 import type { LoadedVersion } from '../usecases/models/loaded-version.js';
 import { ModelRegistry, type RegistryEvent } from '../usecases/models/registry.js';
 import { startModelWatch } from '../usecases/models/watch.js';
 import { Scorer } from '../usecases/scoring/scorer.js';
 import { buildInfo } from '../version.js';
-import { wire } from './shared.js';
+import { createStore, loadFeatures } from './stores.js';
+import { createFeatureWorker } from './worker.js';
 
 export interface Service {
   readonly app: FastifyInstance;
+  readonly logger: ReturnType<typeof createLogger>;
   readonly registry: ModelRegistry;
   readonly metrics: Metrics;
   readonly promRegistry: Registry;
@@ -44,18 +46,26 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const markApplied = (t: number) => {
     if (!(t <= newestEvent)) newestEvent = t;
   };
-  const deps = await wire(config, {
-    needs: 'serve',
-    logger,
-    ...(o.store ? { store: o.store } : {}),
-    workerObserver: workerObserver(metrics, markApplied),
-  });
+  const features = loadFeatures(config);
+  const closers: (() => Promise<void>)[] = [];
+  const store = o.store ?? createStore(config, features.retention, { failFast: true }, logger);
+  closers.push(() => store.close());
+  let worker: ReturnType<typeof createFeatureWorker>;
+  if (config.WORKER_IN_PROCESS && config.KAFKA_BROKERS) {
+    // The worker must not fail fast: it holds its offsets and waits for the store instead.
+    const workerStore = createStore(config, features.retention, { failFast: false }, logger);
+    worker = createFeatureWorker(config, features, workerStore, logger, workerObserver(metrics, markApplied));
+    closers.unshift(
+      () => worker!.stop(),
+      () => workerStore.close(),
+    );
+  }
 
   const registry = new ModelRegistry({
     source: new FsModelRepository({
       dir: config.MODEL_DIR,
       runtime: new OnnxModelRuntime({ intraOpNumThreads: config.ORT_INTRA_OP_THREADS }),
-      featureSets: deps.featureSets,
+      featureSets: features.featureSets,
     }),
     logger: logger.child({ component: 'models' }),
     clock,
@@ -102,9 +112,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const scorer = new Scorer({
     registry,
     modelName: config.MODEL_NAME,
-    store: deps.store,
-    featureSets: deps.featureSets,
-    entities: deps.entities,
+    store,
+    featureSets: features.featureSets,
+    entities: features.entities,
     clock,
     logger: auditLogger(logger, { component: 'scoring' }),
     metrics,
@@ -118,19 +128,17 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     clock,
     registry: promRegistry,
     metrics,
-    store: deps.store,
-    entities: deps.entities,
     scoring: scorer,
+    ingest: new Ingest({ store, entities: features.entities }),
+    models: registry,
     version: info.version,
     onEventApplied: markApplied,
-    plugins: config.ADMIN_TOKEN
-      ? [(a) => a.register(adminRoutes, { registry, token: config.ADMIN_TOKEN! })]
-      : [],
   });
-  if (deps.worker) await deps.worker.start();
+  if (worker) await worker.start();
 
   return {
     app,
+    logger,
     registry,
     metrics,
     promRegistry,
@@ -138,7 +146,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       await watch.stop();
       await app.close();
       await decisions?.close();
-      await deps.close();
+      for (const c of closers) await c().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
       await registry.close();
     },
   };

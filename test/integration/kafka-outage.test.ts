@@ -17,6 +17,7 @@ import { arrayRows } from '../../src/adapters/fs/handbook-csv.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
+import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
 import { expectSameFeatures, retentionFor } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
@@ -68,8 +69,7 @@ describe('the Kafka broker stops during a replay and comes back', () => {
       clientId: 'kafka-outage-worker',
       groupId: uniqueName('ko-group'),
       topics,
-      entities,
-      store,
+      ingest: new Ingest({ entities, store }),
       logger: silentLogger(),
       chunkSize: 200,
       observer: {

@@ -12,6 +12,7 @@ import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
 import type { HandbookRow } from '../../src/domain/history.js';
+import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
 import { backfillToCsv } from '../../src/wiring/jobs.js';
 import { parseFeatures } from '../helpers/features.js';
@@ -55,8 +56,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
       clientId: 'online-offline-worker',
       groupId: uniqueName('group'),
       topics,
-      entities,
-      store,
+      ingest: new Ingest({ entities, store }),
       logger: silentLogger(),
       observer: {
         events: (_topic, outcome, n) => {

@@ -13,6 +13,7 @@ import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
+import { Ingest } from '../../src/usecases/ingest.js';
 import { labelOf, transactionOf } from '../../src/usecases/replay.js';
 import { expectSameFeatures, retentionFor } from '../helpers/features.js';
 import { type GeneratedRow, generateTransactions, handbookRows } from '../helpers/generate.js';
@@ -113,8 +114,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
       clientId: 'poison-worker',
       groupId: uniqueName('pz-group'),
       topics,
-      entities,
-      store,
+      ingest: new Ingest({ entities, store }),
       logger: silentLogger(),
       // Small chunks: poison and valid messages share store round trips and commits in many combinations.
       chunkSize: 50,

@@ -20,6 +20,7 @@ import { FeatureWorker } from '../../src/adapters/kafka/feature-worker.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { loadConfig } from '../../src/config.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
+import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
 import { createService, type Service } from '../../src/wiring/service.js';
 import { expectSameFeatures, retentionFor } from '../helpers/features.js';
@@ -96,18 +97,20 @@ describe('Redis goes away under load and comes back', () => {
       clientId: 'redis-outage-worker',
       groupId: uniqueName('ro-group'),
       topics,
-      entities,
-      store: {
-        kind: workerStore.kind,
-        apply: (e) =>
-          workerStore.apply(e).catch((err: unknown) => {
-            storeFailures++;
-            throw err;
-          }),
-        read: (q) => workerStore.read(q),
-        ping: () => workerStore.ping(),
-        close: () => workerStore.close(),
-      },
+      ingest: new Ingest({
+        entities,
+        store: {
+          kind: workerStore.kind,
+          apply: (e) =>
+            workerStore.apply(e).catch((err: unknown) => {
+              storeFailures++;
+              throw err;
+            }),
+          read: (q) => workerStore.read(q),
+          ping: () => workerStore.ping(),
+          close: () => workerStore.close(),
+        },
+      }),
       logger: silentLogger(),
       retryDelayMs: { min: 100, max: 1000 },
       observer: {

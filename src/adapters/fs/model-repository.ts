@@ -5,6 +5,7 @@ import type { CompiledFeatureSet } from '../../domain/features/engine.js';
 import { compileCombiner } from '../../domain/models/ensemble.js';
 import { type LoadFailure, ModelLoadError } from '../../domain/models/load-error.js';
 import { type Manifest, ManifestSchema, type Member } from '../../domain/models/manifest.js';
+import { MODEL_NAME, MODEL_VERSION } from '../../domain/models/names.js';
 import {
   checkFeatures,
   checkGolden,
@@ -13,6 +14,7 @@ import {
   VerifyError,
   warmupBatch,
 } from '../../domain/models/verify.js';
+import { describeProblems, problemsOf } from '../../domain/problems.js';
 import type { MemberSession, ModelRuntime } from '../../ports/model-runtime.js';
 import type { ModelSource, VerifiedVersion } from '../../ports/model-source.js';
 
@@ -25,8 +27,6 @@ export interface FsModelRepositoryOptions {
   readonly warmupBatchSizes?: readonly number[];
 }
 
-const NAME = /^[a-z0-9_-]+$/;
-const VERSION = /^[1-9][0-9]*$/;
 const MANIFEST = 'manifest.json';
 
 /**
@@ -38,10 +38,11 @@ export class FsModelRepository implements ModelSource {
 
   async list(): Promise<ReadonlyMap<string, readonly string[]>> {
     const out = new Map<string, string[]>();
-    for (const name of (await dirs(this.options.dir)).filter((n) => NAME.test(n)).sort()) {
+    for (const name of (await dirs(this.options.dir)).filter((n) => MODEL_NAME.test(n)).sort()) {
       const versions: string[] = [];
       for (const v of await dirs(join(this.options.dir, name)))
-        if (VERSION.test(v) && (await isFile(join(this.options.dir, name, v, MANIFEST)))) versions.push(v);
+        if (MODEL_VERSION.test(v) && (await isFile(join(this.options.dir, name, v, MANIFEST))))
+          versions.push(v);
       if (versions.length > 0)
         out.set(
           name,
@@ -53,8 +54,9 @@ export class FsModelRepository implements ModelSource {
 
   async readManifest(name: string, version: string): Promise<Manifest> {
     const fail = failer(name, version);
-    if (!NAME.test(name)) throw fail('invalid_reference', `model name ${JSON.stringify(name)} is not valid`);
-    if (!VERSION.test(version))
+    if (!MODEL_NAME.test(name))
+      throw fail('invalid_reference', `model name ${JSON.stringify(name)} is not valid`);
+    if (!MODEL_VERSION.test(version))
       throw fail('invalid_reference', `version ${JSON.stringify(version)} is not a positive integer`);
     const path = join(this.options.dir, name, version, MANIFEST);
     let text: string;
@@ -72,8 +74,7 @@ export class FsModelRepository implements ModelSource {
     }
     const parsed = ManifestSchema.safeParse(json);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-      throw fail('manifest_invalid', `${MANIFEST} is invalid: ${issues.join('; ')}`);
+      throw fail('manifest_invalid', `${MANIFEST} is invalid: ${describeProblems(problemsOf(parsed.error))}`);
     }
     const m = parsed.data;
     if (m.name !== name || m.version !== version)

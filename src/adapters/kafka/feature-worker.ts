@@ -6,12 +6,12 @@ import {
   logLevel,
   type Producer,
 } from 'kafkajs';
-import type { EntitySpec } from '../../domain/features/engine.js';
-import type { ApplyOutcome, StoreEvent } from '../../domain/features/records.js';
-import { countOutcomes, decodeMessage, type EventKind } from '../../domain/ingest.js';
-import type { FeatureStore } from '../../ports/feature-store.js';
+import type { ApplyOutcome } from '../../domain/features/records.js';
+import type { EventKind } from '../../domain/ingest.js';
+import { describeProblems } from '../../domain/problems.js';
 import type { Logger } from '../../ports/logger.js';
 import type { WorkerObserver } from '../../ports/worker-observer.js';
+import type { Ingest } from '../../usecases/ingest.js';
 
 export interface WorkerTopics {
   readonly transactions: string;
@@ -24,8 +24,8 @@ export interface FeatureWorkerOptions {
   readonly clientId: string;
   readonly groupId: string;
   readonly topics: WorkerTopics;
-  readonly entities: readonly EntitySpec[];
-  readonly store: FeatureStore;
+  /** Validation, store writes and outcome counts: the same use case as POST /v1/events. */
+  readonly ingest: Ingest;
   readonly logger: Logger;
   readonly observer?: WorkerObserver;
   readonly fromBeginning?: boolean;
@@ -138,17 +138,15 @@ export class FeatureWorker {
     heartbeat: () => Promise<void>,
     isRunning: () => boolean,
   ): Promise<void> {
-    const events: StoreEvent[] = [];
-    const spans: number[] = [];
-    const poison: { message: KafkaMessage; error: string }[] = [];
-    for (const m of chunk) {
-      const d = decodeMessage(kind, m.value, this.o.entities);
-      if (d.ok) {
-        events.push(...d.events);
-        spans.push(d.events.length);
-      } else poison.push({ message: m, error: d.error });
-    }
-    if (poison.length) {
+    const batch = this.o.ingest.decodeMessages(
+      kind,
+      chunk.map((m) => m.value),
+    );
+    if (batch.invalid.length) {
+      const poison = batch.invalid.map(({ index, problems }) => ({
+        message: chunk[index]!,
+        error: describeProblems(problems),
+      }));
       await this.retry('dead-letter', heartbeat, isRunning, () =>
         this.producer.send({
           topic: this.o.topics.deadLetter,
@@ -169,16 +167,15 @@ export class FeatureWorker {
       this.o.observer?.events?.(topic, 'invalid', poison.length);
       for (let k = 0; k < poison.length; k++) this.o.observer?.deadLetter?.(topic);
     }
-    if (events.length === 0) return;
+    if (batch.events.length === 0) return;
     const started = performance.now();
-    const outcomes = await this.retry('feature store', heartbeat, isRunning, () =>
-      this.o.store.apply(events),
+    const { counts, newest } = await this.retry('feature store', heartbeat, isRunning, () =>
+      this.o.ingest.apply(batch),
     );
     this.o.observer?.storeWrite?.((performance.now() - started) / 1000);
-    const counts = countOutcomes(outcomes, spans);
     for (const [outcome, n] of Object.entries(counts))
       if (n) this.o.observer?.events?.(topic, outcome as ApplyOutcome, n);
-    this.o.observer?.applied?.(Math.max(...events.map((e) => e.t)));
+    this.o.observer?.applied?.(newest);
   }
 
   /** Retries `fn` with capped exponential backoff until it succeeds or the consumer stops (then throws: no commit). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MODEL_NAME, MODEL_VERSION } from './names.js';
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 const Finite = z.number().finite();
@@ -17,7 +18,7 @@ export const HistogramSchema = z
 export type Histogram = z.infer<typeof HistogramSchema>;
 
 export const MemberSchema = z.object({
-  name: z.string().regex(/^[a-z0-9_-]+$/),
+  name: z.string().regex(MODEL_NAME),
   family: z.string().min(1),
   file: z
     .string()
@@ -53,8 +54,8 @@ export const MetricsSchema = z.object({
 export const ManifestSchema = z
   .object({
     schema_version: z.literal(1),
-    name: z.string().regex(/^[a-z0-9_-]+$/),
-    version: z.string().regex(/^[1-9][0-9]*$/, 'must be a positive integer, the version folder name'),
+    name: z.string().regex(MODEL_NAME),
+    version: z.string().regex(MODEL_VERSION, 'must be a positive integer, the version folder name'),
     created_at: z.iso.datetime({ offset: true }),
     description: z.string().optional(),
     feature_set: z.object({ name: z.string().min(1), version: z.number().int().min(1) }),

@@ -1,3 +1,5 @@
+import type { Thresholds } from './decision.js';
+
 /**
  * The documented rule-based score used when no model can run in time. Rules follow the handbook's fraud
  * patterns and read features by name, so they work for any feature set that has them; the highest firing
@@ -32,6 +34,12 @@ export const FALLBACK_RULES: readonly FallbackRule[] = [
   },
 ];
 export const FALLBACK_BASE_SCORE = 0.02;
+
+/**
+ * Decisions on a fallback score: a firing rule (0.6 to 0.9) declines, the base score approves. Used when no
+ * model version could be routed to; a version's own thresholds apply to its fallback scores otherwise.
+ */
+export const FALLBACK_THRESHOLDS: Thresholds = { review: 0.05, decline: 0.5 };
 
 export function fallbackScore(features: Readonly<Record<string, number>>): {
   score: number;

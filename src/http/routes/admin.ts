@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ModelLoadError } from '../../domain/models/load-error.js';
+import { ModelNameSchema, ModelVersionSchema } from '../../domain/models/names.js';
 import { type ModelRegistry, RegistryError } from '../../usecases/models/registry.js';
 import { HttpError, validationError } from '../errors.js';
 
@@ -10,16 +11,8 @@ export interface AdminRoutesOptions {
   readonly token: string;
 }
 
-const Params = z.object({
-  name: z.string().regex(/^[a-z0-9_-]+$/, 'model names are lowercase letters, digits, - and _'),
-  version: z
-    .string()
-    .regex(/^[1-9][0-9]*$/, 'versions are positive integers')
-    .optional(),
-});
-const VersionBody = z
-  .object({ version: z.string().regex(/^[1-9][0-9]*$/, 'versions are positive integers') })
-  .strict();
+const Params = z.object({ name: ModelNameSchema, version: ModelVersionSchema.optional() });
+const VersionBody = z.object({ version: ModelVersionSchema }).strict();
 const CanaryBody = VersionBody.extend({ percent: z.number().gt(0).max(100) }).strict();
 
 const REGISTRY_STATUS = {

@@ -1,15 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { TaggedEventSchema } from '../../domain/events.js';
-import type { EntitySpec } from '../../domain/features/engine.js';
-import type { StoreEvent } from '../../domain/features/records.js';
-import { countOutcomes, toStoreEvents } from '../../domain/ingest.js';
-import type { FeatureStore } from '../../ports/feature-store.js';
-import { HttpError, problemsOf, validationError } from '../errors.js';
+import type { Ingest } from '../../usecases/ingest.js';
+import { HttpError, validationError } from '../errors.js';
 import { EventsBodySchema } from '../schemas.js';
 
 export interface EventsRoutesOptions {
-  readonly store: FeatureStore;
-  readonly entities: readonly EntitySpec[];
+  readonly ingest: Ingest;
   readonly maxEvents: number;
   readonly onApplied?: (eventTimeMs: number) => void;
 }
@@ -20,29 +15,21 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app,
   app.post('/v1/events', async (req) => {
     const body = bodySchema.safeParse(req.body);
     if (!body.success) throw validationError(body.error);
-    const rejected: { index: number; problems: ReturnType<typeof problemsOf> }[] = [];
-    const events: StoreEvent[] = [];
-    const spans: number[] = [];
-    body.data.events.forEach((raw, index) => {
-      const e = TaggedEventSchema.safeParse(raw);
-      if (!e.success) {
-        rejected.push({ index, problems: problemsOf(e.error, `events.${index}`) });
-        return;
-      }
-      const { type, ...payload } = e.data;
-      const mapped = toStoreEvents(type, payload as never, o.entities);
-      events.push(...mapped);
-      spans.push(mapped.length);
-    });
-    let outcomes: Awaited<ReturnType<FeatureStore['apply']>>;
+    const batch = o.ingest.decodeTagged(body.data.events);
+    let result: Awaited<ReturnType<Ingest['apply']>>;
     try {
-      outcomes = await o.store.apply(events);
+      result = await o.ingest.apply(batch);
     } catch (err) {
       req.log.warn({ err }, 'feature store unavailable for events');
       throw new HttpError(503, 'store_unavailable', 'the feature store is unavailable; retry later');
     }
-    const counts = countOutcomes(outcomes, spans);
-    if (events.length) o.onApplied?.(Math.max(...events.map((e) => e.t)));
-    return { applied: counts.applied, duplicates: counts.duplicate, late: counts.late, rejected };
+    if (batch.events.length) o.onApplied?.(result.newest);
+    const { counts } = result;
+    return {
+      applied: counts.applied,
+      duplicates: counts.duplicate,
+      late: counts.late,
+      rejected: batch.invalid,
+    };
   });
 };

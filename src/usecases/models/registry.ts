@@ -1,47 +1,11 @@
 import { canaryBucket } from '../../domain/models/bucket.js';
-import { type LoadFailure, ModelLoadError } from '../../domain/models/load-error.js';
+import { ModelLoadError } from '../../domain/models/load-error.js';
+import type { Failure, ModelStatus, VersionState, VersionStatus } from '../../domain/models/status.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { ModelSource } from '../../ports/model-source.js';
 import type { BatcherOptions } from './batcher.js';
 import { type Lease, LoadedVersion } from './loaded-version.js';
-
-export type VersionState = 'available' | 'loaded' | 'active' | 'canary' | 'shadow' | 'failed';
-
-export interface Failure {
-  readonly code: LoadFailure | 'error';
-  readonly reason: string;
-  /** Epoch milliseconds. */
-  readonly at: number;
-}
-
-export interface VersionStatus {
-  readonly version: string;
-  readonly state: VersionState;
-  readonly onDisk: boolean;
-  /** The version `rollback` would restore. */
-  readonly rollbackTarget: boolean;
-  readonly canaryPercent?: number;
-  readonly loadedAt?: string;
-  readonly inFlight?: number;
-  readonly createdAt?: string;
-  readonly featureSet?: string;
-  readonly description?: string;
-  readonly evaluation?: Record<string, unknown>;
-  /** The last failed load; kept until a load of this version succeeds. */
-  readonly failure?: Failure;
-  /** The manifest on disk could not be read or validated. */
-  readonly manifestError?: string;
-}
-
-export interface ModelStatus {
-  readonly name: string;
-  readonly active?: string;
-  readonly previous?: string;
-  readonly canary?: { readonly version: string; readonly percent: number };
-  readonly shadow?: { readonly version: string };
-  readonly versions: readonly VersionStatus[];
-}
 
 type Stamp = { readonly model: string; readonly at: number };
 export type RegistryEvent = Stamp &

@@ -1,10 +1,10 @@
 import { ConflictError } from '../../domain/errors.js';
 import type { Transaction } from '../../domain/events.js';
-import { eventTimeMs } from '../../domain/events.js';
-import type { CompiledFeatureSet, EntitySpec, TxInput } from '../../domain/features/engine.js';
+import type { CompiledFeatureSet, EntitySpec } from '../../domain/features/engine.js';
 import { NO_RECORDS, type RecordColumns } from '../../domain/features/records.js';
-import type { DecisionRecord } from '../../domain/scoring/decision-record.js';
-import { FALLBACK_BASE_SCORE, fallbackScore } from '../../domain/scoring/fallback.js';
+import { txInputOf } from '../../domain/ingest.js';
+import { decide } from '../../domain/scoring/decision.js';
+import { FALLBACK_THRESHOLDS, fallbackScore } from '../../domain/scoring/fallback.js';
 import type { DegradedReason, ScoreResult } from '../../domain/scoring/result.js';
 import type { Clock } from '../../ports/clock.js';
 import type { DecisionSink } from '../../ports/decision-sink.js';
@@ -12,10 +12,12 @@ import type { FeatureStore } from '../../ports/feature-store.js';
 import type { Logger } from '../../ports/logger.js';
 import type { ScoringMetrics } from '../../ports/metrics.js';
 import type { Readiness, ScoreOptions, ScoringService } from '../../ports/scoring.js';
-import type { LoadedVersion } from '../models/loaded-version.js';
 import type { ModelRegistry, Route } from '../models/registry.js';
 import { AnswerCache } from './answer-cache.js';
+import { auditDecisions } from './audit.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
+import { scheduleShadow } from './shadow.js';
+import { groupByVersion, type Work } from './work.js';
 
 export interface ScorerDeps {
   readonly registry: ModelRegistry;
@@ -29,20 +31,6 @@ export interface ScorerDeps {
   readonly decisions?: DecisionSink;
   /** Answers remembered for retries of the same transaction id. */
   readonly cacheSize?: number;
-}
-
-interface Work {
-  readonly index: number;
-  readonly tx: Transaction;
-  readonly input: TxInput;
-  readonly fingerprint: string;
-  readonly route: Route | undefined;
-  features?: Float64Array;
-  row?: Float32Array;
-  score?: number;
-  members?: number[];
-  reasons?: ScoreResult['reasons'];
-  degraded: DegradedReason[];
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -84,7 +72,7 @@ export class Scorer implements ScoringService {
     });
     const work: Work[] = fresh.map((f) => ({
       ...f,
-      input: toInput(f.tx),
+      input: txInputOf(f.tx),
       route: this.route(f.tx.customer_id),
       degraded: [],
     }));
@@ -103,8 +91,8 @@ export class Scorer implements ScoringService {
       metrics.stageDuration.observe({ stage: 'inference' }, (t2 - t1) / 1000);
       metrics.stageDuration.observe({ stage: 'ensemble' }, (t3 - t2) / 1000);
       metrics.stageDuration.observe({ stage: 'total' }, (t3 - t0) / 1000);
-      this.audit(work, results);
-      this.scheduleShadow(work);
+      auditDecisions(work, results, this.d.logger, this.d.decisions);
+      scheduleShadow(work, this.d.logger, metrics);
       shadowsHandedOver = true;
     } finally {
       for (const w of work) {
@@ -171,17 +159,8 @@ export class Scorer implements ScoringService {
   }
 
   private async infer(work: Work[], deadline: number): Promise<void> {
-    const byVersion = new Map<LoadedVersion, Work[]>();
-    for (const w of work) {
-      const v = w.route?.primary.version;
-      if (!v || !w.row) {
-        w.degraded.push('model_error');
-        continue;
-      }
-      const list = byVersion.get(v) ?? [];
-      list.push(w);
-      byVersion.set(v, list);
-    }
+    for (const w of work) if (!w.route || !w.row) w.degraded.push('model_error');
+    const byVersion = groupByVersion(work, (w) => (w.row ? w.route?.primary.version : undefined));
     await Promise.all(
       [...byVersion].map(async ([version, ws]) => {
         try {
@@ -228,13 +207,7 @@ export class Scorer implements ScoringService {
       score = fb.score;
       reasons = fb.reasons;
     }
-    const decision = version
-      ? version.decide(score)
-      : score >= 0.5
-        ? 'decline'
-        : score > FALLBACK_BASE_SCORE
-          ? 'review'
-          : 'approve';
+    const decision = version ? version.decide(score) : decide(score, FALLBACK_THRESHOLDS);
     const modelVersion = version?.version ?? 'none';
     const degraded = [...new Set(w.degraded)];
     const result: ScoreResult = {
@@ -262,79 +235,9 @@ export class Scorer implements ScoringService {
     if (degraded.length === 0) this.cache.set(w.tx.transaction_id, w.fingerprint, result);
   }
 
-  private audit(work: readonly Work[], results: readonly ScoreResult[]): void {
-    const records: DecisionRecord[] = work.map((w) => {
-      const r = results[w.index]!;
-      return {
-        transaction_id: r.transaction_id,
-        customer_id: w.tx.customer_id,
-        model: r.model.name,
-        model_version: r.model.version,
-        ...(r.shadow ? { shadow_version: r.shadow.version } : {}),
-        score: r.score,
-        decision: r.decision,
-        reasons: r.reasons,
-        degraded: r.degraded,
-        ...(r.degraded_reasons ? { degraded_reasons: r.degraded_reasons } : {}),
-      };
-    });
-    for (const rec of records) this.d.logger.info({ audit: 'decision', ...rec }, 'decision');
-    this.d.decisions?.publish(records);
-  }
-
-  /** Shadow versions score after the response is on its way and can never change it. */
-  private scheduleShadow(work: readonly Work[]): void {
-    const shadowed = work.filter((w) => w.route?.shadow && w.features);
-    if (shadowed.length === 0) return;
-    const leases = shadowed.map((w) => w.route!.shadow!);
-    setImmediate(() => {
-      const byVersion = new Map<LoadedVersion, Work[]>();
-      shadowed.forEach((w) => {
-        const v = w.route!.shadow!.version;
-        byVersion.set(v, [...(byVersion.get(v) ?? []), w]);
-      });
-      const runs = [...byVersion].map(async ([v, ws]) => {
-        const rows = ws.map((w) => v.input(w.features!));
-        const out = await v.scoreMany(rows);
-        ws.forEach((w, k) => {
-          const score = out[k]!.score;
-          v.drift.observe(rows[k]!, score);
-          this.d.metrics.score.observe({ model_version: v.version }, score);
-          this.d.logger.info(
-            {
-              audit: 'shadow',
-              transaction_id: w.tx.transaction_id,
-              model: v.name,
-              model_version: v.version,
-              score,
-              decision: v.decide(score),
-              primary_version: w.route!.primary.version.version,
-            },
-            'shadow score',
-          );
-        });
-      });
-      void Promise.allSettled(runs).then((settled) => {
-        for (const s of settled)
-          if (s.status === 'rejected') this.d.logger.warn({ err: s.reason }, 'shadow scoring failed');
-        for (const l of leases) l.release();
-      });
-    });
-  }
-
   private defaultSet(): CompiledFeatureSet {
     return [...this.d.featureSets.values()].at(-1)!;
   }
-}
-
-function toInput(tx: Transaction): TxInput {
-  return {
-    id: tx.transaction_id,
-    t: eventTimeMs(tx.timestamp),
-    amount: tx.amount,
-    customer_id: tx.customer_id,
-    terminal_id: tx.terminal_id,
-  };
 }
 
 function pick(named: Record<string, number>, names: readonly string[]): Record<string, number> {

@@ -1,0 +1,31 @@
+import type { DecisionRecord } from '../../domain/scoring/decision-record.js';
+import type { ScoreResult } from '../../domain/scoring/result.js';
+import type { DecisionSink } from '../../ports/decision-sink.js';
+import type { Logger } from '../../ports/logger.js';
+import type { Work } from './work.js';
+
+/** One audit record per answered transaction: a log line each, and the batch to the decision sink if any. */
+export function auditDecisions(
+  work: readonly Work[],
+  results: readonly ScoreResult[],
+  logger: Logger,
+  sink: DecisionSink | undefined,
+): void {
+  const records: DecisionRecord[] = work.map((w) => {
+    const r = results[w.index]!;
+    return {
+      transaction_id: r.transaction_id,
+      customer_id: w.tx.customer_id,
+      model: r.model.name,
+      model_version: r.model.version,
+      ...(r.shadow ? { shadow_version: r.shadow.version } : {}),
+      score: r.score,
+      decision: r.decision,
+      reasons: r.reasons,
+      degraded: r.degraded,
+      ...(r.degraded_reasons ? { degraded_reasons: r.degraded_reasons } : {}),
+    };
+  });
+  for (const rec of records) logger.info({ audit: 'decision', ...rec }, 'decision');
+  sink?.publish(records);
+}

@@ -1,0 +1,40 @@
+import type { Transaction } from '../../domain/events.js';
+import type { TxInput } from '../../domain/features/engine.js';
+import type { DegradedReason, ScoreResult } from '../../domain/scoring/result.js';
+import type { LoadedVersion } from '../models/loaded-version.js';
+import type { Route } from '../models/registry.js';
+
+/** One transaction on its way through a scoring request; the stages fill it in. */
+export interface Work {
+  /** Position in the request, so results keep request order. */
+  readonly index: number;
+  readonly tx: Transaction;
+  readonly input: TxInput;
+  /** The request's content, to tell a retry from a reused id. */
+  readonly fingerprint: string;
+  /** Undefined when no version can be routed to: the fallback rules answer. */
+  readonly route: Route | undefined;
+  features?: Float64Array;
+  /** The version's input row (float32, its manifest's input order). */
+  row?: Float32Array;
+  score?: number;
+  members?: number[];
+  reasons?: ScoreResult['reasons'];
+  degraded: DegradedReason[];
+}
+
+/** Work items grouped by the version `versionOf` names, in first-seen order; items it maps to undefined are left out. */
+export function groupByVersion(
+  work: readonly Work[],
+  versionOf: (w: Work) => LoadedVersion | undefined,
+): Map<LoadedVersion, Work[]> {
+  const groups = new Map<LoadedVersion, Work[]>();
+  for (const w of work) {
+    const v = versionOf(w);
+    if (!v) continue;
+    const list = groups.get(v);
+    if (list) list.push(w);
+    else groups.set(v, [w]);
+  }
+  return groups;
+}

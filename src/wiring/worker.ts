@@ -1,0 +1,71 @@
+import { Registry } from 'prom-client';
+import { systemClock } from '../adapters/clock/system-clock.js';
+import { FeatureWorker } from '../adapters/kafka/feature-worker.js';
+import { createLogger } from '../adapters/logging/logger.js';
+import { createMetrics, workerObserver } from '../adapters/metrics/metrics.js';
+import { startMetricsServer } from '../adapters/metrics/metrics-server.js';
+import { type Config, ConfigError } from '../config.js';
+import type { FeatureStore } from '../ports/feature-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { WorkerObserver } from '../ports/worker-observer.js';
+import { Ingest } from '../usecases/ingest.js';
+import { buildInfo } from '../version.js';
+import { createStore, type Features, loadFeatures } from './stores.js';
+
+/** The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. */
+export function createFeatureWorker(
+  config: Config,
+  features: Features,
+  store: FeatureStore,
+  logger: Logger,
+  observer?: WorkerObserver,
+): FeatureWorker | undefined {
+  if (!config.KAFKA_BROKERS) return undefined;
+  return new FeatureWorker({
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID,
+    groupId: config.KAFKA_GROUP_ID,
+    topics: {
+      transactions: config.KAFKA_TOPIC_TRANSACTIONS,
+      labels: config.KAFKA_TOPIC_LABELS,
+      deadLetter: config.KAFKA_TOPIC_DEAD_LETTER,
+    },
+    ingest: new Ingest({ store, entities: features.entities }),
+    concurrency: config.WORKER_CONCURRENCY,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+    logger: logger.child({ component: 'worker' }),
+    ...(observer ? { observer } : {}),
+  });
+}
+
+/**
+ * `fraudscore worker`: the feature worker with its own metrics (served on METRICS_PORT when set). Resolves
+ * once it consumes; `close` finishes the batch in hand, commits, and closes the store.
+ */
+export async function startWorkerProcess(
+  config: Config,
+): Promise<{ logger: Logger; close(): Promise<void> }> {
+  if (!config.KAFKA_BROKERS || !(config.REDIS_URL || config.REDIS_CLUSTER_NODES))
+    throw new ConfigError('fraudscore worker needs KAFKA_BROKERS and REDIS_URL or REDIS_CLUSTER_NODES');
+  const logger = createLogger(config.LOG_LEVEL);
+  const registry = new Registry();
+  const metrics = createMetrics(registry, buildInfo());
+  const features = loadFeatures(config);
+  const store = createStore(config, features.retention, { failFast: false }, logger);
+  const observer = workerObserver(metrics, (t) =>
+    metrics.featureFreshness.set(Math.max(0, (systemClock.now() - t) / 1000)),
+  );
+  const worker = createFeatureWorker(config, features, store, logger, observer)!;
+  const server = config.METRICS_PORT
+    ? await startMetricsServer(registry, config.HOST, config.METRICS_PORT)
+    : undefined;
+  await worker.start();
+  return {
+    logger,
+    async close() {
+      await worker.stop().catch((err: unknown) => logger.warn({ err }, 'error while stopping the worker'));
+      await store.close().catch((err: unknown) => logger.warn({ err }, 'error while closing the store'));
+      server?.close();
+    },
+  };
+}
