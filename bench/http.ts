@@ -25,6 +25,8 @@ const DURATION = values.duration;
 const RATE = values.rate;
 const CONNECTIONS = values.connections;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
+/** The bench preloads history through POST /v1/events, which a Redis-backed service only takes with a token. */
+const EVENTS_TOKEN = 'bench-events-token-0123456789';
 const MODEL_DIR =
   process.env.MODEL_DIR ??
   (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
@@ -68,6 +70,7 @@ function start(): { service: ChildProcess; bare: ChildProcess } {
         HOST: '127.0.0.1',
         REDIS_URL,
         REDIS_KEY_PREFIX: prefix,
+        EVENTS_TOKEN,
         MODEL_DIR,
         LOG_LEVEL: 'info',
       },
@@ -105,7 +108,7 @@ async function seed(): Promise<void> {
   ];
   const r = await fetch(`http://127.0.0.1:${SERVICE}/v1/events`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${EVENTS_TOKEN}` },
     body: JSON.stringify({ events }),
   });
   if (!r.ok) throw new Error(`seeding failed: ${r.status} ${await r.text()}`);

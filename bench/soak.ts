@@ -157,6 +157,7 @@ async function soak(): Promise<void> {
     MODEL_DIR: modelDir,
     MODEL_VERSION: '1',
     ADMIN_TOKEN: token,
+    EVENTS_TOKEN: `${token}-events`,
     LOG_LEVEL: 'info',
     REDIS_KEY_PREFIX: prefix,
     KAFKA_BROKERS: '',
@@ -196,7 +197,7 @@ async function soak(): Promise<void> {
     }));
     const r = await fetch(`${base}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}-events` },
       body: JSON.stringify({ events }),
     });
     if (!r.ok) throw new Error(`preload failed: ${r.status} ${await r.text()}`);

@@ -47,6 +47,8 @@ export const EnvSchema = z.object({
   MICROBATCH_MAX_WAIT_MS: z.coerce.number().min(0).max(100).default(1),
   ORT_INTRA_OP_THREADS: int(1, 64).default(1),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Bearer token for POST /v1/events; without it the route exists only on the embedded in-memory store. */
+  EVENTS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   MODEL_WATCH: z.enum(['off', 'load', 'activate', 'canary']).default('off'),
   MODEL_WATCH_INTERVAL_MS: int(10, 3_600_000).default(5000),
   MODEL_WATCH_CANARY_PERCENT: z.coerce.number().gt(0).max(100).default(10),
@@ -55,6 +57,9 @@ export const EnvSchema = z.object({
   PSI_WINDOW: int(100, 10_000_000).default(10_000),
   METRICS_PORT: int(0, 65535).optional(),
 });
+
+/** Values never repeated in an error message or a log line: a refused token must not be printed back. */
+const SECRETS: ReadonlySet<string> = new Set(['ADMIN_TOKEN', 'EVENTS_TOKEN', 'REDIS_URL']);
 
 export type Config = Readonly<z.infer<typeof EnvSchema>>;
 
@@ -69,10 +74,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   );
   const parsed = EnvSchema.safeParse(known);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(known[String(i.path[0])])})`,
-    );
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0]);
+      const got = SECRETS.has(key)
+        ? `a value of ${String(known[key]).length} characters, not shown`
+        : JSON.stringify(known[key]);
+      return `  ${i.path.join('.')}: ${i.message} (got ${got})`;
+    });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  return Object.freeze(parsed.data);
+  const c = parsed.data;
+  if (c.ADMIN_TOKEN && c.ADMIN_TOKEN === c.EVENTS_TOKEN)
+    throw new ConfigError(
+      'invalid configuration:\n  EVENTS_TOKEN: must differ from ADMIN_TOKEN (separate roles)',
+    );
+  return Object.freeze(c);
 }

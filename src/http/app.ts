@@ -90,11 +90,16 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     maxBatch: config.BATCH_MAX_TRANSACTIONS,
     now: () => deps.clock.monotonic(),
   });
-  await app.register(eventsRoutes, {
-    ingest: deps.ingest,
-    maxEvents: MAX_EVENTS,
-    ...(deps.onEventApplied ? { onApplied: deps.onEventApplied } : {}),
-  });
+  // Feature state is the model's view of the world: on a shared store (Redis, or one fed by Kafka) nobody
+  // writes to it over HTTP without the events token; only the embedded in-memory demo stays open.
+  const sharedStore = Boolean(config.REDIS_URL || config.REDIS_CLUSTER_NODES || config.KAFKA_BROKERS);
+  if (config.EVENTS_TOKEN || !sharedStore)
+    await app.register(eventsRoutes, {
+      ingest: deps.ingest,
+      maxEvents: MAX_EVENTS,
+      ...(config.EVENTS_TOKEN ? { token: config.EVENTS_TOKEN } : {}),
+      ...(deps.onEventApplied ? { onApplied: deps.onEventApplied } : {}),
+    });
   await app.register(openApiRoutes, {
     document: openApiDocument({
       version: deps.version,

@@ -19,6 +19,7 @@ describe('scoring against the real Redis, with decisions published to Kafka', ()
   let s: Service;
   let brokers: string[];
   const decisionsTopic = uniqueName('decisions');
+  const EVENTS_TOKEN = 'a-test-events-token-0123';
 
   beforeAll(async () => {
     const { url } = await requireRedis();
@@ -30,13 +31,19 @@ describe('scoring against the real Redis, with decisions published to Kafka', ()
         REDIS_KEY_PREFIX: uniqueName('score'),
         KAFKA_BROKERS: brokers.join(','),
         KAFKA_TOPIC_DECISIONS: decisionsTopic,
+        EVENTS_TOKEN,
       }),
       { logger: silentLogger() },
     );
   });
   afterAll(() => s?.close());
   const post = (url: string, payload: unknown) =>
-    s.app.inject({ method: 'POST', url, payload: payload as object });
+    s.app.inject({
+      method: 'POST',
+      url,
+      payload: payload as object,
+      headers: { authorization: `Bearer ${EVENTS_TOKEN}` },
+    });
 
   it('is ready, applies events to Redis and scores with the velocity features they make', async () => {
     expect((await s.app.inject('/health/ready')).json().checks.feature_store).toEqual({ ok: true });

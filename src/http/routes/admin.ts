@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ModelLoadError } from '../../domain/models/load-error.js';
 import { ModelNameSchema, ModelVersionSchema } from '../../domain/models/names.js';
 import { type ModelRegistry, RegistryError } from '../../usecases/models/registry.js';
+import { requireBearer } from '../bearer.js';
 import { HttpError, validationError } from '../errors.js';
 
 export interface AdminRoutesOptions {
@@ -23,21 +23,11 @@ const REGISTRY_STATUS = {
   not_loaded: 404,
 } as const;
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
 /**
- * Model lifecycle under /admin, behind a bearer token. Digests of equal length make the comparison
- * constant-time whatever the caller sends; the token itself is never logged (see the logger's redaction).
+ * Model lifecycle under /admin, behind the admin bearer token (never the events token).
  */
 export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o) => {
-  const expected = digest(o.token);
-  app.addHook('onRequest', async (req) => {
-    const header = req.headers.authorization;
-    if (!header) throw new HttpError(401, 'unauthorized', 'admin API needs Authorization: Bearer <token>');
-    const [scheme, given] = header.split(' ', 2);
-    if (scheme?.toLowerCase() !== 'bearer' || !given || !timingSafeEqual(digest(given), expected))
-      throw new HttpError(403, 'forbidden', 'invalid admin token');
-  });
+  app.addHook('onRequest', requireBearer(o.token, 'admin'));
 
   const params = (req: FastifyRequest) => {
     const p = Params.safeParse(req.params);

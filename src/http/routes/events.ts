@@ -1,17 +1,24 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Ingest } from '../../usecases/ingest.js';
+import { requireBearer } from '../bearer.js';
 import { HttpError, validationError } from '../errors.js';
 import { EventsBodySchema } from '../schemas.js';
 
 export interface EventsRoutesOptions {
   readonly ingest: Ingest;
   readonly maxEvents: number;
+  /** EVENTS_TOKEN: when set, writes need it as a bearer token. */
+  readonly token?: string;
   readonly onApplied?: (eventTimeMs: number) => void;
 }
 
-/** The embedded default's way in for events, and a dev/test way in for Redis. Valid events apply even when others are rejected. */
+/**
+ * Events into the feature store: the embedded default's way in (open, for the local demo) and, behind
+ * EVENTS_TOKEN, a way in for a shared store. Valid events apply even when others are rejected.
+ */
 export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app, o) => {
   const bodySchema = EventsBodySchema(o.maxEvents);
+  if (o.token) app.addHook('onRequest', requireBearer(o.token, 'events'));
   app.post('/v1/events', async (req) => {
     const body = bodySchema.safeParse(req.body);
     if (!body.success) throw validationError(body.error);

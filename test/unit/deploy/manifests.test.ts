@@ -312,6 +312,16 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
 });
 
 describe('overlay prod', () => {
+  it('exposes only /v1/score and /v1/score/batch outside the cluster (issue 15)', () => {
+    const ingresses = byKind(rendered('prod'), 'Ingress') as (K8sObject & {
+      spec: { rules: { http: { paths: { path: string; pathType: string; backend: unknown }[] } }[] };
+    })[];
+    expect(ingresses).toHaveLength(1);
+    const paths = ingresses[0]!.spec.rules.flatMap((r) => r.http.paths);
+    expect(paths.map((p) => [p.path, p.pathType])).toEqual([['/v1/score', 'Prefix']]);
+    expect(paths[0]!.backend).toEqual({ service: { name: 'fraudscore-api', port: { name: 'http' } } });
+  });
+
   it('sizes the API for production and spreads it across zones', () => {
     const d = api('prod');
     const r = containersOf(d)[0]!.resources!;

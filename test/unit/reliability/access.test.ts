@@ -8,6 +8,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryFeatureStore } from '../../../src/adapters/memory/memory-store.js';
 import { ConfigError, loadConfig } from '../../../src/config.js';
 import { createService, type Service } from '../../../src/wiring/service.js';
 import { failingStore } from '../../helpers/failing-store.js';
@@ -99,15 +100,117 @@ describe('admin API access', () => {
   });
 });
 
+const EVENTS_TOKEN = 'events-test-token-93c1e7a0b2';
+const events = { events: [{ type: 'transaction', ...tx({ device_id: undefined, ip: undefined }) }] };
+
+describe('events API access (issue 15)', () => {
+  const memory = () => new MemoryFeatureStore({ horizonMs: 40 * 86_400_000 });
+
+  it('is open on the embedded in-memory store without EVENTS_TOKEN (the local demo)', async () => {
+    const s = await createService(loadConfig({ MODEL_DIR, LOG_LEVEL: 'silent' }), {
+      logger: captureLogger([], 'silent'),
+    });
+    try {
+      const r = await s.app.inject({ method: 'POST', url: '/v1/events', payload: events });
+      expect(r.statusCode).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.each([
+    ['REDIS_URL', { REDIS_URL: 'redis://127.0.0.1:1' }],
+    ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: '127.0.0.1:1' }],
+    ['KAFKA_BROKERS', { KAFKA_BROKERS: '127.0.0.1:1' }],
+  ])('does not exist on a shared store (%s) without EVENTS_TOKEN: 404', async (_name, env) => {
+    const s = await createService(loadConfig({ MODEL_DIR, LOG_LEVEL: 'silent', ...env }), {
+      logger: captureLogger([], 'silent'),
+      store: memory(),
+    });
+    try {
+      const r = await s.app.inject({ method: 'POST', url: '/v1/events', payload: events });
+      expect(r.statusCode).toBe(404);
+      expectErrorBody(r.body, 404);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('needs EVENTS_TOKEN when set (401 without, 403 wrong or the admin token), on a shared store too', async () => {
+    for (const env of [{}, { REDIS_URL: 'redis://127.0.0.1:1' }]) {
+      const s = await createService(
+        loadConfig({ MODEL_DIR, LOG_LEVEL: 'silent', ADMIN_TOKEN: TOKEN, EVENTS_TOKEN, ...env }),
+        { logger: captureLogger([], 'silent'), store: memory() },
+      );
+      try {
+        const none = await s.app.inject({ method: 'POST', url: '/v1/events', payload: events });
+        expect(none.statusCode).toBe(401);
+        expectErrorBody(none.body, 401);
+        for (const authorization of [...WRONG, `Bearer ${TOKEN}`]) {
+          const r = await s.app.inject({
+            method: 'POST',
+            url: '/v1/events',
+            payload: events,
+            headers: { authorization },
+          });
+          expect(r.statusCode, authorization).toBe(403);
+        }
+        const ok = await s.app.inject({
+          method: 'POST',
+          url: '/v1/events',
+          payload: events,
+          headers: { authorization: `Bearer ${EVENTS_TOKEN}` },
+        });
+        expect(ok.statusCode).toBe(200);
+        expect(ok.json().applied).toBe(1);
+        // Separate roles: the events token opens no admin route.
+        const admin = await s.app.inject({
+          url: '/admin/models',
+          headers: { authorization: `Bearer ${EVENTS_TOKEN}` },
+        });
+        expect(admin.statusCode).toBe(403);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('refuses a short token or one equal to the admin token at startup, without printing either', () => {
+    for (const [key, value] of [
+      ['ADMIN_TOKEN', 'short-secret-a'],
+      ['EVENTS_TOKEN', 'short-secret-e'],
+    ] as const) {
+      let message = '';
+      try {
+        loadConfig({ [key]: value });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toContain(key);
+      expect(message).toContain('at least 16 characters');
+      expect(message).not.toContain(value);
+    }
+    let same = '';
+    try {
+      loadConfig({ ADMIN_TOKEN: EVENTS_TOKEN, EVENTS_TOKEN });
+    } catch (err) {
+      same = (err as Error).message;
+    }
+    expect(same).toContain('must differ');
+    expect(same).not.toContain(EVENTS_TOKEN);
+  });
+});
+
 describe('secrets and personal data stay out of the logs', () => {
   it('through the service: admin calls, refusals, scoring, events and failures log no token, device id or ip', async () => {
     const logs: LogLine[] = [];
     const failing = failingStore();
     for (const store of [undefined, failing]) {
-      const s = await createService(loadConfig({ MODEL_DIR, ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'trace' }), {
-        logger: captureLogger(logs, 'trace'),
-        ...(store ? { store } : {}),
-      });
+      const s = await createService(
+        loadConfig({ MODEL_DIR, ADMIN_TOKEN: TOKEN, EVENTS_TOKEN, LOG_LEVEL: 'trace' }),
+        { logger: captureLogger(logs, 'trace'), ...(store ? { store } : {}) },
+      );
       try {
         const auth = { authorization: `Bearer ${TOKEN}` };
         for (const route of ADMIN_ROUTES) await s.app.inject({ ...route, headers: auth });
@@ -127,11 +230,13 @@ describe('secrets and personal data stay out of the logs', () => {
           payload: { transactions: [tx(), tx()] },
         });
         await s.app.inject({ method: 'POST', url: '/v1/score', payload: tx({ amount: -1 }) });
-        await s.app.inject({
-          method: 'POST',
-          url: '/v1/events',
-          payload: { events: [{ type: 'transaction', ...tx() }] },
-        });
+        for (const authorization of [`Bearer ${EVENTS_TOKEN}`, ...WRONG])
+          await s.app.inject({
+            method: 'POST',
+            url: '/v1/events',
+            payload: { events: [{ type: 'transaction', ...tx() }] },
+            headers: { authorization },
+          });
         await s.app.inject({ method: 'GET', url: '/v1/nothing', headers: auth });
       } finally {
         await s.close();
@@ -141,6 +246,7 @@ describe('secrets and personal data stay out of the logs', () => {
     expect(logs.some((l) => l.audit === 'admin')).toBe(true);
     const text = JSON.stringify(logs);
     expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain(EVENTS_TOKEN);
     for (const w of WRONG) if (w.length > 8) expect(text).not.toContain(w.split(' ').at(-1));
     expect(text).not.toContain(DEVICE);
     expect(text).not.toContain(IP);
