@@ -41,7 +41,7 @@ const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
  * reasons, metrics, audit. A valid transaction always gets an answer.
  */
 export class Scorer implements ScoringService {
-  private readonly cache: AnswerCache<ScoreResult>;
+  private readonly cache: AnswerCache<Remembered>;
   private readonly lookbackMs: number;
   private readonly entityIndex: Map<string, number[]>;
 
@@ -65,7 +65,10 @@ export class Scorer implements ScoringService {
     txs.forEach((tx, index) => {
       const fingerprint = JSON.stringify(tx);
       const cached = this.cache.get(tx.transaction_id, fingerprint);
-      if (cached.hit) results[index] = cached.value;
+      if (cached.hit)
+        results[index] = o.explain
+          ? { ...cached.value.result, features: cached.value.explained() }
+          : cached.value.result;
       else if (cached.conflict)
         throw new ConflictError(`transaction ${tx.transaction_id} was already scored with different content`);
       else fresh.push({ index, tx, fingerprint });
@@ -194,8 +197,12 @@ export class Scorer implements ScoringService {
     const { metrics, clock } = this.d;
     const version = w.route?.primary.version;
     const set = version?.featureSet ?? this.defaultSet();
-    // By name only when needed: the fallback rules and ?explain=true.
-    const named = () => Object.fromEntries(set.names.map((n, i) => [n, w.features![i]!]));
+    const features = w.features!;
+    // By name only when needed: the fallback rules and ?explain=true (now or on a retry).
+    const named = () => byName(set.names, features);
+    // Only names and values are captured: a remembered answer must not keep an unloaded version alive.
+    const inputs = version?.manifest.inputs;
+    const explained = () => (inputs ? pick(named(), inputs) : named());
     let score: number;
     let reasons: ScoreResult['reasons'];
     if (w.score !== undefined && version) {
@@ -224,20 +231,30 @@ export class Scorer implements ScoringService {
         inference: round3(t.t2 - t.t1),
         total: round3(clock.monotonic() - t.t0),
       },
-      ...(explain ? { features: version ? pick(named(), version.manifest.inputs) : named() } : {}),
     };
-    results[w.index] = result;
+    results[w.index] = explain ? { ...result, features: explained() } : result;
     w.reasons = reasons;
     metrics.decisions.inc({ decision, model_version: modelVersion });
     metrics.score.observe({ model_version: modelVersion }, score);
     for (const r of degraded) metrics.degraded.inc({ reason: r });
     // A degraded answer is not remembered: a retry after the outage deserves the full score.
-    if (degraded.length === 0) this.cache.set(w.tx.transaction_id, w.fingerprint, result);
+    // The answer is kept without `features`, and what a retry with ?explain=true needs to add them.
+    if (degraded.length === 0) this.cache.set(w.tx.transaction_id, w.fingerprint, { result, explained });
   }
 
   private defaultSet(): CompiledFeatureSet {
     return [...this.d.featureSets.values()].at(-1)!;
   }
+}
+
+/** A remembered answer: the result as returned without ?explain, and its features by name on demand. */
+interface Remembered {
+  readonly result: ScoreResult;
+  readonly explained: () => Record<string, number>;
+}
+
+function byName(names: readonly string[], values: Float64Array): Record<string, number> {
+  return Object.fromEntries(names.map((n, i) => [n, values[i]!]));
 }
 
 function pick(named: Record<string, number>, names: readonly string[]): Record<string, number> {

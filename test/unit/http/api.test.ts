@@ -76,6 +76,28 @@ describe('scoring API', () => {
     expect(conflict.json().error.code).toBe('conflict');
   });
 
+  it('re-shapes a remembered answer for the options of the retry (?explain), single and batch (issue 15)', async () => {
+    const body = tx({ transaction_id: 'tx-explain-retry', customer_id: 'C-explain-retry' });
+    const plain = (await post('/v1/score', body)).json();
+    expect(plain.features).toBeUndefined();
+    const explained = (await post('/v1/score?explain=true', body)).json();
+    const manifest = s.registry.active('fraudscore')!.manifest;
+    expect(Object.keys(explained.features)).toEqual(manifest.inputs);
+    expect(explained.features.TX_AMOUNT).toBe(body.amount);
+    const { features, ...rest } = explained;
+    expect(rest).toEqual(plain);
+    expect((await post('/v1/score', body)).json()).toEqual(plain);
+
+    const batch = [1, 2].map((i) => tx({ transaction_id: `tx-explain-batch-${i}`, amount: 10 * i }));
+    const first = (await post('/v1/score/batch', { transactions: batch })).json();
+    expect(first.results.every((r: { features?: unknown }) => r.features === undefined)).toBe(true);
+    const again = (await post('/v1/score/batch?explain=true', { transactions: batch })).json();
+    expect(again.results.map((r: { features: { TX_AMOUNT: number } }) => r.features.TX_AMOUNT)).toEqual([
+      10, 20,
+    ]);
+    expect(again.results.map(({ features: _, ...r }: { features: unknown }) => r)).toEqual(first.results);
+  });
+
   it('uses the velocity features of applied events', async () => {
     const c = { customer_id: 'C-vel', terminal_id: 'T-vel' };
     await post('/v1/events', {
