@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ModelLoadError } from '../../../src/domain/models/load-error.js';
 import { ModelRegistry, type RegistryEvent } from '../../../src/usecases/models/registry.js';
 import { FakeSource, fakeClock, silentLogger } from './fakes.js';
@@ -220,16 +220,22 @@ describe('ModelRegistry draining', () => {
   });
 
   it('releases a version with a leaked lease after the drain timeout', async () => {
-    const { registry, releases, events } = setup({ drainTimeoutMs: 20 });
-    await registry.activate('fraudscore', '1');
-    registry.route('c1');
-    await registry.activate('fraudscore', '2');
-    await registry.activate('fraudscore', '3');
-    await settle();
-    expect(releases('1')).toEqual([0, 0]);
-    await new Promise((r) => setTimeout(r, 40));
-    expect(releases('1')).toEqual([1, 1]);
-    expect(events.at(-1)).toMatchObject({ type: 'released', version: '1', forced: true });
+    // Fake timers: the drain timer fires when the test says so, however slow the machine.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { registry, releases, events } = setup({ drainTimeoutMs: 20_000 });
+      await registry.activate('fraudscore', '1');
+      registry.route('c1');
+      await registry.activate('fraudscore', '2');
+      await registry.activate('fraudscore', '3');
+      await vi.advanceTimersByTimeAsync(19_999);
+      expect(releases('1')).toEqual([0, 0]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(releases('1')).toEqual([1, 1]);
+      expect(events.at(-1)).toMatchObject({ type: 'released', version: '1', forced: true });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('close releases everything', async () => {
