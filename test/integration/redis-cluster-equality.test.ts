@@ -1,6 +1,6 @@
 /**
  * Issue 8 (scale-out): the same events applied to a single Redis and to the 3-master Redis Cluster, both
- * through RedisFeatureStore with the client options `wiring.ts` uses, give the same apply outcomes and exactly
+ * through RedisFeatureStore with the client options `src/wiring/stores.ts` uses, give the same apply outcomes and exactly
  * the same features for every transaction (and the same as the in-memory store). Each entity is one key whose
  * slot comes from its hash tag, so every Lua script runs on one node; the entities spread over all three masters.
  */
@@ -24,7 +24,7 @@ import { requireRedis, requireRedisCluster, uniqueName } from '../helpers/servic
 const sets = [...loadFeatureSets('features').values()];
 const entities = entityUnion(sets);
 const retention = { horizonMs: Math.max(...sets.map((s) => s.lookbackMs)) + DAY_MS };
-// What wiring.ts gives the worker (it must not lose writes): offline queue on, retry forever, no auto-pipelining.
+// What src/wiring/stores.ts gives the worker (it must not lose writes): offline queue on, retry forever, no auto-pipelining.
 const clientOptions = { enableOfflineQueue: true, maxRetriesPerRequest: null, enableAutoPipelining: false };
 
 const txs = generateTransactions({ seed: 23, days: 10, customers: 240, terminals: 120, perDay: 600 });

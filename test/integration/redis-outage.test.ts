@@ -82,7 +82,7 @@ describe('Redis goes away under load and comes back', () => {
     admin = kafka.admin();
     await admin.connect();
     await createTopics(admin, topics, 2);
-    // The worker's client as wiring.ts builds it for `fraudscore worker`: queue while disconnected, retry forever.
+    // The worker's client as src/wiring/stores.ts builds it for `fraudscore worker`: queue while disconnected, retry forever.
     workerRedis = new Redis(url, {
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
