@@ -135,14 +135,7 @@ describe('Redis goes away under load and comes back', () => {
     // A service in production is warm: its first requests pay for JIT compilation, not for Redis being away.
     await runLoad(base, RATE, 1_000, () => {}, 'warm');
     const t0 = Date.now();
-    const results: {
-      at: number;
-      status: number;
-      ms: number;
-      total?: number;
-      degraded?: boolean;
-      score?: number;
-    }[] = [];
+    const results: Result[] = [];
     const ready: { at: number; status: number; storeOk: boolean }[] = [];
     const marks = { killed: 0, restarted: 0, answering: 0, produced: 0, producedAt: 0 };
 
