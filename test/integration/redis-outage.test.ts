@@ -194,7 +194,9 @@ describe('Redis goes away under load and comes back', () => {
     for (const r of degraded) {
       expect(r.reasons?.length, JSON.stringify(r)).toBeGreaterThan(0);
       for (const reason of r.reasons!)
-        expect(['features_timeout', 'features_unavailable', 'model_timeout'], JSON.stringify(r)).toContain(reason);
+        expect(['features_timeout', 'features_unavailable', 'model_timeout'], JSON.stringify(r)).toContain(
+          reason,
+        );
     }
     for (const r of degraded.filter((x) => x.reasons!.includes('features_timeout')))
       expect(r.features, JSON.stringify(r)).toBeGreaterThanOrEqual(DEADLINE_MS * 0.98);

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { ModelVersionSchema } from './names.js';
+
+/**
+ * What one model should serve, shared by every replica: the active version, the rollback target, a canary and
+ * a shadow. `generation` grows by one with every change, so a replica knows whether it has applied the latest
+ * document and a writer can compare-and-set on it.
+ */
+export const ServingStateSchema = z.object({
+  generation: z.number().int().min(1),
+  active: ModelVersionSchema.optional(),
+  /** The version `rollback` restores. */
+  previous: ModelVersionSchema.optional(),
+  canary: z.object({ version: ModelVersionSchema, percent: z.number().gt(0).max(100) }).optional(),
+  shadow: z.object({ version: ModelVersionSchema }).optional(),
+  /** ISO-8601 time of the change, and the replica that made it. */
+  updated_at: z.string(),
+  updated_by: z.string(),
+});
+export type ServingState = z.infer<typeof ServingStateSchema>;
+
+/** The roles of a change; generation and provenance are the control plane's to set. */
+export type ServingRoles = Omit<ServingState, 'generation' | 'updated_at' | 'updated_by'>;
+
+/** What one replica reports of itself in its heartbeat. */
+export const ReplicaStatusSchema = z.object({
+  replica: z.string(),
+  /** The generation of the desired state this replica has applied (0: none yet). */
+  generation: z.number().int().min(0),
+  active: z.string().optional(),
+  canary: z.object({ version: z.string(), percent: z.number() }).optional(),
+  shadow: z.object({ version: z.string() }).optional(),
+  loaded: z.array(z.string()),
+  /** Why the last apply failed, while it keeps failing. */
+  error: z.string().optional(),
+  /** ISO-8601 time of the heartbeat. */
+  at: z.string(),
+});
+export type ReplicaStatus = z.infer<typeof ReplicaStatusSchema>;
+
+/** True when the replica serves exactly the roles of `desired`. */
+export function servesDesired(r: ReplicaStatus, desired: ServingState | undefined): boolean {
+  if (!desired) return true;
+  return (
+    r.generation === desired.generation &&
+    r.active === desired.active &&
+    r.canary?.version === desired.canary?.version &&
+    r.canary?.percent === desired.canary?.percent &&
+    r.shadow?.version === desired.shadow?.version
+  );
+}
