@@ -1,0 +1,72 @@
+import type { AnswerStore, Claim } from '../../ports/answer-store.js';
+import type { Clock } from '../../ports/clock.js';
+
+interface Entry {
+  readonly fingerprint: string;
+  readonly answer?: string;
+  readonly expires: number;
+}
+
+/** Answers of one process (or of replicas sharing the object in a test); expired entries go on access and in sweeps. */
+export class MemoryAnswerStore implements AnswerStore {
+  private readonly entries = new Map<string, Entry>();
+  private sinceSweep = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    /** Entries kept at most; the oldest go first. */
+    private readonly capacity = 1_000_000,
+  ) {}
+
+  async claim(
+    entries: readonly { id: string; fingerprint: string }[],
+    pendingTtlMs: number,
+  ): Promise<Claim[]> {
+    return entries.map(({ id, fingerprint }) => {
+      const held = this.live(id);
+      if (held) return held;
+      this.put(id, { fingerprint, expires: this.clock.now() + pendingTtlMs });
+      return { state: 'claimed' };
+    });
+  }
+
+  async complete(id: string, fingerprint: string, answer: string, ttlMs: number): Promise<void> {
+    const e = this.entries.get(id);
+    if (e && e.answer === undefined && e.fingerprint === fingerprint && e.expires > this.clock.now())
+      this.put(id, { fingerprint, answer, expires: this.clock.now() + ttlMs });
+  }
+
+  async release(id: string, fingerprint: string): Promise<void> {
+    const e = this.entries.get(id);
+    if (e && e.answer === undefined && e.fingerprint === fingerprint) this.entries.delete(id);
+  }
+
+  async peek(id: string): Promise<Claim | undefined> {
+    return this.live(id);
+  }
+
+  private live(id: string): Claim | undefined {
+    const e = this.entries.get(id);
+    if (!e) return undefined;
+    if (e.expires <= this.clock.now()) {
+      this.entries.delete(id);
+      return undefined;
+    }
+    return e.answer === undefined
+      ? { state: 'pending', fingerprint: e.fingerprint }
+      : { state: 'answered', fingerprint: e.fingerprint, answer: e.answer };
+  }
+
+  private put(id: string, e: Entry): void {
+    this.entries.delete(id);
+    this.entries.set(id, e);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    if (++this.sinceSweep >= 10_000) this.sweep();
+  }
+
+  private sweep(): void {
+    this.sinceSweep = 0;
+    const now = this.clock.now();
+    for (const [id, e] of this.entries) if (e.expires <= now) this.entries.delete(id);
+  }
+}
