@@ -1,5 +1,6 @@
 import { canaryBucket } from '../../domain/models/bucket.js';
 import { ModelLoadError } from '../../domain/models/load-error.js';
+import type { ServingRoles } from '../../domain/models/serving-state.js';
 import type { Failure, ModelStatus, VersionState, VersionStatus } from '../../domain/models/status.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
@@ -228,6 +229,49 @@ export class ModelRegistry {
     });
   }
 
+  /** The versions of `name` loaded now, ascending. */
+  loadedVersions(name: string = this.options.defaultModel): string[] {
+    return [...(this.entries.get(name)?.loaded.keys() ?? [])].sort(byNumber);
+  }
+
+  /** The versions playing each role of `name` now. */
+  roles(name: string = this.options.defaultModel): ServingRoles {
+    const r = this.entries.get(name)?.roles ?? {};
+    return {
+      ...(r.active ? { active: r.active.version } : {}),
+      ...(r.previous ? { previous: r.previous.version } : {}),
+      ...(r.canary ? { canary: { version: r.canary.version.version, percent: r.canary.percent } } : {}),
+      ...(r.shadow ? { shadow: { version: r.shadow.version } } : {}),
+    };
+  }
+
+  /**
+   * Makes `roles` the roles of `name` as one switch: every version they name is loaded, verified and warmed up
+   * first, and if any of them cannot be, nothing changes (the load error is thrown). Versions left without a role
+   * drain and go, as with the single-role operations. This is how a replica applies the shared desired state.
+   */
+  applyRoles(name: string, roles: ServingRoles): Promise<void> {
+    return this.exclusive(async () => {
+      const versions = [roles.active, roles.previous, roles.canary?.version, roles.shadow?.version];
+      const loaded = new Map<string, LoadedVersion>();
+      for (const v of versions) if (v && !loaded.has(v)) loaded.set(v, await this.loadLocked(name, v));
+      const entry = this.entry(name);
+      const before = this.roles(name);
+      const at = (v: string | undefined) => (v ? loaded.get(v) : undefined);
+      this.swap(entry, {
+        active: at(roles.active),
+        previous: at(roles.previous),
+        canary: roles.canary && {
+          version: at(roles.canary.version)!,
+          percent: roles.canary.percent,
+          cutoff: Math.round(roles.canary.percent * 100),
+        },
+        shadow: at(roles.shadow?.version),
+      });
+      this.emitChanges(name, before, roles);
+    });
+  }
+
   /** Releases a version that plays no role, once its in-flight requests finish. */
   unload(name: string, version: string): Promise<void> {
     return this.exclusive(async () => {
@@ -393,6 +437,21 @@ export class ModelRegistry {
         entry.loaded.delete(version);
         void lv.retire();
       }
+  }
+
+  /** The events of the single-role operations, for a change applied as a whole. */
+  private emitChanges(name: string, before: ServingRoles, after: ServingRoles): void {
+    if (after.active && after.active !== before.active)
+      this.emit(name, { type: 'activate', version: after.active, previous: before.active });
+    const canary = (r: ServingRoles) => (r.canary ? `${r.canary.version}@${r.canary.percent}` : undefined);
+    if (canary(after) !== canary(before)) {
+      if (after.canary) this.emit(name, { type: 'canary_set', ...after.canary });
+      else if (before.canary) this.emit(name, { type: 'canary_cleared', version: before.canary.version });
+    }
+    if (after.shadow?.version !== before.shadow?.version) {
+      if (after.shadow) this.emit(name, { type: 'shadow_set', version: after.shadow.version });
+      else if (before.shadow) this.emit(name, { type: 'shadow_cleared', version: before.shadow.version });
+    }
   }
 
   private entry(name: string): Entry {
