@@ -2,6 +2,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -11,7 +12,7 @@ import type { HttpMetrics } from '../ports/metrics.js';
 import type { ScoringService } from '../ports/scoring.js';
 import type { Ingest } from '../usecases/ingest.js';
 import type { ModelRegistry } from '../usecases/models/registry.js';
-import { registerErrorHandling } from './errors.js';
+import { answerError, registerErrorHandling } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -51,14 +52,8 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     genReqId: () => crypto.randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // Router errors (over-long or undecodable URLs) come before any handler: give them our error format too.
-    frameworkErrors: (err, _req, reply) =>
-      (reply as FastifyReply).code(err.statusCode ?? 400).send({
-        error: {
-          code: err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'uri_too_long' : 'bad_url',
-          message: 'malformed or over-long URL',
-        },
-      }),
+    // Router errors (over-long or undecodable URLs) come before any handler: answer them like any other.
+    frameworkErrors: (err, req, reply) => answerError(err, req as FastifyRequest, reply as FastifyReply),
   });
   registerErrorHandling(app);
   // JSON only: any other content type is a 415, not a string for the schema to puzzle over.

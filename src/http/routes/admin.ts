@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ModelLoadError } from '../../domain/models/load-error.js';
+import { ServiceError } from '../../domain/errors.js';
 import { ModelNameSchema, ModelVersionSchema } from '../../domain/models/names.js';
-import { type ModelRegistry, RegistryError } from '../../usecases/models/registry.js';
-import { HttpError, validationError } from '../errors.js';
+import type { ModelRegistry } from '../../usecases/models/registry.js';
+import { validationError } from '../errors.js';
 
 export interface AdminRoutesOptions {
   readonly registry: ModelRegistry;
@@ -14,14 +14,6 @@ export interface AdminRoutesOptions {
 const Params = z.object({ name: ModelNameSchema, version: ModelVersionSchema.optional() });
 const VersionBody = z.object({ version: ModelVersionSchema }).strict();
 const CanaryBody = VersionBody.extend({ percent: z.number().gt(0).max(100) }).strict();
-
-const REGISTRY_STATUS = {
-  no_active: 409,
-  no_previous: 409,
-  conflict: 409,
-  invalid_argument: 400,
-  not_loaded: 404,
-} as const;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -33,10 +25,10 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   const expected = digest(o.token);
   app.addHook('onRequest', async (req) => {
     const header = req.headers.authorization;
-    if (!header) throw new HttpError(401, 'unauthorized', 'admin API needs Authorization: Bearer <token>');
+    if (!header) throw new ServiceError('unauthorized', 'admin API needs Authorization: Bearer <token>');
     const [scheme, given] = header.split(' ', 2);
     if (scheme?.toLowerCase() !== 'bearer' || !given || !timingSafeEqual(digest(given), expected))
-      throw new HttpError(403, 'forbidden', 'invalid admin token');
+      throw new ServiceError('forbidden', 'invalid admin token');
   });
 
   const params = (req: FastifyRequest) => {
@@ -59,9 +51,6 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
         { audit: 'admin', action, ...detail, outcome: 'refused', reason: (err as Error).message },
         `admin ${action} refused`,
       );
-      if (err instanceof ModelLoadError)
-        throw new HttpError(err.code === 'not_found' ? 404 : 422, `model_${err.code}`, err.message);
-      if (err instanceof RegistryError) throw new HttpError(REGISTRY_STATUS[err.code], err.code, err.message);
       throw err;
     }
   };

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { ServiceError } from '../../domain/errors.js';
 import type { Ingest } from '../../usecases/ingest.js';
-import { HttpError, validationError } from '../errors.js';
+import { validationError } from '../errors.js';
 import { EventsBodySchema } from '../schemas.js';
 
 export interface EventsRoutesOptions {
@@ -21,7 +22,7 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app,
       result = await o.ingest.apply(batch);
     } catch (err) {
       req.log.warn({ err }, 'feature store unavailable for events');
-      throw new HttpError(503, 'store_unavailable', 'the feature store is unavailable; retry later');
+      throw new ServiceError('store_unavailable', 'the feature store is unavailable; retry later');
     }
     if (batch.events.length) o.onApplied?.(result.newest);
     const { counts } = result;

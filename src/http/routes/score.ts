@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { ConflictError } from '../../domain/errors.js';
-import { type Transaction, TransactionSchema } from '../../domain/events.js';
-import type { ScoreOptions, ScoringService } from '../../ports/scoring.js';
-import { HttpError, validationError } from '../errors.js';
+import { ServiceError } from '../../domain/errors.js';
+import { TransactionSchema } from '../../domain/events.js';
+import type { ScoringService } from '../../ports/scoring.js';
+import { validationError } from '../errors.js';
 import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
 
 export interface ScoreRoutesOptions {
@@ -23,8 +23,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     if (raw === undefined) return start + o.deadlineMs;
     const ms = Number(raw);
     if (!Number.isFinite(ms) || ms <= 0)
-      throw new HttpError(
-        400,
+      throw new ServiceError(
         'invalid_header',
         `${DEADLINE_HEADER} must be a positive number of milliseconds`,
       );
@@ -42,7 +41,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const explain = explainOf(req.query);
     const tx = TransactionSchema.safeParse(req.body);
     if (!tx.success) throw validationError(tx.error);
-    const [result] = await scoreOrConflict(o.scoring, [tx.data], { explain, deadline });
+    const [result] = await o.scoring.score([tx.data], { explain, deadline });
     return result;
   });
 
@@ -60,20 +59,11 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const ids = new Set<string>();
     txs.forEach((t, i) => {
       if (ids.has(t.transaction_id))
-        throw new HttpError(400, 'invalid_request', 'duplicate transaction_id in batch', [
+        throw new ServiceError('invalid_request', 'duplicate transaction_id in batch', [
           { path: `transactions.${i}.transaction_id`, message: `${t.transaction_id} appears more than once` },
         ]);
       ids.add(t.transaction_id);
     });
-    return { results: await scoreOrConflict(o.scoring, txs, { explain, deadline }) };
+    return { results: await o.scoring.score(txs, { explain, deadline }) };
   });
 };
-
-async function scoreOrConflict(scoring: ScoringService, txs: Transaction[], o: ScoreOptions) {
-  try {
-    return await scoring.score(txs, o);
-  } catch (err) {
-    if (err instanceof ConflictError) throw new HttpError(409, 'conflict', err.message);
-    throw err;
-  }
-}
