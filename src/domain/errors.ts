@@ -71,6 +71,9 @@ export const ERRORS: Readonly<
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** Every code a model version's load can fail with (one per ModelLoadError code). */
+export const MODEL_LOAD_ERRORS = Object.keys(MODEL_ERRORS) as readonly ErrorCode[];
+
 /** The one error routes and use cases throw for an answer the caller should see; its status comes from the catalogue. */
 export class ServiceError extends Error {
   override name = 'ServiceError';

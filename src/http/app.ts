@@ -13,11 +13,13 @@ import type { ScoringService } from '../ports/scoring.js';
 import type { Ingest } from '../usecases/ingest.js';
 import type { ModelRegistry } from '../usecases/models/registry.js';
 import { answerError, registerErrorHandling } from './errors.js';
+import { collectRoutes } from './openapi/collect.js';
+import { openApiDocument } from './openapi/document.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { openApiDocument, openApiRoutes } from './routes/openapi.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { scoreRoutes } from './routes/score.js';
 
 export interface AppDeps {
@@ -56,6 +58,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     frameworkErrors: (err, req, reply) => answerError(err, req as FastifyRequest, reply as FastifyReply),
   });
   registerErrorHandling(app);
+  const routes = collectRoutes(app);
   // JSON only: any other content type is a 415, not a string for the schema to puzzle over.
   app.removeContentTypeParser('text/plain');
 
@@ -90,13 +93,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     maxEvents: MAX_EVENTS,
     ...(deps.onEventApplied ? { onApplied: deps.onEventApplied } : {}),
   });
-  await app.register(openApiRoutes, {
-    document: openApiDocument({
-      version: deps.version,
-      maxBatch: config.BATCH_MAX_TRANSACTIONS,
-      maxEvents: MAX_EVENTS,
-    }),
-  });
+  await app.register(openApiRoutes, { document: () => openApiDocument({ version: deps.version }, routes) });
   if (config.ADMIN_TOKEN)
     await app.register(adminRoutes, { registry: deps.models, token: config.ADMIN_TOKEN });
   return app;

@@ -14,6 +14,17 @@ export function validationError(error: z.ZodError, prefix = ''): ServiceError {
   return new ServiceError('invalid_request', `${problems.length} problem(s) in the request`, problems);
 }
 
+/** What Fastify itself may answer on a route that takes a body. */
+export const BODY_ERRORS: readonly ErrorCode[] = [
+  'invalid_json',
+  'empty_body',
+  'invalid_content_length',
+  'body_too_large',
+  'unsupported_media_type',
+];
+/** What Fastify's router may answer on a route with path parameters. */
+export const PARAM_ERRORS: readonly ErrorCode[] = ['bad_url', 'uri_too_long'];
+
 // A URL error keeps Fastify's status but not its message, which would echo the URL back.
 const URL_MESSAGE = 'malformed or over-long URL';
 const FASTIFY_CODES: Readonly<Record<string, { code: ErrorCode; message?: string }>> = {

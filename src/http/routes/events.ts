@@ -1,8 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
 import { ServiceError } from '../../domain/errors.js';
+import { TaggedEventSchema } from '../../domain/events.js';
 import type { Ingest } from '../../usecases/ingest.js';
 import { validationError } from '../errors.js';
-import { EventsBodySchema } from '../schemas.js';
+import { documented } from '../openapi/route-doc.js';
+import { EventsBodySchema, EventsResultSchema } from '../schemas.js';
 
 export interface EventsRoutesOptions {
   readonly ingest: Ingest;
@@ -13,7 +16,15 @@ export interface EventsRoutesOptions {
 /** The embedded default's way in for events, and a dev/test way in for Redis. Valid events apply even when others are rejected. */
 export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app, o) => {
   const bodySchema = EventsBodySchema(o.maxEvents);
-  app.post('/v1/events', async (req) => {
+  const doc = documented({
+    summary: `Apply up to ${o.maxEvents} transaction and label events to the feature store`,
+    body: z.object({ events: z.array(TaggedEventSchema).min(1).max(o.maxEvents) }).strict(),
+    responses: {
+      200: { description: 'Counts, and each rejected event with its problems', schema: EventsResultSchema },
+    },
+    errors: ['invalid_request', 'store_unavailable'],
+  });
+  app.post('/v1/events', doc, async (req) => {
     const body = bodySchema.safeParse(req.body);
     if (!body.success) throw validationError(body.error);
     const batch = o.ingest.decodeTagged(body.data.events);

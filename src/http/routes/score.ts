@@ -1,8 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
 import { ServiceError } from '../../domain/errors.js';
 import { TransactionSchema } from '../../domain/events.js';
+import { ScoreResultSchema } from '../../domain/scoring/result.js';
 import type { ScoringService } from '../../ports/scoring.js';
 import { validationError } from '../errors.js';
+import { documented } from '../openapi/route-doc.js';
 import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
 
 export interface ScoreRoutesOptions {
@@ -14,6 +17,15 @@ export interface ScoreRoutesOptions {
 
 /** A caller may shorten, never lengthen, the budget: `X-Request-Deadline-Ms: 20`. */
 export const DEADLINE_HEADER = 'x-request-deadline-ms';
+
+const DeadlineHeaders = z.object({
+  [DEADLINE_HEADER]: z
+    .number()
+    .positive()
+    .optional()
+    .describe('Shorter per-request budget in milliseconds (never longer than the configured one).'),
+});
+const SCORE_ERRORS = ['invalid_request', 'invalid_header', 'conflict'] as const;
 
 export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o) => {
   const batchSchema = BatchBodySchema(o.maxBatch);
@@ -35,7 +47,15 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     return q.data.explain === 'true' || q.data.explain === '1';
   };
 
-  app.post('/v1/score', async (req) => {
+  const one = documented({
+    summary: 'Score one transaction',
+    query: ScoreQuerySchema,
+    headers: DeadlineHeaders,
+    body: TransactionSchema,
+    responses: { 200: { description: 'Score, decision and reasons', schema: ScoreResultSchema } },
+    errors: SCORE_ERRORS,
+  });
+  app.post('/v1/score', one, async (req) => {
     const start = o.now();
     const deadline = deadlineOf(req.headers, start);
     const explain = explainOf(req.query);
@@ -45,7 +65,20 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     return result;
   });
 
-  app.post('/v1/score/batch', async (req) => {
+  const batch = documented({
+    summary: `Score up to ${o.maxBatch} transactions in one inference batch per model member`,
+    query: ScoreQuerySchema,
+    headers: DeadlineHeaders,
+    body: z.object({ transactions: z.array(TransactionSchema).min(1).max(o.maxBatch) }).strict(),
+    responses: {
+      200: {
+        description: 'Results in request order',
+        schema: z.object({ results: z.array(ScoreResultSchema) }),
+      },
+    },
+    errors: SCORE_ERRORS,
+  });
+  app.post('/v1/score/batch', batch, async (req) => {
     const start = o.now();
     const deadline = deadlineOf(req.headers, start);
     const explain = explainOf(req.query);
