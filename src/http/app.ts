@@ -2,6 +2,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -11,12 +12,14 @@ import type { HttpMetrics } from '../ports/metrics.js';
 import type { ScoringService } from '../ports/scoring.js';
 import type { Ingest } from '../usecases/ingest.js';
 import type { ModelRegistry } from '../usecases/models/registry.js';
-import { registerErrorHandling } from './errors.js';
+import { answerError, registerErrorHandling } from './errors.js';
+import { collectRoutes } from './openapi/collect.js';
+import { openApiDocument } from './openapi/document.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { openApiDocument, openApiRoutes } from './routes/openapi.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { scoreRoutes } from './routes/score.js';
 
 export interface AppDeps {
@@ -51,16 +54,11 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     genReqId: () => crypto.randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // Router errors (over-long or undecodable URLs) come before any handler: give them our error format too.
-    frameworkErrors: (err, _req, reply) =>
-      (reply as FastifyReply).code(err.statusCode ?? 400).send({
-        error: {
-          code: err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'uri_too_long' : 'bad_url',
-          message: 'malformed or over-long URL',
-        },
-      }),
+    // Router errors (over-long or undecodable URLs) come before any handler: answer them like any other.
+    frameworkErrors: (err, req, reply) => answerError(err, req as FastifyRequest, reply as FastifyReply),
   });
   registerErrorHandling(app);
+  const routes = collectRoutes(app);
   // JSON only: any other content type is a 415, not a string for the schema to puzzle over.
   app.removeContentTypeParser('text/plain');
 
@@ -100,13 +98,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
       ...(config.EVENTS_TOKEN ? { token: config.EVENTS_TOKEN } : {}),
       ...(deps.onEventApplied ? { onApplied: deps.onEventApplied } : {}),
     });
-  await app.register(openApiRoutes, {
-    document: openApiDocument({
-      version: deps.version,
-      maxBatch: config.BATCH_MAX_TRANSACTIONS,
-      maxEvents: MAX_EVENTS,
-    }),
-  });
+  await app.register(openApiRoutes, { document: () => openApiDocument({ version: deps.version }, routes) });
   if (config.ADMIN_TOKEN)
     await app.register(adminRoutes, { registry: deps.models, token: config.ADMIN_TOKEN });
   return app;

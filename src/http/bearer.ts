@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { HttpError } from './errors.js';
+import { ServiceError } from '../domain/errors.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -13,9 +13,9 @@ export function requireBearer(token: string, role: string): (req: FastifyRequest
   const expected = digest(token);
   return async (req) => {
     const header = req.headers.authorization;
-    if (!header) throw new HttpError(401, 'unauthorized', `${role} API needs Authorization: Bearer <token>`);
+    if (!header) throw new ServiceError('unauthorized', `${role} API needs Authorization: Bearer <token>`);
     const [scheme, given] = header.split(' ', 2);
     if (scheme?.toLowerCase() !== 'bearer' || !given || !timingSafeEqual(digest(given), expected))
-      throw new HttpError(403, 'forbidden', `invalid ${role} token`);
+      throw new ServiceError('forbidden', `invalid ${role} token`);
   };
 }

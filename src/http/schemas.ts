@@ -1,6 +1,9 @@
 import { z } from 'zod';
+import type { ErrorCode } from '../domain/errors.js';
 import { TaggedEventSchema, TransactionSchema } from '../domain/events.js';
 import { ScoreResultSchema } from '../domain/scoring/result.js';
+
+const ProblemSchema = z.object({ path: z.string(), message: z.string() });
 
 export const ScoreQuerySchema = z.object({ explain: z.enum(['true', 'false', '1', '0']).optional() });
 
@@ -19,17 +22,19 @@ export const EventsResultSchema = z.object({
   rejected: z.array(
     z.object({
       index: z.number().int(),
-      problems: z.array(z.object({ path: z.string(), message: z.string() })),
+      problems: z.array(ProblemSchema),
     }),
   ),
 });
 
-export const ErrorSchema = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    problems: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  }),
-});
+/** The error body with `code` one of `codes`; `problems` comes with `invalid_request` only. */
+export const ErrorSchema = (codes: readonly [ErrorCode, ...ErrorCode[]]) =>
+  z.object({
+    error: z.object({
+      code: z.enum(codes),
+      message: z.string(),
+      ...(codes.includes('invalid_request') ? { problems: z.array(ProblemSchema).min(1).optional() } : {}),
+    }),
+  });
 
 export { ScoreResultSchema, TaggedEventSchema, TransactionSchema };

@@ -14,6 +14,7 @@ export interface Readiness {
 
 /** What the HTTP layer needs from scoring; the implementation wires store, models, metrics and audit log. */
 export interface ScoringService {
+  /** Rejects with a `conflict` ServiceError when a transaction id was scored before with other content. */
   score(txs: readonly Transaction[], o: ScoreOptions): Promise<ScoreResult[]>;
   readiness(): Promise<Readiness>;
 }

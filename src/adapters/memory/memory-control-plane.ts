@@ -45,7 +45,10 @@ export class MemoryControlPlane implements ControlPlane {
 
   async heartbeat(model: string, status: ReplicaStatus, ttlMs: number): Promise<void> {
     let m = this.beats.get(model);
-    if (!m) this.beats.set(model, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.beats.set(model, m);
+    }
     m.set(status.replica, { status, expires: this.clock.now() + ttlMs });
   }
 

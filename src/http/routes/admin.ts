@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ModelLoadError } from '../../domain/models/load-error.js';
+import { type ErrorCode, MODEL_LOAD_ERRORS } from '../../domain/errors.js';
 import { ModelNameSchema, ModelVersionSchema } from '../../domain/models/names.js';
-import { type ModelRegistry, RegistryError } from '../../usecases/models/registry.js';
+import type { ModelRegistry } from '../../usecases/models/registry.js';
 import { requireBearer } from '../bearer.js';
-import { HttpError, validationError } from '../errors.js';
+import { validationError } from '../errors.js';
+import { documented, type RouteDoc } from '../openapi/route-doc.js';
 
 export interface AdminRoutesOptions {
   readonly registry: ModelRegistry;
@@ -15,13 +16,11 @@ const Params = z.object({ name: ModelNameSchema, version: ModelVersionSchema.opt
 const VersionBody = z.object({ version: ModelVersionSchema }).strict();
 const CanaryBody = VersionBody.extend({ percent: z.number().gt(0).max(100) }).strict();
 
-const REGISTRY_STATUS = {
-  no_active: 409,
-  no_previous: 409,
-  conflict: 409,
-  invalid_argument: 400,
-  not_loaded: 404,
-} as const;
+/** Every admin route is behind the token: the onRequest hook below answers 401 and 403. */
+const guarded = (doc: Omit<RouteDoc, 'bearer'>) =>
+  documented({ ...doc, bearer: 'admin', errors: ['unauthorized', 'forbidden', ...doc.errors] });
+const AFTER_CHANGE = { 200: { description: "The model's versions and roles after the change" } };
+const CHANGE_ERRORS: readonly ErrorCode[] = ['invalid_request', ...MODEL_LOAD_ERRORS];
 
 /**
  * Model lifecycle under /admin, behind the admin bearer token (never the events token).
@@ -49,56 +48,103 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
         { audit: 'admin', action, ...detail, outcome: 'refused', reason: (err as Error).message },
         `admin ${action} refused`,
       );
-      if (err instanceof ModelLoadError)
-        throw new HttpError(err.code === 'not_found' ? 404 : 422, `model_${err.code}`, err.message);
-      if (err instanceof RegistryError) throw new HttpError(REGISTRY_STATUS[err.code], err.code, err.message);
       throw err;
     }
   };
   const summary = async (name: string) => (await o.registry.list()).find((m) => m.name === name);
 
-  app.get('/admin/models', async () => ({ models: await o.registry.list() }));
+  const listDoc = guarded({
+    summary: "Every model on disk or in memory, with each version's state, evaluation and last failure",
+    responses: { 200: { description: 'The models' } },
+    errors: [],
+  });
+  app.get('/admin/models', listDoc, async () => ({ models: await o.registry.list() }));
 
-  app.post('/admin/models/:name/versions/:version/load', async (req) => {
+  const loadDoc = guarded({
+    summary: 'Load and verify a version without giving it a role',
+    params: Params,
+    responses: AFTER_CHANGE,
+    errors: CHANGE_ERRORS,
+  });
+  app.post('/admin/models/:name/versions/:version/load', loadDoc, async (req) => {
     const { name, version } = params(req);
     await change(req, 'load', { model: name, version }, () => o.registry.load(name, version!));
     return summary(name);
   });
 
-  app.post('/admin/models/:name/activate', async (req) => {
+  const activateDoc = guarded({
+    summary: 'Make a version the one that serves; the one it replaces becomes the rollback target',
+    params: Params,
+    body: VersionBody,
+    responses: AFTER_CHANGE,
+    errors: CHANGE_ERRORS,
+  });
+  app.post('/admin/models/:name/activate', activateDoc, async (req) => {
     const { name } = params(req);
     const { version } = body(VersionBody, req);
     await change(req, 'activate', { model: name, version }, () => o.registry.activate(name, version));
     return summary(name);
   });
 
-  app.post('/admin/models/:name/rollback', async (req) => {
+  const rollbackDoc = guarded({
+    summary: 'Restore the previously active version',
+    params: Params,
+    responses: AFTER_CHANGE,
+    errors: ['invalid_request', 'no_previous'],
+  });
+  app.post('/admin/models/:name/rollback', rollbackDoc, async (req) => {
     const { name } = params(req);
     await change(req, 'rollback', { model: name }, () => o.registry.rollback(name));
     return summary(name);
   });
 
-  app.put('/admin/models/:name/canary', async (req) => {
+  const canaryDoc = guarded({
+    summary: 'Send a share of customers (sticky by customer id) to a version instead of the active one',
+    params: Params,
+    body: CanaryBody,
+    responses: AFTER_CHANGE,
+    errors: [...CHANGE_ERRORS, 'invalid_argument', 'no_active', 'conflict'],
+  });
+  app.put('/admin/models/:name/canary', canaryDoc, async (req) => {
     const { name } = params(req);
     const canary = body(CanaryBody, req);
     await change(req, 'canary_set', { model: name, ...canary }, () => o.registry.setCanary(name, canary));
     return summary(name);
   });
 
-  app.delete('/admin/models/:name/canary', async (req) => {
+  const clearCanaryDoc = guarded({
+    summary: 'Stop the canary',
+    params: Params,
+    responses: AFTER_CHANGE,
+    errors: ['invalid_request'],
+  });
+  app.delete('/admin/models/:name/canary', clearCanaryDoc, async (req) => {
     const { name } = params(req);
     await change(req, 'canary_clear', { model: name }, () => o.registry.clearCanary(name));
     return summary(name);
   });
 
-  app.put('/admin/models/:name/shadow', async (req) => {
+  const shadowDoc = guarded({
+    summary: 'Score every request with a version too, for comparison only',
+    params: Params,
+    body: VersionBody,
+    responses: AFTER_CHANGE,
+    errors: [...CHANGE_ERRORS, 'conflict'],
+  });
+  app.put('/admin/models/:name/shadow', shadowDoc, async (req) => {
     const { name } = params(req);
     const shadow = body(VersionBody, req);
     await change(req, 'shadow_set', { model: name, ...shadow }, () => o.registry.setShadow(name, shadow));
     return summary(name);
   });
 
-  app.delete('/admin/models/:name/shadow', async (req) => {
+  const clearShadowDoc = guarded({
+    summary: 'Stop the shadow',
+    params: Params,
+    responses: AFTER_CHANGE,
+    errors: ['invalid_request'],
+  });
+  app.delete('/admin/models/:name/shadow', clearShadowDoc, async (req) => {
     const { name } = params(req);
     await change(req, 'shadow_clear', { model: name }, () => o.registry.clearShadow(name));
     return summary(name);

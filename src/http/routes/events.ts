@@ -1,8 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { ServiceError } from '../../domain/errors.js';
+import { TaggedEventSchema } from '../../domain/events.js';
 import type { Ingest } from '../../usecases/ingest.js';
 import { requireBearer } from '../bearer.js';
-import { HttpError, validationError } from '../errors.js';
-import { EventsBodySchema } from '../schemas.js';
+import { validationError } from '../errors.js';
+import { documented } from '../openapi/route-doc.js';
+import { EventsBodySchema, EventsResultSchema } from '../schemas.js';
 
 export interface EventsRoutesOptions {
   readonly ingest: Ingest;
@@ -19,7 +23,20 @@ export interface EventsRoutesOptions {
 export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app, o) => {
   const bodySchema = EventsBodySchema(o.maxEvents);
   if (o.token) app.addHook('onRequest', requireBearer(o.token, 'events'));
-  app.post('/v1/events', async (req) => {
+  const doc = documented({
+    summary: `Apply up to ${o.maxEvents} transaction and label events to the feature store`,
+    body: z.object({ events: z.array(TaggedEventSchema).min(1).max(o.maxEvents) }).strict(),
+    responses: {
+      200: { description: 'Counts, and each rejected event with its problems', schema: EventsResultSchema },
+    },
+    errors: [
+      'invalid_request',
+      'store_unavailable',
+      ...(o.token ? (['unauthorized', 'forbidden'] as const) : []),
+    ],
+    ...(o.token ? { bearer: 'events' as const } : {}),
+  });
+  app.post('/v1/events', doc, async (req) => {
     const body = bodySchema.safeParse(req.body);
     if (!body.success) throw validationError(body.error);
     const batch = o.ingest.decodeTagged(body.data.events);
@@ -28,7 +45,7 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app,
       result = await o.ingest.apply(batch);
     } catch (err) {
       req.log.warn({ err }, 'feature store unavailable for events');
-      throw new HttpError(503, 'store_unavailable', 'the feature store is unavailable; retry later');
+      throw new ServiceError('store_unavailable', 'the feature store is unavailable; retry later');
     }
     if (batch.events.length) o.onApplied?.(result.newest);
     const { counts } = result;

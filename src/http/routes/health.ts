@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ScoringService } from '../../ports/scoring.js';
+import { documented } from '../openapi/route-doc.js';
 
 export interface HealthRoutesOptions {
   readonly scoring: ScoringService;
@@ -8,8 +9,19 @@ export interface HealthRoutesOptions {
 }
 
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, o) => {
-  app.get('/health/live', async () => ({ status: 'ok' }));
-  app.get('/health/ready', async (_req, reply) => {
+  const liveDoc = documented({
+    summary: 'Liveness',
+    responses: { 200: { description: 'Process is up' } },
+    errors: [],
+  });
+  app.get('/health/live', liveDoc, async () => ({ status: 'ok' }));
+
+  const readyDoc = documented({
+    summary: 'Readiness: a model warmed up and the feature store reachable',
+    responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready, or draining' } },
+    errors: [],
+  });
+  app.get('/health/ready', readyDoc, async (_req, reply) => {
     const r = await o.scoring.readiness();
     const draining = o.draining();
     const ready = r.ready && !draining;

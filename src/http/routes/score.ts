@@ -1,8 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { ConflictError } from '../../domain/errors.js';
-import { type Transaction, TransactionSchema } from '../../domain/events.js';
-import type { ScoreOptions, ScoringService } from '../../ports/scoring.js';
-import { HttpError, validationError } from '../errors.js';
+import { z } from 'zod';
+import { ServiceError } from '../../domain/errors.js';
+import { TransactionSchema } from '../../domain/events.js';
+import { ScoreResultSchema } from '../../domain/scoring/result.js';
+import type { ScoringService } from '../../ports/scoring.js';
+import { validationError } from '../errors.js';
+import { documented } from '../openapi/route-doc.js';
 import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
 
 export interface ScoreRoutesOptions {
@@ -15,6 +18,15 @@ export interface ScoreRoutesOptions {
 /** A caller may shorten, never lengthen, the budget: `X-Request-Deadline-Ms: 20`. */
 export const DEADLINE_HEADER = 'x-request-deadline-ms';
 
+const DeadlineHeaders = z.object({
+  [DEADLINE_HEADER]: z
+    .number()
+    .positive()
+    .optional()
+    .describe('Shorter per-request budget in milliseconds (never longer than the configured one).'),
+});
+const SCORE_ERRORS = ['invalid_request', 'invalid_header', 'conflict'] as const;
+
 export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o) => {
   const batchSchema = BatchBodySchema(o.maxBatch);
 
@@ -23,8 +35,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     if (raw === undefined) return start + o.deadlineMs;
     const ms = Number(raw);
     if (!Number.isFinite(ms) || ms <= 0)
-      throw new HttpError(
-        400,
+      throw new ServiceError(
         'invalid_header',
         `${DEADLINE_HEADER} must be a positive number of milliseconds`,
       );
@@ -36,17 +47,38 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     return q.data.explain === 'true' || q.data.explain === '1';
   };
 
-  app.post('/v1/score', async (req) => {
+  const one = documented({
+    summary: 'Score one transaction',
+    query: ScoreQuerySchema,
+    headers: DeadlineHeaders,
+    body: TransactionSchema,
+    responses: { 200: { description: 'Score, decision and reasons', schema: ScoreResultSchema } },
+    errors: SCORE_ERRORS,
+  });
+  app.post('/v1/score', one, async (req) => {
     const start = o.now();
     const deadline = deadlineOf(req.headers, start);
     const explain = explainOf(req.query);
     const tx = TransactionSchema.safeParse(req.body);
     if (!tx.success) throw validationError(tx.error);
-    const [result] = await scoreOrConflict(o.scoring, [tx.data], { explain, deadline });
+    const [result] = await o.scoring.score([tx.data], { explain, deadline });
     return result;
   });
 
-  app.post('/v1/score/batch', async (req) => {
+  const batch = documented({
+    summary: `Score up to ${o.maxBatch} transactions in one inference batch per model member`,
+    query: ScoreQuerySchema,
+    headers: DeadlineHeaders,
+    body: z.object({ transactions: z.array(TransactionSchema).min(1).max(o.maxBatch) }).strict(),
+    responses: {
+      200: {
+        description: 'Results in request order',
+        schema: z.object({ results: z.array(ScoreResultSchema) }),
+      },
+    },
+    errors: SCORE_ERRORS,
+  });
+  app.post('/v1/score/batch', batch, async (req) => {
     const start = o.now();
     const deadline = deadlineOf(req.headers, start);
     const explain = explainOf(req.query);
@@ -60,20 +92,11 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const ids = new Set<string>();
     txs.forEach((t, i) => {
       if (ids.has(t.transaction_id))
-        throw new HttpError(400, 'invalid_request', 'duplicate transaction_id in batch', [
+        throw new ServiceError('invalid_request', 'duplicate transaction_id in batch', [
           { path: `transactions.${i}.transaction_id`, message: `${t.transaction_id} appears more than once` },
         ]);
       ids.add(t.transaction_id);
     });
-    return { results: await scoreOrConflict(o.scoring, txs, { explain, deadline }) };
+    return { results: await o.scoring.score(txs, { explain, deadline }) };
   });
 };
-
-async function scoreOrConflict(scoring: ScoringService, txs: Transaction[], o: ScoreOptions) {
-  try {
-    return await scoring.score(txs, o);
-  } catch (err) {
-    if (err instanceof ConflictError) throw new HttpError(409, 'conflict', err.message);
-    throw err;
-  }
-}

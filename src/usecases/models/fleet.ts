@@ -317,7 +317,10 @@ export class ModelFleet {
 
   private state(model: string): Followed {
     let f = this.followed.get(model);
-    if (!f) this.followed.set(model, (f = { desired: 0, applied: 0, again: false }));
+    if (!f) {
+      f = { desired: 0, applied: 0, again: false };
+      this.followed.set(model, f);
+    }
     return f;
   }
 

@@ -1,3 +1,4 @@
+import { ServiceError } from '../../domain/errors.js';
 import { canaryBucket } from '../../domain/models/bucket.js';
 import { ModelLoadError } from '../../domain/models/load-error.js';
 import type { ServingRoles } from '../../domain/models/serving-state.js';
@@ -30,15 +31,13 @@ export type RegistryEvent = Stamp &
 
 export type RegistryErrorCode = 'no_active' | 'no_previous' | 'conflict' | 'invalid_argument' | 'not_loaded';
 
-/** A lifecycle request that cannot be honoured in the current state; nothing changed. */
-export class RegistryError extends Error {
+/** A lifecycle request that cannot be honoured in the current state; nothing changed. Its status is in the catalogue. */
+export class RegistryError extends ServiceError {
   override name = 'RegistryError';
+  declare readonly code: RegistryErrorCode;
 
-  constructor(
-    readonly code: RegistryErrorCode,
-    message: string,
-  ) {
-    super(message);
+  constructor(code: RegistryErrorCode, message: string) {
+    super(code, message);
   }
 }
 

@@ -1,4 +1,4 @@
-import { ConflictError } from '../../domain/errors.js';
+import { ServiceError } from '../../domain/errors.js';
 import type { Transaction } from '../../domain/events.js';
 import type { CompiledFeatureSet, EntitySpec } from '../../domain/features/engine.js';
 import { NO_RECORDS, type RecordColumns } from '../../domain/features/records.js';
@@ -70,7 +70,10 @@ export class Scorer implements ScoringService {
           ? { ...cached.value.result, features: cached.value.explained() }
           : cached.value.result;
       else if (cached.conflict)
-        throw new ConflictError(`transaction ${tx.transaction_id} was already scored with different content`);
+        throw new ServiceError(
+          'conflict',
+          `transaction ${tx.transaction_id} was already scored with different content`,
+        );
       else fresh.push({ index, tx, fingerprint });
     });
     const work: Work[] = fresh.map((f) => ({
