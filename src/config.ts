@@ -54,6 +54,16 @@ export const EnvSchema = z.object({
   MODEL_WATCH_CANARY_PERCENT: z.coerce.number().gt(0).max(100).default(10),
   /** Answers remembered per process for retries of the same transaction id (about 1.5 KB each). */
   ANSWER_CACHE_SIZE: int(0, 10_000_000).default(20_000),
+  /** How long the shared store keeps each answer, so a retry on any replica gets it (seconds). */
+  ANSWER_TTL_SECONDS: int(1, 90 * 86_400).default(86_400),
+  /** This replica's name in the control plane (default: host name, process id and a random suffix). */
+  REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,128}$/)
+    .optional(),
+  /** Re-read of the shared serving state under the change notifications, and the heartbeat period (ms). */
+  CONTROL_POLL_MS: int(50, 600_000).default(5000),
+  CONTROL_HEARTBEAT_MS: int(50, 600_000).default(5000),
   PSI_WINDOW: int(100, 10_000_000).default(10_000),
   METRICS_PORT: int(0, 65535).optional(),
 });

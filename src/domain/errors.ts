@@ -23,7 +23,7 @@ const REQUEST_ERRORS = {
     description: 'Any other request the HTTP framework refuses (answered with its own 4xx status)',
   },
   unauthorized: { status: 401, description: 'No `Authorization: Bearer <token>` header' },
-  forbidden: { status: 403, description: 'The bearer token is not the admin token' },
+  forbidden: { status: 403, description: 'The bearer token is not the one of this API (admin or events)' },
   not_found: { status: 404, description: 'No route for this method and path' },
   body_too_large: { status: 413, description: 'The body is over the size limit' },
   uri_too_long: { status: 414, description: 'A path parameter is over the length limit' },
@@ -35,13 +35,17 @@ const STATE_ERRORS = {
   conflict: {
     status: 409,
     description:
-      'Conflicts with what is already there: a transaction id scored before with other content, or a model version that already plays another role',
+      'Conflicts with what is already there: a transaction id scored before with other content, a model version that already plays another role, or a concurrent change of the serving state',
   },
   invalid_argument: { status: 400, description: 'A model lifecycle argument is out of range' },
   no_active: { status: 409, description: 'The model has no active version' },
   no_previous: { status: 409, description: 'The model has no previous version to roll back to' },
   not_loaded: { status: 404, description: 'The model version is not loaded' },
   store_unavailable: { status: 503, description: 'The feature store is unavailable; retry later' },
+  control_plane_unavailable: {
+    status: 503,
+    description: 'The shared serving state cannot be read or written; nothing changed, retry later',
+  },
   internal: { status: 500, description: 'An unexpected failure (logged; never a stack trace)' },
 } as const satisfies Record<string, ErrorEntry>;
 

@@ -11,6 +11,7 @@ import type { Clock } from '../ports/clock.js';
 import type { HttpMetrics } from '../ports/metrics.js';
 import type { ScoringService } from '../ports/scoring.js';
 import type { Ingest } from '../usecases/ingest.js';
+import type { ModelFleet } from '../usecases/models/fleet.js';
 import type { ModelRegistry } from '../usecases/models/registry.js';
 import { answerError, registerErrorHandling } from './errors.js';
 import { collectRoutes } from './openapi/collect.js';
@@ -31,8 +32,9 @@ export interface AppDeps {
   readonly metrics: HttpMetrics;
   readonly scoring: ScoringService;
   readonly ingest: Ingest;
-  /** The model lifecycle the admin API drives; the admin API exists only with ADMIN_TOKEN set. */
+  /** This replica's model versions, and the shared serving state the admin API changes (with ADMIN_TOKEN only). */
   readonly models: ModelRegistry;
+  readonly fleet: ModelFleet;
   readonly version: string;
   readonly onEventApplied?: (eventTimeMs: number) => void;
 }
@@ -100,6 +102,10 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     });
   await app.register(openApiRoutes, { document: () => openApiDocument({ version: deps.version }, routes) });
   if (config.ADMIN_TOKEN)
-    await app.register(adminRoutes, { registry: deps.models, token: config.ADMIN_TOKEN });
+    await app.register(adminRoutes, {
+      registry: deps.models,
+      fleet: deps.fleet,
+      token: config.ADMIN_TOKEN,
+    });
   return app;
 }

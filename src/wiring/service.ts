@@ -1,28 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { FsModelRepository } from '../adapters/fs/model-repository.js';
 import { KafkaDecisionSink } from '../adapters/kafka/decision-sink.js';
 import { auditLogger, createLogger } from '../adapters/logging/logger.js';
+import { MemoryControlPlane } from '../adapters/memory/memory-control-plane.js';
 import { createMetrics, type Metrics, workerObserver } from '../adapters/metrics/metrics.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
+import { RedisAnswerStore } from '../adapters/redis/redis-answer-store.js';
+import { RedisControlPlane } from '../adapters/redis/redis-control-plane.js';
 import type { Config } from '../config.js';
 import { build } from '../http/app.js';
 import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import { Ingest } from '../usecases/ingest.js';
+import { ModelFleet } from '../usecases/models/fleet.js';
 import type { LoadedVersion } from '../usecases/models/loaded-version.js';
 import { ModelRegistry, type RegistryEvent } from '../usecases/models/registry.js';
 import { startModelWatch } from '../usecases/models/watch.js';
 import { Scorer } from '../usecases/scoring/scorer.js';
+import { SharedAnswers } from '../usecases/scoring/shared-answers.js';
 import { buildInfo } from '../version.js';
-import { createStore, loadFeatures } from './stores.js';
+import { createRedisClient, createStore, loadFeatures } from './stores.js';
 import { createFeatureWorker } from './worker.js';
 
 export interface Service {
   readonly app: FastifyInstance;
   readonly logger: ReturnType<typeof createLogger>;
   readonly registry: ModelRegistry;
+  readonly fleet: ModelFleet;
   readonly metrics: Metrics;
   readonly promRegistry: Registry;
   /** Stops accepting, drains in-flight requests, then closes the worker, models and store. */
@@ -48,12 +56,26 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   };
   const features = loadFeatures(config);
   const closers: (() => Promise<void>)[] = [];
-  const store = o.store ?? createStore(config, features.retention, { failFast: true }, logger);
-  closers.push(() => store.close());
+  // One client for the API's feature reads, the control plane and the shared answers.
+  const redis = createRedisClient(config, { failFast: true }, logger);
+  const store = o.store ?? createStore(config, features.retention, redis);
+  const control = redis
+    ? new RedisControlPlane(redis, config.REDIS_KEY_PREFIX, clock)
+    : new MemoryControlPlane(clock);
+  const answers = redis ? new RedisAnswerStore(redis, config.REDIS_KEY_PREFIX) : undefined;
+  closers.push(
+    () => control.close(),
+    () => store.close(),
+  );
+  if (o.store && redis) closers.push(async () => void redis.disconnect());
   let worker: ReturnType<typeof createFeatureWorker>;
   if (config.WORKER_IN_PROCESS && config.KAFKA_BROKERS) {
     // The worker must not fail fast: it holds its offsets and waits for the store instead.
-    const workerStore = createStore(config, features.retention, { failFast: false }, logger);
+    const workerStore = createStore(
+      config,
+      features.retention,
+      createRedisClient(config, { failFast: false }, logger),
+    );
     worker = createFeatureWorker(config, features, workerStore, logger, workerObserver(metrics, markApplied));
     closers.unshift(
       () => worker!.stop(),
@@ -80,20 +102,29 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     onBatch: (b) => metrics.batchSize.observe(b.rows),
   });
 
-  const version = config.MODEL_VERSION ?? (await registry.latest(config.MODEL_NAME));
-  if (version) {
-    try {
-      await registry.activate(config.MODEL_NAME, version);
-    } catch (err) {
-      logger.error(
-        { err, model: config.MODEL_NAME, version },
-        'could not activate the configured model; not ready',
-      );
-    }
-  } else
-    logger.error({ model: config.MODEL_NAME, dir: config.MODEL_DIR }, 'no model version found; not ready');
+  const replica = config.REPLICA_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const fleet = new ModelFleet({
+    registry,
+    control,
+    models: [config.MODEL_NAME],
+    replica,
+    clock,
+    logger: logger.child({ component: 'fleet' }),
+    // MODEL_VERSION is only the first desired state, written when the control plane has none yet.
+    initialVersion: async (model) =>
+      model === config.MODEL_NAME && config.MODEL_VERSION ? config.MODEL_VERSION : registry.latest(model),
+    pollMs: config.CONTROL_POLL_MS,
+    heartbeatMs: config.CONTROL_HEARTBEAT_MS,
+    onGenerations: (model, g) => {
+      metrics.controlGeneration.set({ model, role: 'desired' }, g.desired);
+      metrics.controlGeneration.set({ model, role: 'applied' }, g.applied);
+    },
+  });
+  await fleet.start();
+  if (!registry.active(config.MODEL_NAME))
+    logger.error({ model: config.MODEL_NAME, dir: config.MODEL_DIR }, 'no model version serves; not ready');
 
-  const watch = startModelWatch(registry, {
+  const watch = startModelWatch(watchTarget(registry, fleet), {
     mode: config.MODEL_WATCH,
     name: config.MODEL_NAME,
     intervalMs: config.MODEL_WATCH_INTERVAL_MS,
@@ -119,6 +150,18 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     logger: auditLogger(logger, { component: 'scoring' }),
     metrics,
     cacheSize: config.ANSWER_CACHE_SIZE,
+    ...(answers
+      ? {
+          shared: new SharedAnswers({
+            store: answers,
+            ttlMs: config.ANSWER_TTL_SECONDS * 1000,
+            // A claim outlives any request that could still be answering it.
+            pendingTtlMs: Math.max(5_000, config.REQUEST_DEADLINE_MS * 10),
+            clock,
+            logger,
+          }),
+        }
+      : {}),
     ...(decisions ? { decisions } : {}),
   });
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent);
@@ -131,6 +174,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     scoring: scorer,
     ingest: new Ingest({ store, entities: features.entities }),
     models: registry,
+    fleet,
     version: info.version,
     onEventApplied: markApplied,
   });
@@ -140,10 +184,12 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     app,
     logger,
     registry,
+    fleet,
     metrics,
     promRegistry,
     async close() {
       await watch.stop();
+      await fleet.stop();
       await app.close();
       await decisions?.close();
       for (const c of closers) await c().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
@@ -208,5 +254,17 @@ function exportGauges(
   prom.getMetricsAsJSON = async () => {
     await collect();
     return originalJson();
+  };
+}
+
+/** The model watch changes roles through the fleet, so a version it picks up reaches every replica. */
+function watchTarget(registry: ModelRegistry, fleet: ModelFleet) {
+  return {
+    latest: (name: string) => registry.latest(name),
+    active: (name: string) => registry.active(name),
+    load: (name: string, version: string) => registry.load(name, version),
+    unload: (name: string, version: string) => registry.unload(name, version),
+    activate: (name: string, version: string) => fleet.activate(name, version),
+    setCanary: (name: string, canary: { version: string; percent: number }) => fleet.setCanary(name, canary),
   };
 }

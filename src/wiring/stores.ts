@@ -30,16 +30,15 @@ export function loadFeatures(config: Config): Features {
 }
 
 /**
- * Redis Cluster, Redis or the in-memory store, as the config says. `failFast`: the API fails fast while Redis
- * is away (and scores degraded); the worker waits for it and loses nothing.
+ * The Redis (or Redis Cluster) client the config names, or undefined for the embedded in-memory store.
+ * `failFast`: the API fails fast while Redis is away (and scores degraded); the worker waits for it and loses
+ * nothing.
  */
-export function createStore(
+export function createRedisClient(
   config: Config,
-  retention: RetentionPolicy,
   o: { failFast: boolean },
   logger: Logger,
-): FeatureStore {
-  const options = { prefix: config.REDIS_KEY_PREFIX, retention };
+): Redis | Cluster | undefined {
   const clientOptions = {
     enableOfflineQueue: !o.failFast,
     maxRetriesPerRequest: o.failFast ? 0 : null,
@@ -51,17 +50,24 @@ export function createStore(
       const [host, port] = hp.split(':');
       return { host: host!, port: Number(port ?? 6379) };
     });
-    return new RedisFeatureStore(
-      watchErrors(
-        new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }),
-        logger,
-      ),
-      options,
+    return watchErrors(
+      new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }),
+      logger,
     );
   }
-  if (config.REDIS_URL)
-    return new RedisFeatureStore(watchErrors(new Redis(config.REDIS_URL, clientOptions), logger), options);
-  return new MemoryFeatureStore(retention);
+  if (config.REDIS_URL) return watchErrors(new Redis(config.REDIS_URL, clientOptions), logger);
+  return undefined;
+}
+
+/** The feature store on `client` (it closes the client when closed), or the in-memory store without one. */
+export function createStore(
+  config: Config,
+  retention: RetentionPolicy,
+  client: Redis | Cluster | undefined,
+): FeatureStore {
+  return client
+    ? new RedisFeatureStore(client, { prefix: config.REDIS_KEY_PREFIX, retention })
+    : new MemoryFeatureStore(retention);
 }
 
 /** ioredis emits an error per failed reconnect; log the first of each outage, not every attempt. */

@@ -10,7 +10,7 @@ import type { Logger } from '../ports/logger.js';
 import type { WorkerObserver } from '../ports/worker-observer.js';
 import { Ingest } from '../usecases/ingest.js';
 import { buildInfo } from '../version.js';
-import { createStore, type Features, loadFeatures } from './stores.js';
+import { createRedisClient, createStore, type Features, loadFeatures } from './stores.js';
 
 /** The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. */
 export function createFeatureWorker(
@@ -51,7 +51,11 @@ export async function startWorkerProcess(
   const registry = new Registry();
   const metrics = createMetrics(registry, buildInfo());
   const features = loadFeatures(config);
-  const store = createStore(config, features.retention, { failFast: false }, logger);
+  const store = createStore(
+    config,
+    features.retention,
+    createRedisClient(config, { failFast: false }, logger),
+  );
   const observer = workerObserver(metrics, (t) =>
     metrics.featureFreshness.set(Math.max(0, (systemClock.now() - t) / 1000)),
   );

@@ -108,6 +108,12 @@ export function createMetrics(registry: Registry, build: { version: string; comm
       labelNames: ['outcome'] as const,
       registers: r,
     }),
+    controlGeneration: new Gauge({
+      name: 'fraudscore_control_generation',
+      help: 'Generation of the shared serving state per model: desired (in the control plane) and applied (by this replica).',
+      labelNames: ['model', 'role'] as const,
+      registers: r,
+    }),
     buildInfo: new Gauge({
       name: 'fraudscore_build_info',
       help: 'Build of this process; value 1.',

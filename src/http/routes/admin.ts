@@ -2,13 +2,17 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type ErrorCode, MODEL_LOAD_ERRORS } from '../../domain/errors.js';
 import { ModelNameSchema, ModelVersionSchema } from '../../domain/models/names.js';
+import type { ModelFleet } from '../../usecases/models/fleet.js';
 import type { ModelRegistry } from '../../usecases/models/registry.js';
 import { requireBearer } from '../bearer.js';
 import { validationError } from '../errors.js';
 import { documented, type RouteDoc } from '../openapi/route-doc.js';
 
 export interface AdminRoutesOptions {
+  /** This replica's versions, for listings and loads that concern it alone. */
   readonly registry: ModelRegistry;
+  /** The shared serving state: every role change goes through it, so every replica applies it. */
+  readonly fleet: ModelFleet;
   readonly token: string;
 }
 
@@ -21,9 +25,13 @@ const guarded = (doc: Omit<RouteDoc, 'bearer'>) =>
   documented({ ...doc, bearer: 'admin', errors: ['unauthorized', 'forbidden', ...doc.errors] });
 const AFTER_CHANGE = { 200: { description: "The model's versions and roles after the change" } };
 const CHANGE_ERRORS: readonly ErrorCode[] = ['invalid_request', ...MODEL_LOAD_ERRORS];
+/** A shared change can also meet a concurrent one, or an unreachable control plane. */
+const SHARED_ERRORS: readonly ErrorCode[] = ['conflict', 'control_plane_unavailable'];
 
 /**
- * Model lifecycle under /admin, behind the admin bearer token (never the events token).
+ * Model lifecycle under /admin, behind the admin bearer token (never the events token). Role changes
+ * (activate, rollback, canary, shadow) are validated on this replica, then written to the shared serving state
+ * that every replica follows; the answer shows this replica after applying it. A load concerns this replica only.
  */
 export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o) => {
   app.addHook('onRequest', requireBearer(o.token, 'admin'));
@@ -51,14 +59,24 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
       throw err;
     }
   };
-  const summary = async (name: string) => (await o.registry.list()).find((m) => m.name === name);
+  const summary = async (name: string) => {
+    const [models, fleet] = await Promise.all([o.registry.list(), o.fleet.status(name)]);
+    const local = models.find((m) => m.name === name);
+    return local && { ...local, fleet };
+  };
 
   const listDoc = guarded({
-    summary: "Every model on disk or in memory, with each version's state, evaluation and last failure",
+    summary:
+      "Every model on disk or in memory, with each version's state, evaluation and last failure on this replica, and for each model the shared desired state, every live replica's observed state and whether they converged",
     responses: { 200: { description: 'The models' } },
     errors: [],
   });
-  app.get('/admin/models', listDoc, async () => ({ models: await o.registry.list() }));
+  app.get('/admin/models', listDoc, async () => {
+    const models = await o.registry.list();
+    return {
+      models: await Promise.all(models.map(async (m) => ({ ...m, fleet: await o.fleet.status(m.name) }))),
+    };
+  });
 
   const loadDoc = guarded({
     summary: 'Load and verify a version without giving it a role',
@@ -77,12 +95,12 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     params: Params,
     body: VersionBody,
     responses: AFTER_CHANGE,
-    errors: CHANGE_ERRORS,
+    errors: [...CHANGE_ERRORS, ...SHARED_ERRORS],
   });
   app.post('/admin/models/:name/activate', activateDoc, async (req) => {
     const { name } = params(req);
     const { version } = body(VersionBody, req);
-    await change(req, 'activate', { model: name, version }, () => o.registry.activate(name, version));
+    await change(req, 'activate', { model: name, version }, () => o.fleet.activate(name, version));
     return summary(name);
   });
 
@@ -90,11 +108,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     summary: 'Restore the previously active version',
     params: Params,
     responses: AFTER_CHANGE,
-    errors: ['invalid_request', 'no_previous'],
+    errors: [...CHANGE_ERRORS, 'no_previous', ...SHARED_ERRORS],
   });
   app.post('/admin/models/:name/rollback', rollbackDoc, async (req) => {
     const { name } = params(req);
-    await change(req, 'rollback', { model: name }, () => o.registry.rollback(name));
+    await change(req, 'rollback', { model: name }, () => o.fleet.rollback(name));
     return summary(name);
   });
 
@@ -103,12 +121,12 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     params: Params,
     body: CanaryBody,
     responses: AFTER_CHANGE,
-    errors: [...CHANGE_ERRORS, 'invalid_argument', 'no_active', 'conflict'],
+    errors: [...CHANGE_ERRORS, 'invalid_argument', 'no_active', ...SHARED_ERRORS],
   });
   app.put('/admin/models/:name/canary', canaryDoc, async (req) => {
     const { name } = params(req);
     const canary = body(CanaryBody, req);
-    await change(req, 'canary_set', { model: name, ...canary }, () => o.registry.setCanary(name, canary));
+    await change(req, 'canary_set', { model: name, ...canary }, () => o.fleet.setCanary(name, canary));
     return summary(name);
   });
 
@@ -116,11 +134,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     summary: 'Stop the canary',
     params: Params,
     responses: AFTER_CHANGE,
-    errors: ['invalid_request'],
+    errors: ['invalid_request', ...SHARED_ERRORS],
   });
   app.delete('/admin/models/:name/canary', clearCanaryDoc, async (req) => {
     const { name } = params(req);
-    await change(req, 'canary_clear', { model: name }, () => o.registry.clearCanary(name));
+    await change(req, 'canary_clear', { model: name }, () => o.fleet.clearCanary(name));
     return summary(name);
   });
 
@@ -129,12 +147,12 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     params: Params,
     body: VersionBody,
     responses: AFTER_CHANGE,
-    errors: [...CHANGE_ERRORS, 'conflict'],
+    errors: [...CHANGE_ERRORS, ...SHARED_ERRORS],
   });
   app.put('/admin/models/:name/shadow', shadowDoc, async (req) => {
     const { name } = params(req);
     const shadow = body(VersionBody, req);
-    await change(req, 'shadow_set', { model: name, ...shadow }, () => o.registry.setShadow(name, shadow));
+    await change(req, 'shadow_set', { model: name, ...shadow }, () => o.fleet.setShadow(name, shadow));
     return summary(name);
   });
 
@@ -142,11 +160,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     summary: 'Stop the shadow',
     params: Params,
     responses: AFTER_CHANGE,
-    errors: ['invalid_request'],
+    errors: ['invalid_request', ...SHARED_ERRORS],
   });
   app.delete('/admin/models/:name/shadow', clearShadowDoc, async (req) => {
     const { name } = params(req);
-    await change(req, 'shadow_clear', { model: name }, () => o.registry.clearShadow(name));
+    await change(req, 'shadow_clear', { model: name }, () => o.fleet.clearShadow(name));
     return summary(name);
   });
 };

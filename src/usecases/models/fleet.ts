@@ -1,3 +1,4 @@
+import { ServiceError } from '../../domain/errors.js';
 import { ModelLoadError } from '../../domain/models/load-error.js';
 import {
   type ReplicaStatus,
@@ -44,11 +45,6 @@ interface Followed {
   error?: string;
   converging?: Promise<void>;
   again: boolean;
-}
-
-/** The control plane could not be read or written: the change was not made. */
-export class ControlPlaneUnavailable extends Error {
-  override name = 'ControlPlaneUnavailable';
 }
 
 /**
@@ -209,8 +205,8 @@ export class ModelFleet {
   /**
    * Validates a change of `model`'s roles on this replica, then writes it for every replica. Throws
    * RegistryError for a change the current state does not allow (or a concurrent change: `conflict`),
-   * ModelLoadError when a version it names cannot serve here, ControlPlaneUnavailable when the state cannot
-   * be read or written.
+   * ModelLoadError when a version it names cannot serve here, ServiceError `control_plane_unavailable` when
+   * the state cannot be read or written.
    */
   private async change(model: string, next: (current: ServingRoles) => ServingRoles): Promise<ServingState> {
     this.follow(model);
@@ -219,7 +215,10 @@ export class ModelFleet {
     try {
       current = await control.read(model);
     } catch (err) {
-      throw new ControlPlaneUnavailable(`cannot read the serving state of ${model}: ${messageOf(err)}`);
+      throw new ServiceError(
+        'control_plane_unavailable',
+        `cannot read the serving state of ${model}: ${messageOf(err)}`,
+      );
     }
     const roles = next(current ? rolesOf(current) : registry.roles(model));
     if (current && sameRoles(rolesOf(current), roles)) return current;
@@ -240,7 +239,10 @@ export class ModelFleet {
       written = await control.write(model, current?.generation ?? 0, roles, replica);
     } catch (err) {
       await unpin();
-      throw new ControlPlaneUnavailable(`cannot write the serving state of ${model}: ${messageOf(err)}`);
+      throw new ServiceError(
+        'control_plane_unavailable',
+        `cannot write the serving state of ${model}: ${messageOf(err)}`,
+      );
     }
     if (!written) {
       await unpin();

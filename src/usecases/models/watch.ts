@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { Logger } from '../../ports/logger.js';
-import type { ModelRegistry } from './registry.js';
 
 export const WatchModeSchema = z.enum(['off', 'load', 'activate', 'canary']);
 export type WatchMode = z.infer<typeof WatchModeSchema>;
@@ -21,7 +20,15 @@ export interface ModelWatch {
   stop(): Promise<void>;
 }
 
-type Registry = Pick<ModelRegistry, 'latest' | 'active' | 'load' | 'unload' | 'activate' | 'setCanary'>;
+/** What the watch drives: the registry for this replica's loads, the fleet for role changes. */
+interface Registry {
+  latest(name: string): Promise<string | undefined>;
+  active(name: string): unknown;
+  load(name: string, version: string): Promise<unknown>;
+  unload(name: string, version: string): Promise<unknown>;
+  activate(name: string, version: string): Promise<unknown>;
+  setCanary(name: string, canary: { version: string; percent: number }): Promise<unknown>;
+}
 
 /**
  * Polls MODEL_DIR for versions newer than the newest one seen when the watch started, and loads, activates or

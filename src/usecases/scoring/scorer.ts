@@ -17,6 +17,7 @@ import { AnswerCache } from './answer-cache.js';
 import { auditDecisions } from './audit.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
 import { scheduleShadow } from './shadow.js';
+import type { SharedAnswers, SharedOutcome } from './shared-answers.js';
 import { groupByVersion, type Work } from './work.js';
 
 export interface ScorerDeps {
@@ -29,8 +30,10 @@ export interface ScorerDeps {
   readonly logger: Logger;
   readonly metrics: ScoringMetrics;
   readonly decisions?: DecisionSink;
-  /** Answers remembered for retries of the same transaction id. */
+  /** Answers remembered by this process for retries of the same transaction id: the first level. */
   readonly cacheSize?: number;
+  /** Answers shared by every replica: the second level, and the one that decides who audits. */
+  readonly shared?: SharedAnswers;
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -61,7 +64,7 @@ export class Scorer implements ScoringService {
     const t0 = clock.monotonic();
     const results: ScoreResult[] = new Array(txs.length);
     const fresh: { index: number; tx: Transaction; fingerprint: string }[] = [];
-    // Every conflict is found before any model version is leased, so a refused request holds nothing.
+    // Every conflict this process knows of is found before any model version is leased.
     txs.forEach((tx, index) => {
       const fingerprint = JSON.stringify(tx);
       const cached = this.cache.get(tx.transaction_id, fingerprint);
@@ -86,19 +89,37 @@ export class Scorer implements ScoringService {
 
     let shadowsHandedOver = false;
     try {
+      // The shared store is asked alongside the feature reads: no extra round trip before scoring.
+      const claims = this.d.shared?.claim(
+        work.map((w) => ({
+          id: w.tx.transaction_id,
+          fingerprint: this.d.shared!.fingerprint(w.fingerprint),
+        })),
+      );
+      claims?.catch(() => undefined);
       const records = await this.readFeatures(work, o.deadline);
+      if (claims) this.settleShared(work, await claims, results, o.explain);
+      const todo = work.filter((w) => !w.settled);
       const t1 = clock.monotonic();
-      work.forEach((w, k) => this.computeFeatures(w, records, k));
-      await this.infer(work, o.deadline);
+      work.forEach((w, k) => {
+        if (!w.settled) this.computeFeatures(w, records, k);
+      });
+      await this.infer(todo, o.deadline);
       const t2 = clock.monotonic();
-      for (const w of work) this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      for (const w of todo) this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      if (this.d.shared) await this.shareAnswers(todo, results, o);
       const t3 = clock.monotonic();
       metrics.stageDuration.observe({ stage: 'features' }, (t1 - t0) / 1000);
       metrics.stageDuration.observe({ stage: 'inference' }, (t2 - t1) / 1000);
       metrics.stageDuration.observe({ stage: 'ensemble' }, (t3 - t2) / 1000);
       metrics.stageDuration.observe({ stage: 'total' }, (t3 - t0) / 1000);
-      auditDecisions(work, results, this.d.logger, this.d.decisions);
-      scheduleShadow(work, this.d.logger, metrics);
+      auditDecisions(
+        todo.filter((w) => !w.settled),
+        results,
+        this.d.logger,
+        this.d.decisions,
+      );
+      scheduleShadow(todo, this.d.logger, metrics);
       shadowsHandedOver = true;
     } finally {
       for (const w of work) {
@@ -107,6 +128,54 @@ export class Scorer implements ScoringService {
       }
     }
     return results;
+  }
+
+  /** Takes the answers the shared store already holds; the rest are scored. */
+  private settleShared(
+    work: readonly Work[],
+    outcomes: readonly SharedOutcome[],
+    results: ScoreResult[],
+    explain: boolean,
+  ): void {
+    work.forEach((w, k) => {
+      const outcome = outcomes[k]!;
+      w.shared = outcome;
+      if (outcome.kind !== 'answered') return;
+      const { result, features } = outcome.stored;
+      results[w.index] = explain ? { ...result, features } : result;
+      this.cache.set(w.tx.transaction_id, w.fingerprint, { result, explained: () => features });
+      w.settled = true;
+    });
+  }
+
+  /**
+   * Keeps each answer this request owns for every replica (a degraded one is given back instead), and replaces
+   * an answer another request was computing at the same time by that request's, so both callers get one answer.
+   */
+  private async shareAnswers(todo: readonly Work[], results: ScoreResult[], o: ScoreOptions): Promise<void> {
+    const shared = this.d.shared!;
+    await Promise.all(
+      todo.map(async (w) => {
+        if (w.shared?.kind !== 'compute') return;
+        const id = w.tx.transaction_id;
+        const fingerprint = shared.fingerprint(w.fingerprint);
+        const mine = results[w.index]!;
+        if (w.shared.owned) {
+          if (mine.degraded) shared.forget(id, fingerprint);
+          else {
+            const { features: _, ...result } = mine;
+            shared.remember(id, fingerprint, { result, features: w.explained!() });
+          }
+          return;
+        }
+        if (!w.shared.pending) return;
+        const other = await shared.awaitOther(id, fingerprint, o.deadline);
+        if (!other) return;
+        results[w.index] = o.explain ? { ...other.result, features: other.features } : other.result;
+        // The request that holds the id audited its answer.
+        w.settled = true;
+      }),
+    );
   }
 
   async readiness(): Promise<Readiness> {
@@ -236,6 +305,7 @@ export class Scorer implements ScoringService {
       },
     };
     results[w.index] = explain ? { ...result, features: explained() } : result;
+    w.explained = explained;
     w.reasons = reasons;
     metrics.decisions.inc({ decision, model_version: modelVersion });
     metrics.score.observe({ model_version: modelVersion }, score);

@@ -3,6 +3,7 @@ import type { TxInput } from '../../domain/features/engine.js';
 import type { DegradedReason, ScoreResult } from '../../domain/scoring/result.js';
 import type { LoadedVersion } from '../models/loaded-version.js';
 import type { Route } from '../models/registry.js';
+import type { SharedOutcome } from './shared-answers.js';
 
 /** One transaction on its way through a scoring request; the stages fill it in. */
 export interface Work {
@@ -21,6 +22,12 @@ export interface Work {
   members?: number[];
   reasons?: ScoreResult['reasons'];
   degraded: DegradedReason[];
+  /** The features by name, as ?explain=true shows them; set once the answer is decided. */
+  explained?: () => Record<string, number>;
+  /** What the shared answer store said of its id (absent without one). */
+  shared?: SharedOutcome;
+  /** Answered without scoring (by the shared store, or another replica's answer): nothing to audit. */
+  settled?: boolean;
 }
 
 /** Work items grouped by the version `versionOf` names, in first-seen order; items it maps to undefined are left out. */

@@ -1,18 +1,20 @@
 /**
  * The composition contract of issue 14: `build(config, deps)` takes everything through its deps, so the app
- * can be assembled from in-memory parts only — fake model sessions (no ONNX file), the in-memory store (no
- * Redis), a fake clock — and scores through `app.inject()` like the real service.
+ * can be assembled from in-memory parts only — fake model sessions (no ONNX file), the in-memory store and
+ * control plane (no Redis), a fake clock — and scores through `app.inject()` like the real service.
  */
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryControlPlane } from '../../../src/adapters/memory/memory-control-plane.js';
 import { MemoryFeatureStore } from '../../../src/adapters/memory/memory-store.js';
 import { loadConfig } from '../../../src/config.js';
 import { entityUnion } from '../../../src/domain/features/engine.js';
 import { build } from '../../../src/http/app.js';
 import type { Logger } from '../../../src/ports/logger.js';
 import { Ingest } from '../../../src/usecases/ingest.js';
+import { ModelFleet } from '../../../src/usecases/models/fleet.js';
 import { ModelRegistry } from '../../../src/usecases/models/registry.js';
 import { Scorer } from '../../../src/usecases/scoring/scorer.js';
 import { FakeSource, fakeClock, featureSets } from '../models/fakes.js';
@@ -24,6 +26,7 @@ const noop = { observe() {}, inc() {} };
 describe('build(config, deps) with in-memory fakes only', () => {
   let app: FastifyInstance;
   let models: ModelRegistry;
+  let stopFleet: () => Promise<void>;
 
   beforeAll(async () => {
     const config = loadConfig({ ADMIN_TOKEN: TOKEN, REQUEST_DEADLINE_MS: '10000' });
@@ -38,7 +41,17 @@ describe('build(config, deps) with in-memory fakes only', () => {
       batching: { enabled: false, maxRows: 1, maxWaitMs: 0 },
       psiWindow: 100,
     });
-    await models.activate('fraudscore', '1');
+    const fleet = new ModelFleet({
+      registry: models,
+      control: new MemoryControlPlane(clock),
+      models: ['fraudscore'],
+      replica: 'test',
+      clock,
+      logger: quiet,
+      initialVersion: async () => '1',
+    });
+    await fleet.start();
+    stopFleet = () => fleet.stop();
     const scoring = new Scorer({
       registry: models,
       modelName: 'fraudscore',
@@ -63,11 +76,13 @@ describe('build(config, deps) with in-memory fakes only', () => {
       scoring,
       ingest: new Ingest({ store, entities }),
       models,
+      fleet,
       version: 'test',
     });
   });
   afterAll(async () => {
     await app.close();
+    await stopFleet();
     await models.close();
   });
 

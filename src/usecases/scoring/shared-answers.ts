@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { ServiceError } from '../../domain/errors.js';
+import type { ScoreResult } from '../../domain/scoring/result.js';
+import type { AnswerStore, Claim } from '../../ports/answer-store.js';
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../../ports/logger.js';
+
+/** An answer as every replica keeps it: the result without `features`, and the features by name for ?explain. */
+export interface StoredAnswer {
+  readonly result: ScoreResult;
+  readonly features: Record<string, number>;
+}
+
+/** What to do with one transaction after the shared store was asked. */
+export type SharedOutcome =
+  /** Score it. `owned`: this request holds the id and must remember or forget the answer; `pending`: another
+   * request holds it and will answer, so this one waits for that answer (and never audits). */
+  | { readonly kind: 'compute'; readonly owned: boolean; readonly pending: boolean }
+  | { readonly kind: 'answered'; readonly stored: StoredAnswer };
+
+export interface SharedAnswersDeps {
+  readonly store: AnswerStore;
+  /** How long an answer is kept (ANSWER_TTL_SECONDS, in ms). */
+  readonly ttlMs: number;
+  /** How long a claim waits for its answer before another request may take the id (ms). */
+  readonly pendingTtlMs: number;
+  readonly clock: Clock;
+  readonly logger: Pick<Logger, 'warn'>;
+  /** Pause between looks at an id another request is answering (ms; default 2). */
+  readonly pollMs?: number;
+}
+
+/**
+ * Idempotency across replicas: the answer to a transaction id lives in the shared store, so a retry on any
+ * replica gets the same answer, other content under the same id is a conflict anywhere, and of two requests
+ * racing on one id, one computes (and audits) and the other returns its answer. The store failing never fails a
+ * request: it is then scored as if new, remembered by this process only.
+ */
+export class SharedAnswers {
+  constructor(private readonly d: SharedAnswersDeps) {}
+
+  /** A short, fixed-size fingerprint of a request's content, as the store keeps it. */
+  fingerprint(content: string): string {
+    return createHash('sha256').update(content).digest('base64url');
+  }
+
+  /**
+   * Claims each id (one round trip for all). Throws ServiceError `conflict` when an id holds other content,
+   * after giving back the ids this call claimed.
+   */
+  async claim(items: readonly { id: string; fingerprint: string }[]): Promise<SharedOutcome[]> {
+    let claims: Claim[];
+    try {
+      claims = await this.d.store.claim(items, this.d.pendingTtlMs);
+    } catch (err) {
+      this.d.logger.warn({ err }, 'answer store unavailable; answers are remembered by this replica only');
+      return items.map(() => ({ kind: 'compute', owned: false, pending: false }));
+    }
+    const conflict = items.findIndex((it, k) => {
+      const c = claims[k]!;
+      return c.state !== 'claimed' && c.fingerprint !== it.fingerprint;
+    });
+    if (conflict >= 0) {
+      items.forEach((it, k) => {
+        if (claims[k]!.state === 'claimed') this.forget(it.id, it.fingerprint);
+      });
+      throw new ServiceError(
+        'conflict',
+        `transaction ${items[conflict]!.id} was already scored with different content`,
+      );
+    }
+    return claims.map((c): SharedOutcome => {
+      if (c.state === 'answered') return { kind: 'answered', stored: JSON.parse(c.answer) as StoredAnswer };
+      return { kind: 'compute', owned: c.state === 'claimed', pending: c.state === 'pending' };
+    });
+  }
+
+  /** Keeps the answer of an id this request claimed; off the response path. */
+  remember(id: string, fingerprint: string, answer: StoredAnswer): void {
+    this.d.store
+      .complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs)
+      .catch((err: unknown) => this.d.logger.warn({ err, transaction_id: id }, 'answer not stored'));
+  }
+
+  /** Gives back an id this request claimed: its answer (degraded) is not to be remembered. */
+  forget(id: string, fingerprint: string): void {
+    this.d.store.release(id, fingerprint).catch(() => undefined);
+  }
+
+  /** The answer another request is computing for this content, if it arrives before `deadline` (monotonic ms). */
+  async awaitOther(id: string, fingerprint: string, deadline: number): Promise<StoredAnswer | undefined> {
+    const pause = this.d.pollMs ?? 2;
+    while (this.d.clock.monotonic() < deadline) {
+      const c = await this.d.store.peek(id).catch(() => undefined);
+      if (c?.state === 'answered' && c.fingerprint === fingerprint)
+        return JSON.parse(c.answer) as StoredAnswer;
+      if (!c || c.state === 'claimed') return undefined;
+      await new Promise((r) => setTimeout(r, pause));
+    }
+    return undefined;
+  }
+}
