@@ -36,7 +36,11 @@ import { sleep, waitFor } from '../helpers/wait.js';
 const sets = [...loadFeatureSets('features').values()];
 const entities = entityUnion(sets);
 const retention = retentionFor(sets);
-const DEADLINE_MS = 50;
+/**
+ * Generous on purpose: the test is about what an outage does (answers degrade at once, nothing fails), not about
+ * latency, and it must hold on a slow or busy machine too. While Redis is away the store fails fast anyway.
+ */
+const DEADLINE_MS = 250;
 const RATE = 250;
 const LOAD_MS = 10_000;
 const KILL_AT_MS = 3_000;
@@ -204,7 +208,8 @@ describe('Redis goes away under load and comes back', () => {
     expect(during.length).toBeGreaterThan(RATE);
     expect(during.every((r) => r.degraded)).toBe(true);
     const before = results.filter((r) => r.at < KILL_AT_MS - 500);
-    expect(before.filter((r) => r.degraded).length).toBeLessThan(before.length * 0.05);
+    const degradedBefore = before.filter((r) => r.degraded);
+    expect(degradedBefore.length, JSON.stringify(degradedBefore.slice(0, 5))).toBeLessThan(before.length * 0.05);
 
     // Readiness: 503 with feature_store not ok during the outage, 200 again once Redis answers.
     const down = ready.filter((x) => x.at > marks.killed + 300 && x.at < marks.restarted);
