@@ -133,12 +133,13 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   });
   const decisions =
     config.KAFKA_BROKERS && config.KAFKA_TOPIC_DECISIONS
-      ? new KafkaDecisionSink(
-          config.KAFKA_BROKERS,
-          config.KAFKA_CLIENT_ID,
-          config.KAFKA_TOPIC_DECISIONS,
+      ? new KafkaDecisionSink({
+          brokers: config.KAFKA_BROKERS,
+          clientId: config.KAFKA_CLIENT_ID,
+          topic: config.KAFKA_TOPIC_DECISIONS,
           logger,
-        )
+          onDropped: (n) => metrics.decisionsDropped.inc(n),
+        })
       : undefined;
   const scorer = new Scorer({
     registry,

@@ -209,7 +209,9 @@ describe('Redis goes away under load and comes back', () => {
     expect(during.every((r) => r.degraded)).toBe(true);
     const before = results.filter((r) => r.at < KILL_AT_MS - 500);
     const degradedBefore = before.filter((r) => r.degraded);
-    expect(degradedBefore.length, JSON.stringify(degradedBefore.slice(0, 5))).toBeLessThan(before.length * 0.05);
+    expect(degradedBefore.length, JSON.stringify(degradedBefore.slice(0, 5))).toBeLessThan(
+      before.length * 0.05,
+    );
 
     // Readiness: 503 with feature_store not ok during the outage, 200 again once Redis answers.
     const down = ready.filter((x) => x.at > marks.killed + 300 && x.at < marks.restarted);

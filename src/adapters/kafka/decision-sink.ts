@@ -4,73 +4,98 @@ import type { DecisionSink } from '../../ports/decision-sink.js';
 import type { Logger } from '../../ports/logger.js';
 import { ensureTopics } from './topics.js';
 
+export interface KafkaDecisionSinkOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly topic: string;
+  readonly logger: Logger;
+  /** Records held while the broker is away; beyond it the newest are dropped, counted and logged. */
+  readonly maxQueue?: number;
+  /** Told how many records were dropped each time some are (fraudscore_decisions_dropped_total). */
+  readonly onDropped?: (n: number) => void;
+  /** Backoff between attempts while the broker is away (ms). */
+  readonly retryDelayMs?: { readonly min: number; readonly max: number };
+}
+
 /**
- * Publishes audit records of decisions to a topic (key: transaction id), off the request path: records are
- * queued and sent in the background; a broker outage drops them with a warning rather than slowing scoring
- * (the log keeps every record regardless).
+ * Publishes audit records of decisions to a topic (key: transaction id), off the request path, through an
+ * idempotent producer: a retried send never writes a record twice. While the broker is away records wait in a
+ * bounded queue and sending is retried with backoff; what does not fit is dropped, counted and logged — never
+ * silently lost (the log keeps every record regardless).
  */
 export class KafkaDecisionSink implements DecisionSink {
   private readonly producer: Producer;
+  private readonly kafka: Kafka;
   private queue: DecisionRecord[] = [];
-  private sending = false;
-  private connected: Promise<void>;
-  private dropped = 0;
+  private draining: Promise<void> | undefined;
+  private connected = false;
+  private closed = false;
 
-  constructor(
-    brokers: readonly string[],
-    clientId: string,
-    private readonly topic: string,
-    private readonly logger: Logger,
-    private readonly maxQueue = 50_000,
-  ) {
-    const kafka = new Kafka({ clientId, brokers: [...brokers], logLevel: logLevel.NOTHING });
-    const producer = kafka.producer({ allowAutoTopicCreation: true });
-    this.producer = producer;
-    this.connected = (async () => {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin, [{ topic, numPartitions: -1 }]);
-      } finally {
-        await admin.disconnect();
-      }
-      await producer.connect();
-    })();
-    this.connected.catch((err: unknown) => logger.warn({ err }, 'decisions producer could not connect'));
+  constructor(private readonly o: KafkaDecisionSinkOptions) {
+    this.kafka = new Kafka({ clientId: o.clientId, brokers: [...o.brokers], logLevel: logLevel.NOTHING });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: true,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: 5 },
+    });
   }
 
   publish(records: readonly DecisionRecord[]): void {
-    const room = this.maxQueue - this.queue.length;
-    if (room < records.length) this.dropped += records.length - Math.max(0, room);
-    this.queue.push(...records.slice(0, Math.max(0, room)));
-    if (!this.sending) void this.drain();
+    const room = (this.o.maxQueue ?? 50_000) - this.queue.length;
+    const kept = Math.max(0, Math.min(room, records.length));
+    for (let i = 0; i < kept; i++) this.queue.push(records[i]!);
+    if (kept < records.length) this.drop(records.length - kept, 'queue full');
+    this.draining ??= this.drain().finally(() => {
+      this.draining = undefined;
+    });
+  }
+
+  /** Sends what is queued (waiting for the broker as long as it takes), then disconnects. */
+  async close(): Promise<void> {
+    await this.draining;
+    this.closed = true;
+    if (this.queue.length) this.drop(this.queue.splice(0).length, 'closing with the broker away');
+    await this.producer.disconnect().catch(() => {});
   }
 
   private async drain(): Promise<void> {
-    this.sending = true;
-    try {
-      await this.connected;
-      while (this.queue.length) {
-        const batch = this.queue.splice(0, 1000);
+    const { min, max } = this.o.retryDelayMs ?? { min: 100, max: 5_000 };
+    for (let attempt = 0; this.queue.length && !this.closed; ) {
+      try {
+        if (!this.connected) await this.connect();
+        const batch = this.queue.slice(0, 1000);
         await this.producer.send({
-          topic: this.topic,
+          topic: this.o.topic,
           messages: batch.map((r) => ({ key: r.transaction_id, value: JSON.stringify(r) })),
         });
+        this.queue.splice(0, batch.length);
+        attempt = 0;
+      } catch (err) {
+        if (attempt === 0)
+          this.o.logger.warn(
+            { err, queued: this.queue.length },
+            'decisions topic unavailable; holding audit records and retrying',
+          );
+        await new Promise((r) => setTimeout(r, Math.min(max, min * 2 ** attempt++)).unref());
       }
-    } catch (err) {
-      this.dropped += this.queue.length;
-      this.queue = [];
-      this.logger.warn(
-        { err, dropped: this.dropped },
-        'decisions topic unavailable; audit records kept in the log only',
-      );
-    } finally {
-      this.sending = false;
     }
   }
 
-  async close(): Promise<void> {
-    if (this.queue.length) await this.drain();
-    await this.producer.disconnect().catch(() => {});
+  private async connect(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, [{ topic: this.o.topic, numPartitions: -1 }]);
+    } finally {
+      await admin.disconnect();
+    }
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  private drop(n: number, why: string): void {
+    this.o.onDropped?.(n);
+    this.o.logger.warn({ dropped: n, why, topic: this.o.topic }, 'decision audit records dropped');
   }
 }

@@ -108,6 +108,11 @@ export function createMetrics(registry: Registry, build: { version: string; comm
       labelNames: ['outcome'] as const,
       registers: r,
     }),
+    decisionsDropped: new Counter({
+      name: 'fraudscore_decisions_dropped_total',
+      help: 'Decision audit records not published to the decisions topic (queue full while the broker was away); the log keeps them.',
+      registers: r,
+    }),
     controlGeneration: new Gauge({
       name: 'fraudscore_control_generation',
       help: 'Generation of the shared serving state per model: desired (in the control plane) and applied (by this replica).',
