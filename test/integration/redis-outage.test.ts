@@ -7,9 +7,8 @@
  * A FeatureWorker writing to the same Redis consumes a topic filled during the outage and loses nothing: after
  * recovery its state gives the features of the in-memory store fed the same events.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -30,6 +29,7 @@ import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
 import { freePort } from '../helpers/net.js';
 import { stopChild } from '../helpers/process.js';
+import { startRedis } from '../helpers/redis.js';
 import { requireKafka, uniqueName } from '../helpers/services.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -324,33 +324,3 @@ async function runLoad(
 }
 
 /** Starts a private redis-server (no persistence) and waits until it answers PING. */
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: 'ignore' },
-  );
-  const end = Date.now() + 10_000;
-  while (Date.now() < end) {
-    if (child.exitCode !== null)
-      throw new Error(`redis-server exited with ${child.exitCode} (port ${port} taken?)`);
-    if (await ping(port)) return child;
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING within 10 s`);
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1_000, () => done(false));
-    s.once('error', () => done(false));
-    s.once('data', (b: Buffer) => done(b.toString().startsWith('+PONG')));
-    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
-  });
-}

@@ -265,7 +265,16 @@ export class ModelFleet {
       f.error = `control plane unavailable: ${messageOf(err)}`;
       return;
     }
-    if (!desired) return;
+    if (!desired) {
+      // The control plane lost the state (a Redis without persistence restarted): seed it again from what this
+      // replica serves. Replicas race to do so; the compare-and-set lets one win and the others follow it.
+      const roles = registry.roles(model);
+      if (f.applied > 0 && roles.active) {
+        const seeded = await control.write(model, 0, roles, this.d.replica).catch(() => undefined);
+        f.again = seeded !== undefined || f.again;
+      }
+      return;
+    }
     f.desired = desired.generation;
     if (f.applied === desired.generation && sameRoles(registry.roles(model), rolesOf(desired))) {
       f.error = undefined;
