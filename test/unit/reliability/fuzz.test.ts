@@ -92,7 +92,7 @@ function expectProblemsUnder(body: ErrorBody, prefix: string, broken: readonly s
 
 // ------------------------------------------------------------------------------------------- arbitraries
 
-const ID_RE = /^[^\s{}\p{Cc}]+$/u;
+const ID_RE = /^[^\s{}\p{Cc}\p{Cf}]+$/u;
 const idArb = fc.oneof(
   fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 24 }),
   fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
