@@ -60,10 +60,14 @@ export function decodeMessage(kind: EventKind, value: Buffer | null): Validated 
   return validateEvent(kind, json);
 }
 
-/** A transaction counts as applied when any of its entity writes changed state; a redelivery is all duplicates. */
+/**
+ * A transaction counts as applied when any of its entity writes changed state; a redelivery is all duplicates.
+ * Its writes share one event time, so a store refuses all of them as future or none.
+ */
 export function summarize(outcomes: readonly ApplyOutcome[]): ApplyOutcome {
   if (outcomes.includes('applied')) return 'applied';
   if (outcomes.includes('duplicate')) return 'duplicate';
+  if (outcomes.includes('future')) return 'future';
   return outcomes.length ? 'late' : 'duplicate';
 }
 
@@ -72,7 +76,7 @@ export function countOutcomes(
   outcomes: readonly ApplyOutcome[],
   spans: readonly number[],
 ): Record<ApplyOutcome, number> {
-  const counts = { applied: 0, duplicate: 0, late: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, future: 0 };
   let at = 0;
   for (const n of spans) {
     counts[summarize(outcomes.slice(at, at + n))]++;

@@ -22,7 +22,7 @@ export interface IngestDeps {
 
 export interface IngestResult {
   readonly counts: IngestCounts;
-  /** Event time (epoch ms) of the newest event written; -Infinity when none was. */
+  /** Event time (epoch ms) of the newest event the store took (applied, duplicate or late); -Infinity when none. */
   readonly newest: number;
 }
 
@@ -60,9 +60,12 @@ export class Ingest {
 
   async apply(batch: IngestBatch): Promise<IngestResult> {
     let newest = Number.NEGATIVE_INFINITY;
-    if (batch.events.length === 0) return { counts: { applied: 0, duplicate: 0, late: 0 }, newest };
+    if (batch.events.length === 0)
+      return { counts: { applied: 0, duplicate: 0, late: 0, future: 0 }, newest };
     const outcomes = await this.d.store.apply(batch.events);
-    for (const e of batch.events) if (e.t > newest) newest = e.t;
+    batch.events.forEach((e, i) => {
+      if (outcomes[i] !== 'future' && e.t > newest) newest = e.t;
+    });
     return { counts: countOutcomes(outcomes, batch.spans), newest };
   }
 }

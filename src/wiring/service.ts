@@ -48,12 +48,12 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   };
   const features = loadFeatures(config);
   const closers: (() => Promise<void>)[] = [];
-  const store = o.store ?? createStore(config, features.retention, { failFast: true }, logger);
+  const store = o.store ?? createStore(config, features.retention, { failFast: true, clock }, logger);
   closers.push(() => store.close());
   let worker: ReturnType<typeof createFeatureWorker>;
   if (config.WORKER_IN_PROCESS && config.KAFKA_BROKERS) {
     // The worker must not fail fast: it holds its offsets and waits for the store instead.
-    const workerStore = createStore(config, features.retention, { failFast: false }, logger);
+    const workerStore = createStore(config, features.retention, { failFast: false, clock }, logger);
     worker = createFeatureWorker(config, features, workerStore, logger, workerObserver(metrics, markApplied));
     closers.unshift(
       () => worker!.stop(),

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { type CompiledFeatureSet, type EntitySpec, entityUnion } from '../domain/features/engine.js';
 import type { RetentionPolicy } from '../domain/features/records.js';
 import { DAY_MS } from '../domain/features/time.js';
+import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
 
@@ -31,15 +32,17 @@ export function loadFeatures(config: Config): Features {
 
 /**
  * Redis Cluster, Redis or the in-memory store, as the config says. `failFast`: the API fails fast while Redis
- * is away (and scores degraded); the worker waits for it and loses nothing.
+ * is away (and scores degraded); the worker waits for it and loses nothing. Every store refuses events dated
+ * more than MAX_EVENT_FUTURE_MS after `clock.now()`.
  */
 export function createStore(
   config: Config,
   retention: RetentionPolicy,
-  o: { failFast: boolean },
+  o: { failFast: boolean; clock: Clock },
   logger: Logger,
 ): FeatureStore {
-  const options = { prefix: config.REDIS_KEY_PREFIX, retention };
+  const limit = { clock: o.clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS };
+  const options = { prefix: config.REDIS_KEY_PREFIX, retention, limit };
   const clientOptions = {
     enableOfflineQueue: !o.failFast,
     maxRetriesPerRequest: o.failFast ? 0 : null,
@@ -61,7 +64,7 @@ export function createStore(
   }
   if (config.REDIS_URL)
     return new RedisFeatureStore(watchErrors(new Redis(config.REDIS_URL, clientOptions), logger), options);
-  return new MemoryFeatureStore(retention);
+  return new MemoryFeatureStore(retention, limit);
 }
 
 /** ioredis emits an error per failed reconnect; log the first of each outage, not every attempt. */

@@ -51,7 +51,7 @@ export async function startWorkerProcess(
   const registry = new Registry();
   const metrics = createMetrics(registry, buildInfo());
   const features = loadFeatures(config);
-  const store = createStore(config, features.retention, { failFast: false }, logger);
+  const store = createStore(config, features.retention, { failFast: false, clock: systemClock }, logger);
   const observer = workerObserver(metrics, (t) =>
     metrics.featureFreshness.set(Math.max(0, (systemClock.now() - t) / 1000)),
   );

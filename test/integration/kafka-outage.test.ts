@@ -47,7 +47,7 @@ describe('the Kafka broker stops during a replay and comes back', () => {
   let redis: Redis;
   let store: RedisFeatureStore;
   let worker: FeatureWorker;
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
 
   beforeAll(async () => {
     ({ brokers } = await requireKafka());

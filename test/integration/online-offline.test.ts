@@ -39,7 +39,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
   let redis: Redis;
   let store: RedisFeatureStore;
   let worker: FeatureWorker;
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
 
   beforeAll(async () => {
     const { brokers } = await requireKafka();
@@ -101,6 +101,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
       duplicate: 200,
       late: 0,
       invalid: 3,
+      future: 0,
     });
 
     const dlq = await readTopic(kafka, topics.deadLetter, 3);

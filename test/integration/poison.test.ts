@@ -97,7 +97,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
   let redis: Redis;
   let store: RedisFeatureStore;
   let worker: FeatureWorker;
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
   const deadLettered: Record<string, number> = {};
 
   beforeAll(async () => {
@@ -156,7 +156,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
       60_000,
       'the worker',
     );
-    expect(counts).toEqual({ applied: validCount, duplicate: 0, late: 0, invalid: bad.length });
+    expect(counts).toEqual({ applied: validCount, duplicate: 0, late: 0, invalid: bad.length, future: 0 });
     expect(deadLettered).toEqual({
       [topics.transactions]: bad.filter((p) => p.topic === 'transactions').length,
       [topics.labels]: bad.filter((p) => p.topic === 'labels').length,

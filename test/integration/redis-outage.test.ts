@@ -59,7 +59,7 @@ describe('Redis goes away under load and comes back', () => {
   let workerStore: RedisFeatureStore;
   let worker: FeatureWorker;
   const logs: LogLine[] = [];
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
   let storeFailures = 0;
 
   beforeAll(async () => {
@@ -225,7 +225,7 @@ describe('Redis goes away under load and comes back', () => {
       60_000,
       'the worker',
     );
-    expect(counts).toEqual({ applied: total, duplicate: 0, late: 0, invalid: 0 });
+    expect(counts).toEqual({ applied: total, duplicate: 0, late: 0, invalid: 0, future: 0 });
     const compared = await expectSameFeatures(workerStore, events, sets, entities, 200);
 
     const overDeadline = results.filter((r) => (r.total ?? 0) > DEADLINE_MS);
