@@ -1,6 +1,6 @@
 import { eventTimeMs, type Label, LabelSchema, type Transaction, TransactionSchema } from './events.js';
 import { type EntitySpec, labelEvents, type TxInput, transactionEvents } from './features/engine.js';
-import type { ApplyOutcome, StoreEvent } from './features/records.js';
+import { type ApplyOutcome, latestEventTime, type StoreEvent } from './features/records.js';
 import { type Problem, problemsOf } from './problems.js';
 
 export type EventKind = 'transaction' | 'label';
@@ -34,6 +34,29 @@ export function toStoreEvents(
     },
     entities,
   );
+}
+
+/**
+ * Event-time sanity: a transaction (or a label, by its `transaction_timestamp`) dated more than `maxFutureMs`
+ * after the processing clock's `nowMs` is refused with a problem on that field, under `prefix` (`events.3`,
+ * `transactions.0`). The ingest use case refuses such events as `future`; scoring answers them 400.
+ */
+export function futureProblem(
+  kind: EventKind,
+  e: Transaction | Label,
+  nowMs: number,
+  maxFutureMs: number,
+  prefix = '',
+): Problem | undefined {
+  const field = kind === 'transaction' ? 'timestamp' : 'transaction_timestamp';
+  const t = eventTimeMs(
+    kind === 'transaction' ? (e as Transaction).timestamp : (e as Label).transaction_timestamp,
+  );
+  if (t <= latestEventTime(nowMs, maxFutureMs)) return undefined;
+  return {
+    path: prefix ? `${prefix}.${field}` : field,
+    message: `must not be more than ${maxFutureMs} ms after the processing time (${new Date(nowMs).toISOString()})`,
+  };
 }
 
 export type Validated =

@@ -89,6 +89,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     deadlineMs: config.REQUEST_DEADLINE_MS,
     maxBatch: config.BATCH_MAX_TRANSACTIONS,
     now: () => deps.clock.monotonic(),
+    limit: { clock: deps.clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
   });
   await app.register(eventsRoutes, {
     ingest: deps.ingest,

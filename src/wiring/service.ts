@@ -54,7 +54,14 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   if (config.WORKER_IN_PROCESS && config.KAFKA_BROKERS) {
     // The worker must not fail fast: it holds its offsets and waits for the store instead.
     const workerStore = createStore(config, features.retention, { failFast: false, clock }, logger);
-    worker = createFeatureWorker(config, features, workerStore, logger, workerObserver(metrics, markApplied));
+    worker = createFeatureWorker(
+      config,
+      features,
+      workerStore,
+      logger,
+      workerObserver(metrics, markApplied),
+      clock,
+    );
     closers.unshift(
       () => worker!.stop(),
       () => workerStore.close(),
@@ -129,7 +136,11 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     registry: promRegistry,
     metrics,
     scoring: scorer,
-    ingest: new Ingest({ store, entities: features.entities }),
+    ingest: new Ingest({
+      store,
+      entities: features.entities,
+      limit: { clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
+    }),
     models: registry,
     version: info.version,
     onEventApplied: markApplied,

@@ -15,7 +15,7 @@ import type { HandbookRow } from '../../src/domain/history.js';
 import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
 import { backfillToCsv } from '../../src/wiring/jobs.js';
-import { parseFeatures } from '../helpers/features.js';
+import { parseFeatures, realTimeLimit } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, readTopic, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -56,7 +56,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
       clientId: 'online-offline-worker',
       groupId: uniqueName('group'),
       topics,
-      ingest: new Ingest({ entities, store }),
+      ingest: new Ingest({ entities, store, limit: realTimeLimit }),
       logger: silentLogger(),
       observer: {
         events: (_topic, outcome, n) => {

@@ -23,7 +23,7 @@ import { entityUnion } from '../../src/domain/features/engine.js';
 import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
 import { createService, type Service } from '../../src/wiring/service.js';
-import { expectSameFeatures, retentionFor } from '../helpers/features.js';
+import { expectSameFeatures, realTimeLimit, retentionFor } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
@@ -99,6 +99,7 @@ describe('Redis goes away under load and comes back', () => {
       topics,
       ingest: new Ingest({
         entities,
+        limit: realTimeLimit,
         store: {
           kind: workerStore.kind,
           apply: (e) =>

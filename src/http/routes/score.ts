@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ConflictError } from '../../domain/errors.js';
 import { type Transaction, TransactionSchema } from '../../domain/events.js';
+import { futureProblem } from '../../domain/ingest.js';
+import type { FutureLimit } from '../../ports/clock.js';
 import type { ScoreOptions, ScoringService } from '../../ports/scoring.js';
 import { HttpError, validationError } from '../errors.js';
 import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
@@ -10,6 +12,8 @@ export interface ScoreRoutesOptions {
   readonly deadlineMs: number;
   readonly maxBatch: number;
   readonly now: () => number;
+  /** A transaction dated further ahead of the processing clock is a 400, as the same event would be refused. */
+  readonly limit: FutureLimit;
 }
 
 /** A caller may shorten, never lengthen, the budget: `X-Request-Deadline-Ms: 20`. */
@@ -35,6 +39,10 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     if (!q.success) throw validationError(q.error, 'query');
     return q.data.explain === 'true' || q.data.explain === '1';
   };
+  const refuseFuture = (tx: Transaction, prefix = '') => {
+    const p = futureProblem('transaction', tx, o.limit.clock.now(), o.limit.maxFutureMs, prefix);
+    if (p) throw new HttpError(400, 'invalid_request', '1 problem(s) in the request', [p]);
+  };
 
   app.post('/v1/score', async (req) => {
     const start = o.now();
@@ -42,6 +50,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const explain = explainOf(req.query);
     const tx = TransactionSchema.safeParse(req.body);
     if (!tx.success) throw validationError(tx.error);
+    refuseFuture(tx.data);
     const [result] = await scoreOrConflict(o.scoring, [tx.data], { explain, deadline });
     return result;
   });
@@ -55,6 +64,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const txs = body.data.transactions.map((t, i) => {
       const parsed = TransactionSchema.safeParse(t);
       if (!parsed.success) throw validationError(parsed.error, `transactions.${i}`);
+      refuseFuture(parsed.data, `transactions.${i}`);
       return parsed.data;
     });
     const ids = new Set<string>();
