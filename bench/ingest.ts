@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
+import { systemClock } from '../src/adapters/clock/system-clock.js';
 import { loadFeatureSets } from '../src/adapters/fs/feature-set-files.js';
 import { FeatureWorker } from '../src/adapters/kafka/feature-worker.js';
 import { ensureTopics } from '../src/adapters/kafka/topics.js';
@@ -79,7 +80,7 @@ async function viaWorker(run: number): Promise<number> {
     clientId: 'bench-worker',
     groupId: `bench-${stamp}-${run}`,
     topics: { transactions: topic, labels: `bench-labels-${stamp}`, deadLetter: `bench-dlq-${stamp}` },
-    ingest: new Ingest({ entities, store }),
+    ingest: new Ingest({ entities, store, limit: { clock: systemClock, maxFutureMs: 600_000 } }),
     concurrency: 4,
     logger: pino({ level: 'silent' }),
     observer: {
@@ -104,7 +105,11 @@ const usedMemory = async (redis: Redis) => Number(/used_memory:(\d+)/.exec(await
 async function baseline(run: number): Promise<{ rate: number; bytes: number }> {
   const redis = new Redis(redisUrl);
   const store = new RedisFeatureStore(redis, { prefix: `bench-b-${stamp}-${run}`, retention });
-  const batch = new Ingest({ entities, store }).decodeMessages(
+  const batch = new Ingest({
+    entities,
+    store,
+    limit: { clock: systemClock, maxFutureMs: 600_000 },
+  }).decodeMessages(
     'transaction',
     messages.map((m) => Buffer.from(m.value)),
   );

@@ -39,6 +39,8 @@ export const EnvSchema = z.object({
   MODEL_VERSION: z.string().min(1).optional(),
   FEATURE_DIR: z.string().min(1).default('features'),
   FEATURE_RETENTION_GRACE_DAYS: z.coerce.number().min(0).max(365).default(1),
+  /** Events (and score requests) dated more than this ahead of the processing clock are refused as `future`. */
+  MAX_EVENT_FUTURE_MS: int(0, 365 * 24 * 3600 * 1000).default(600_000),
   REQUEST_DEADLINE_MS: int(1, 60_000).default(50),
   BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   BATCH_MAX_TRANSACTIONS: int(1, 10_000).default(1000),

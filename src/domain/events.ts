@@ -1,12 +1,21 @@
 import { z } from 'zod';
 
-/** Ids travel as Redis key parts and Kafka keys: printable, bounded, no braces (they would break hash tags). */
+/**
+ * Ids travel as Redis key parts and Kafka keys, and are logged and shown to analysts: 1–128 characters (code
+ * points), well-formed, with no whitespace (with the controls, that is Unicode's separators, category Z), no
+ * control (Cc), no format character (Cf: zero-width space and joiners, bidi controls, soft hyphen, BOM — all
+ * invisible, so `cust\u200b1` would look like `cust1` yet be another customer) and no braces (they would break
+ * hash tags).
+ */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const Id = z
+export const Id = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[^\s{}\p{Cc}]+$/u, 'must be 1-128 printable characters without spaces or braces')
+  .regex(
+    /^[^\s{}\p{Cc}\p{Cf}]+$/u,
+    'must be 1-128 characters without whitespace, control or format characters (Unicode Z, Cc, Cf) or braces',
+  )
   // Two different lone surrogates would become the same bytes in a Redis key.
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode');
 

@@ -1,6 +1,6 @@
 import { eventTimeMs, type Label, LabelSchema, type Transaction, TransactionSchema } from './events.js';
 import { type EntitySpec, labelEvents, type TxInput, transactionEvents } from './features/engine.js';
-import type { ApplyOutcome, StoreEvent } from './features/records.js';
+import { type ApplyOutcome, latestEventTime, type StoreEvent } from './features/records.js';
 import { type Problem, problemsOf } from './problems.js';
 
 export type EventKind = 'transaction' | 'label';
@@ -36,6 +36,29 @@ export function toStoreEvents(
   );
 }
 
+/**
+ * Event-time sanity: a transaction (or a label, by its `transaction_timestamp`) dated more than `maxFutureMs`
+ * after the processing clock's `nowMs` is refused with a problem on that field, under `prefix` (`events.3`,
+ * `transactions.0`). The ingest use case refuses such events as `future`; scoring answers them 400.
+ */
+export function futureProblem(
+  kind: EventKind,
+  e: Transaction | Label,
+  nowMs: number,
+  maxFutureMs: number,
+  prefix = '',
+): Problem | undefined {
+  const field = kind === 'transaction' ? 'timestamp' : 'transaction_timestamp';
+  const t = eventTimeMs(
+    kind === 'transaction' ? (e as Transaction).timestamp : (e as Label).transaction_timestamp,
+  );
+  if (t <= latestEventTime(nowMs, maxFutureMs)) return undefined;
+  return {
+    path: prefix ? `${prefix}.${field}` : field,
+    message: `must not be more than ${maxFutureMs} ms after the processing time (${new Date(nowMs).toISOString()})`,
+  };
+}
+
 export type Validated =
   | { readonly ok: true; readonly kind: EventKind; readonly event: Transaction | Label }
   | { readonly ok: false; readonly problems: readonly Problem[] };
@@ -60,10 +83,14 @@ export function decodeMessage(kind: EventKind, value: Buffer | null): Validated 
   return validateEvent(kind, json);
 }
 
-/** A transaction counts as applied when any of its entity writes changed state; a redelivery is all duplicates. */
+/**
+ * A transaction counts as applied when any of its entity writes changed state; a redelivery is all duplicates.
+ * Its writes share one event time, so a store refuses all of them as future or none.
+ */
 export function summarize(outcomes: readonly ApplyOutcome[]): ApplyOutcome {
   if (outcomes.includes('applied')) return 'applied';
   if (outcomes.includes('duplicate')) return 'duplicate';
+  if (outcomes.includes('future')) return 'future';
   return outcomes.length ? 'late' : 'duplicate';
 }
 
@@ -72,7 +99,7 @@ export function countOutcomes(
   outcomes: readonly ApplyOutcome[],
   spans: readonly number[],
 ): Record<ApplyOutcome, number> {
-  const counts = { applied: 0, duplicate: 0, late: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, future: 0 };
   let at = 0;
   for (const n of spans) {
     counts[summarize(outcomes.slice(at, at + n))]++;

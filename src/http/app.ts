@@ -89,6 +89,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     deadlineMs: config.REQUEST_DEADLINE_MS,
     maxBatch: config.BATCH_MAX_TRANSACTIONS,
     now: () => deps.clock.monotonic(),
+    limit: { clock: deps.clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
   });
   // Feature state is the model's view of the world: on a shared store (Redis, or one fed by Kafka) nobody
   // writes to it over HTTP without the events token; only the embedded in-memory demo stays open.

@@ -1,16 +1,33 @@
 import { TaggedEventSchema } from '../domain/events.js';
 import type { EntitySpec } from '../domain/features/engine.js';
 import type { ApplyOutcome, StoreEvent } from '../domain/features/records.js';
-import { countOutcomes, decodeMessage, type EventKind, toStoreEvents } from '../domain/ingest.js';
+import {
+  countOutcomes,
+  decodeMessage,
+  type EventKind,
+  futureProblem,
+  toStoreEvents,
+} from '../domain/ingest.js';
 import { type Problem, problemsOf } from '../domain/problems.js';
+import type { FutureLimit } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 
-/** Events that passed validation, as store writes, and the ones that did not, by their index in the input. */
+/** Why an event was refused before any write: it broke the schema, or it is dated too far ahead of the clock. */
+export type RefusedOutcome = 'invalid' | 'future';
+
+export interface Refused {
+  /** Its position in the input. */
+  readonly index: number;
+  readonly outcome: RefusedOutcome;
+  readonly problems: readonly Problem[];
+}
+
+/** Events that passed the checks, as store writes, and the ones refused, by their index in the input. */
 export interface IngestBatch {
   readonly events: readonly StoreEvent[];
-  /** `spans[k]`: how many store writes the k-th valid event became (one per entity it touches). */
+  /** `spans[k]`: how many store writes the k-th accepted event became (one per entity it touches). */
   readonly spans: readonly number[];
-  readonly invalid: readonly { readonly index: number; readonly problems: readonly Problem[] }[];
+  readonly refused: readonly Refused[];
 }
 
 export type IngestCounts = Record<ApplyOutcome, number>;
@@ -18,71 +35,95 @@ export type IngestCounts = Record<ApplyOutcome, number>;
 export interface IngestDeps {
   readonly store: FeatureStore;
   readonly entities: readonly EntitySpec[];
+  /** The processing clock and MAX_EVENT_FUTURE_MS: events dated further ahead are refused as `future`. */
+  readonly limit: FutureLimit;
 }
 
 export interface IngestResult {
+  /**
+   * Per event. `future` counts events the store itself refused: only when its clock reads earlier than the
+   * check's did (a clock stepped back), as the check refuses the rest before any write.
+   */
   readonly counts: IngestCounts;
-  /** Event time (epoch ms) of the newest event written; -Infinity when none was. */
+  /** Event time (epoch ms) of the newest event the store took (applied, duplicate or late); -Infinity when none. */
   readonly newest: number;
 }
 
 /**
- * The one way events enter the feature store, for the Kafka worker and for POST /v1/events alike: validate
- * (an invalid event is reported by index and never written: the caller dead-letters or lists it), turn
- * each valid event into one write per entity, apply, and count outcomes per event. Store errors propagate:
- * the worker retries holding its offsets, the API answers 503.
+ * The one way events enter the feature store, for the Kafka worker and for POST /v1/events alike: validate,
+ * refuse what is dated more than `limit.maxFutureMs` after `limit.clock.now()` (a refused event is reported by
+ * index, with its outcome and problems, and never written: the caller dead-letters or lists it), turn each
+ * accepted event into one write per entity, apply, and count outcomes per event. Store errors propagate: the
+ * worker retries holding its offsets, the API answers 503.
  */
 export class Ingest {
   constructor(private readonly d: IngestDeps) {}
 
   /** Kafka message values of one topic's kind. */
   decodeMessages(kind: EventKind, values: readonly (Buffer | null)[]): IngestBatch {
-    const b = new BatchBuilder(this.d.entities);
+    const b = this.builder();
     values.forEach((value, index) => {
       const v = decodeMessage(kind, value);
-      if (v.ok) b.add(v.kind, v.event);
-      else b.reject(index, v.problems);
+      if (v.ok) b.add(index, v.kind, v.event, '');
+      else b.refuse(index, 'invalid', v.problems);
     });
     return b.batch;
   }
 
   /** `{type: 'transaction' | 'label', ...}` objects, as POST /v1/events takes them; problems are under `events.<index>`. */
   decodeTagged(raw: readonly unknown[]): IngestBatch {
-    const b = new BatchBuilder(this.d.entities);
+    const b = this.builder();
     raw.forEach((r, index) => {
       const e = TaggedEventSchema.safeParse(r);
-      if (!e.success) return b.reject(index, problemsOf(e.error, `events.${index}`));
+      if (!e.success) return b.refuse(index, 'invalid', problemsOf(e.error, `events.${index}`));
       const { type, ...event } = e.data;
-      b.add(type, event as never);
+      b.add(index, type, event as never, `events.${index}`);
     });
     return b.batch;
   }
 
   async apply(batch: IngestBatch): Promise<IngestResult> {
     let newest = Number.NEGATIVE_INFINITY;
-    if (batch.events.length === 0) return { counts: { applied: 0, duplicate: 0, late: 0 }, newest };
+    if (batch.events.length === 0)
+      return { counts: { applied: 0, duplicate: 0, late: 0, future: 0 }, newest };
     const outcomes = await this.d.store.apply(batch.events);
-    for (const e of batch.events) if (e.t > newest) newest = e.t;
+    batch.events.forEach((e, i) => {
+      if (outcomes[i] !== 'future' && e.t > newest) newest = e.t;
+    });
     return { counts: countOutcomes(outcomes, batch.spans), newest };
+  }
+
+  /** One clock reading per batch: every event of it is judged against the same time. */
+  private builder(): BatchBuilder {
+    return new BatchBuilder(this.d.entities, this.d.limit.clock.now(), this.d.limit.maxFutureMs);
   }
 }
 
 class BatchBuilder {
-  readonly batch: { events: StoreEvent[]; spans: number[]; invalid: IngestBatch['invalid'][number][] } = {
+  readonly batch: { events: StoreEvent[]; spans: number[]; refused: Refused[] } = {
     events: [],
     spans: [],
-    invalid: [],
+    refused: [],
   };
 
-  constructor(private readonly entities: readonly EntitySpec[]) {}
+  constructor(
+    private readonly entities: readonly EntitySpec[],
+    private readonly nowMs: number,
+    private readonly maxFutureMs: number,
+  ) {}
 
-  add(kind: EventKind, event: Parameters<typeof toStoreEvents>[1]): void {
+  add(index: number, kind: EventKind, event: Parameters<typeof toStoreEvents>[1], prefix: string): void {
+    const future = futureProblem(kind, event, this.nowMs, this.maxFutureMs, prefix);
+    if (future) {
+      this.refuse(index, 'future', [future]);
+      return;
+    }
     const writes = toStoreEvents(kind, event, this.entities);
     for (const w of writes) this.batch.events.push(w);
     this.batch.spans.push(writes.length);
   }
 
-  reject(index: number, problems: readonly Problem[]): void {
-    this.batch.invalid.push({ index, problems });
+  refuse(index: number, outcome: RefusedOutcome, problems: readonly Problem[]): void {
+    this.batch.refused.push({ index, outcome, problems });
   }
 }

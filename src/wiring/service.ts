@@ -58,7 +58,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const closers: (() => Promise<void>)[] = [];
   // One client for the API's feature reads, the control plane and the shared answers.
   const redis = createRedisClient(config, { failFast: true }, logger);
-  const store = o.store ?? createStore(config, features.retention, redis);
+  const store = o.store ?? createStore(config, features.retention, redis, clock);
   const control = redis
     ? new RedisControlPlane(redis, config.REDIS_KEY_PREFIX, clock)
     : new MemoryControlPlane(clock);
@@ -75,8 +75,16 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       config,
       features.retention,
       createRedisClient(config, { failFast: false }, logger),
+      clock,
     );
-    worker = createFeatureWorker(config, features, workerStore, logger, workerObserver(metrics, markApplied));
+    worker = createFeatureWorker(
+      config,
+      features,
+      workerStore,
+      logger,
+      workerObserver(metrics, markApplied),
+      clock,
+    );
     closers.unshift(
       () => worker!.stop(),
       () => workerStore.close(),
@@ -173,7 +181,11 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     registry: promRegistry,
     metrics,
     scoring: scorer,
-    ingest: new Ingest({ store, entities: features.entities }),
+    ingest: new Ingest({
+      store,
+      entities: features.entities,
+      limit: { clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
+    }),
     models: registry,
     fleet,
     version: info.version,

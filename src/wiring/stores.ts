@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { type CompiledFeatureSet, type EntitySpec, entityUnion } from '../domain/features/engine.js';
 import type { RetentionPolicy } from '../domain/features/records.js';
 import { DAY_MS } from '../domain/features/time.js';
+import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
 
@@ -59,15 +60,20 @@ export function createRedisClient(
   return undefined;
 }
 
-/** The feature store on `client` (it closes the client when closed), or the in-memory store without one. */
+/**
+ * The feature store on `client` (it closes the client when closed), or the in-memory store without one. Every
+ * store refuses events dated more than MAX_EVENT_FUTURE_MS after `clock.now()`.
+ */
 export function createStore(
   config: Config,
   retention: RetentionPolicy,
   client: Redis | Cluster | undefined,
+  clock: Clock,
 ): FeatureStore {
+  const limit = { clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS };
   return client
-    ? new RedisFeatureStore(client, { prefix: config.REDIS_KEY_PREFIX, retention })
-    : new MemoryFeatureStore(retention);
+    ? new RedisFeatureStore(client, { prefix: config.REDIS_KEY_PREFIX, retention, limit })
+    : new MemoryFeatureStore(retention, limit);
 }
 
 /** ioredis emits an error per failed reconnect; log the first of each outage, not every attempt. */

@@ -5,6 +5,7 @@ import { createLogger } from '../adapters/logging/logger.js';
 import { createMetrics, workerObserver } from '../adapters/metrics/metrics.js';
 import { startMetricsServer } from '../adapters/metrics/metrics-server.js';
 import { type Config, ConfigError } from '../config.js';
+import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { WorkerObserver } from '../ports/worker-observer.js';
@@ -12,13 +13,17 @@ import { Ingest } from '../usecases/ingest.js';
 import { buildInfo } from '../version.js';
 import { createRedisClient, createStore, type Features, loadFeatures } from './stores.js';
 
-/** The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. */
+/**
+ * The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. `clock` is the processing
+ * clock events are judged by (MAX_EVENT_FUTURE_MS).
+ */
 export function createFeatureWorker(
   config: Config,
   features: Features,
   store: FeatureStore,
   logger: Logger,
   observer?: WorkerObserver,
+  clock: Clock = systemClock,
 ): FeatureWorker | undefined {
   if (!config.KAFKA_BROKERS) return undefined;
   return new FeatureWorker({
@@ -30,7 +35,11 @@ export function createFeatureWorker(
       labels: config.KAFKA_TOPIC_LABELS,
       deadLetter: config.KAFKA_TOPIC_DEAD_LETTER,
     },
-    ingest: new Ingest({ store, entities: features.entities }),
+    ingest: new Ingest({
+      store,
+      entities: features.entities,
+      limit: { clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
+    }),
     concurrency: config.WORKER_CONCURRENCY,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     logger: logger.child({ component: 'worker' }),
@@ -55,6 +64,7 @@ export async function startWorkerProcess(
     config,
     features.retention,
     createRedisClient(config, { failFast: false }, logger),
+    systemClock,
   );
   const observer = workerObserver(metrics, (t) =>
     metrics.featureFreshness.set(Math.max(0, (systemClock.now() - t) / 1000)),

@@ -9,13 +9,14 @@ import {
 } from '../../src/domain/features/engine.js';
 import { type RetentionPolicy, rowsOf } from '../../src/domain/features/records.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
+import type { FutureLimit } from '../../src/ports/clock.js';
 import type { FeatureStore } from '../../src/ports/feature-store.js';
 import { generateTransactions } from '../helpers/generate.js';
 import { referenceFeatures } from '../helpers/reference-features.js';
 
 export interface StoreFactory {
-  /** A fresh, empty store for each test (e.g. a new key prefix). */
-  create(retention: RetentionPolicy): Promise<FeatureStore>;
+  /** A fresh, empty store for each test (e.g. a new key prefix), refusing events dated beyond `limit`. */
+  create(retention: RetentionPolicy, limit: FutureLimit): Promise<FeatureStore>;
   teardown?(): Promise<void>;
 }
 
@@ -25,6 +26,12 @@ const v2 = sets.get('transaction_v2')!;
 const entities = entityUnion([...sets.values()]);
 const RETENTION: RetentionPolicy = { horizonMs: v2.lookbackMs + DAY_MS };
 const T0 = Date.parse('2018-05-01T12:00:00Z');
+/**
+ * The processing clock every store of the suite runs under, as the issue's case has it: all the history the
+ * other cases write (May–June 2018) lies in its past, and so is applied as ever.
+ */
+const NOW = Date.parse('2018-08-02T12:00:00Z');
+const MAX_FUTURE_MS = 600_000;
 
 const tx = (id: string, t: number, amount: number, customer = 'C1', terminal = 'T1'): TxInput => ({
   id,
@@ -50,8 +57,11 @@ const ingest = (store: FeatureStore, x: TxInput) => store.apply(transactionEvent
 export function featureStoreConformance(name: string, factory: StoreFactory): void {
   describe(`FeatureStore conformance: ${name}`, () => {
     let store: FeatureStore;
+    let now = NOW;
+    const limit: FutureLimit = { clock: { now: () => now, monotonic: () => 0 }, maxFutureMs: MAX_FUTURE_MS };
     beforeEach(async () => {
-      store = await factory.create(RETENTION);
+      now = NOW;
+      store = await factory.create(RETENTION, limit);
       return () => store.close();
     });
     afterAll(async () => factory.teardown?.());
@@ -183,6 +193,75 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
       expect(await ingest(store, tx('ancient', T0, 1))).toEqual(['late', 'late']);
       // Inside the grace period an out-of-order event still lands in its place.
       expect(await ingest(store, tx('lateok', T0 + 2 * DAY_MS, 1))).toEqual(['applied', 'applied']);
+    });
+
+    describe('event times ahead of the processing clock (issue 15)', () => {
+      const at = (iso: string) => Date.parse(iso);
+      const real = [
+        tx('r1', at('2018-08-01T09:00:00Z'), 10, 'c', 't'),
+        tx('r2', at('2018-08-02T09:00:00Z'), 20, 'c', 't'),
+        tx('r3', at('2018-08-02T11:00:00Z'), 30, 'c', 't'),
+      ];
+      const allRows = async (entity: string, id: string) =>
+        rowsOf((await store.read([{ entity, id, from: 0, to: Number.MAX_SAFE_INTEGER }]))[0]!);
+      /** The real events are applied and the customer's 7-day count at 2018-08-02T11:00 is 3, as if the typo never came. */
+      const expectHistoryIntact = async () => {
+        for (const x of real) expect(await ingest(store, x), x.id).toEqual(['applied', 'applied']);
+        expect((await features(store, v1, real[2]!)).CUSTOMER_ID_NB_TX_7DAY_WINDOW).toBe(3);
+        expect((await allRows('customer', 'c')).map((r) => r.id)).toEqual(['r1', 'r2', 'r3']);
+        expect((await allRows('terminal', 't')).map((r) => [r.id, r.fraud])).toEqual([
+          ['r1', false],
+          ['r2', false],
+          ['r3', false],
+        ]);
+      };
+
+      it('refuses a transaction dated 2081 as future; the real history that follows is applied', async () => {
+        const typo = tx('typo', at('2081-08-02T09:00:00Z'), 99, 'c', 't');
+        expect(await ingest(store, typo)).toEqual(['future', 'future']);
+        await expectHistoryIntact();
+        // Refused again once there is history: nothing of it moves.
+        expect(await ingest(store, typo)).toEqual(['future', 'future']);
+        expect((await allRows('customer', 'c')).map((r) => r.id)).toEqual(['r1', 'r2', 'r3']);
+      });
+
+      it('refuses a label whose transaction is dated 2081 as future; the real history that follows is applied', async () => {
+        const label = (txId: string, t: number) =>
+          store.apply(labelEvents({ txId, t, fraud: true, customer_id: 'c', terminal_id: 't' }, entities));
+        expect(await label('typo', at('2081-08-02T09:00:00Z'))).toEqual(['future', 'future']);
+        // Nor is a refused label kept to mark its transaction once that arrives.
+        expect(await label('r2', at('2081-08-02T09:00:00Z'))).toEqual(['future', 'future']);
+        await expectHistoryIntact();
+      });
+
+      it('refuses a typo among real events without trimming or hiding the history before it', async () => {
+        expect(await ingest(store, real[0]!)).toEqual(['applied', 'applied']);
+        expect(await ingest(store, tx('typo', at('2081-08-02T09:00:00Z'), 99, 'c', 't'))).toEqual([
+          'future',
+          'future',
+        ]);
+        // An event a full horizon before the real newest one still lands: the typo moved no newest time.
+        const old = tx('old', real[0]!.t - RETENTION.horizonMs + DAY_MS, 1, 'c', 't');
+        expect(await ingest(store, old)).toEqual(['applied', 'applied']);
+        expect((await allRows('customer', 'c')).map((r) => r.id)).toEqual(['old', 'r1']);
+      });
+
+      it('accepts up to MAX_EVENT_FUTURE_MS ahead of the clock, read at each write', async () => {
+        const edge = tx('edge', NOW + MAX_FUTURE_MS, 1, 'e', 't');
+        const beyond = tx('beyond', NOW + MAX_FUTURE_MS + 1, 1, 'e', 't');
+        expect(await ingest(store, beyond)).toEqual(['future', 'future']);
+        expect(await ingest(store, edge)).toEqual(['applied', 'applied']);
+        now += 1;
+        expect(await ingest(store, beyond)).toEqual(['applied', 'applied']);
+        // In one batch, each event on its own: the refused one changes nothing for the others.
+        const mixed = [tx('m1', now - 1000, 1, 'f', 't'), tx('m2', now + MAX_FUTURE_MS + 1, 1, 'f', 't')];
+        expect(await store.apply(mixed.flatMap((x) => transactionEvents(x, entities)))).toEqual([
+          'applied',
+          'applied',
+          'future',
+          'future',
+        ]);
+      });
     });
 
     describe('on generated history', () => {

@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { systemClock } from '../../src/adapters/clock/system-clock.js';
 import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
 import {
   type CompiledFeatureSet,
@@ -7,8 +8,12 @@ import {
   transactionEvents,
 } from '../../src/domain/features/engine.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
+import type { FutureLimit } from '../../src/ports/clock.js';
 import type { FeatureStore } from '../../src/ports/feature-store.js';
 import type { GeneratedTx } from './generate.js';
+
+/** The default MAX_EVENT_FUTURE_MS (10 minutes) on the real clock: generated history (2018) lies in the past. */
+export const realTimeLimit: FutureLimit = { clock: systemClock, maxFutureMs: 600_000 };
 
 /** The retention the worker tests give their stores: the longest lookback of the sets plus a day. */
 export function retentionFor(sets: readonly CompiledFeatureSet[]) {

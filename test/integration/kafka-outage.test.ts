@@ -19,7 +19,7 @@ import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion } from '../../src/domain/features/engine.js';
 import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
-import { expectSameFeatures, retentionFor } from '../helpers/features.js';
+import { expectSameFeatures, realTimeLimit, retentionFor } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -47,7 +47,7 @@ describe('the Kafka broker stops during a replay and comes back', () => {
   let redis: Redis;
   let store: RedisFeatureStore;
   let worker: FeatureWorker;
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
 
   beforeAll(async () => {
     ({ brokers } = await requireKafka());
@@ -69,7 +69,7 @@ describe('the Kafka broker stops during a replay and comes back', () => {
       clientId: 'kafka-outage-worker',
       groupId: uniqueName('ko-group'),
       topics,
-      ingest: new Ingest({ entities, store }),
+      ingest: new Ingest({ entities, store, limit: realTimeLimit }),
       logger: silentLogger(),
       chunkSize: 200,
       observer: {

@@ -15,7 +15,7 @@ import type { HandbookRow } from '../../src/domain/history.js';
 import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
 import { backfillToCsv } from '../../src/wiring/jobs.js';
-import { parseFeatures } from '../helpers/features.js';
+import { parseFeatures, realTimeLimit } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, readTopic, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -39,7 +39,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
   let redis: Redis;
   let store: RedisFeatureStore;
   let worker: FeatureWorker;
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
 
   beforeAll(async () => {
     const { brokers } = await requireKafka();
@@ -56,7 +56,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
       clientId: 'online-offline-worker',
       groupId: uniqueName('group'),
       topics,
-      ingest: new Ingest({ entities, store }),
+      ingest: new Ingest({ entities, store, limit: realTimeLimit }),
       logger: silentLogger(),
       observer: {
         events: (_topic, outcome, n) => {
@@ -101,6 +101,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
       duplicate: 200,
       late: 0,
       invalid: 3,
+      future: 0,
     });
 
     const dlq = await readTopic(kafka, topics.deadLetter, 3);

@@ -4,6 +4,12 @@
  * the wrong topic. Each poison message lands in the dead-letter topic with its original key and bytes and an
  * `x-error` header naming the reason (plus its source topic and offset); consumption goes on, and the valid
  * events give exactly the features of the in-memory backfill.
+ *
+ * Issue 15 (event-time sanity): events of real customers and terminals dated beyond MAX_EVENT_FUTURE_MS of the
+ * worker's clock (a fake one, set after the generated history) — a transaction and a label dated 2081, and one
+ * a millisecond past the bound — are dead-lettered with `x-reason: future` and counted as `future`; since
+ * they never reach the store, the features still equal the backfill's (a 2081 event applied would have
+ * trimmed those entities' history and made their later events late).
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -26,15 +32,22 @@ import { waitFor } from '../helpers/wait.js';
 const sets = [...loadFeatureSets('features').values()];
 const entities = entityUnion(sets);
 const retention = retentionFor(sets);
+/** The worker's processing clock: after the generated history (4 days from 2018-04-01, some events a week later). */
+const NOW = Date.parse('2018-04-20T00:00:00Z');
+const MAX_FUTURE_MS = 600_000;
+const limit = { clock: { now: () => NOW, monotonic: () => 0 }, maxFutureMs: MAX_FUTURE_MS };
 const txs = handbookRows(
   generateTransactions({ seed: 41, days: 4, customers: 50, terminals: 30, perDay: 250 }),
 );
+if (Math.max(...txs.map((r) => r.t)) >= NOW) throw new Error('the generated history must lie before NOW');
 
 interface Poison {
   readonly key: string;
   readonly topic: 'transactions' | 'labels';
   readonly value: Buffer | null;
   readonly reason: RegExp;
+  /** The `x-reason` header: the schema refused it, or it is dated too far ahead of the clock. */
+  readonly outcome: 'invalid' | 'future';
 }
 
 const valid = {
@@ -54,7 +67,8 @@ const validLabel = {
 const b = (x: unknown) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x));
 
 function poisons(): Poison[] {
-  const list: Omit<Poison, 'key'>[] = [
+  const future = (p: Omit<Poison, 'key' | 'outcome'>) => ({ ...p, outcome: 'future' as const });
+  const list: (Omit<Poison, 'key' | 'outcome'> & { outcome?: 'future' })[] = [
     { topic: 'transactions', value: b('{"transaction_id": "p1",'), reason: /^invalid JSON/ },
     { topic: 'transactions', value: b({ ...valid, amount: -5 }), reason: /^amount: / },
     { topic: 'transactions', value: b({ ...valid, amount: 'NaN' }), reason: /^amount: / },
@@ -85,8 +99,30 @@ function poisons(): Poison[] {
     { topic: 'labels', value: null, reason: /^empty message$/ },
     { topic: 'labels', value: b(valid), reason: /transaction_timestamp|is_fraud/ },
     { topic: 'labels', value: b([validLabel]), reason: /^\(root\): .*object/ },
+    future({
+      topic: 'transactions',
+      value: b({ ...valid, transaction_id: 'f2081', timestamp: '2081-04-02T10:00:00Z' }),
+      reason:
+        /^timestamp: must not be more than 600000 ms after the processing time \(2018-04-20T00:00:00.000Z\)$/,
+    }),
+    future({
+      topic: 'transactions',
+      value: b({
+        ...valid,
+        transaction_id: 'f-edge',
+        customer_id: 'C2',
+        terminal_id: 'T2',
+        timestamp: new Date(NOW + MAX_FUTURE_MS + 1).toISOString(),
+      }),
+      reason: /^timestamp: /,
+    }),
+    future({
+      topic: 'labels',
+      value: b({ ...validLabel, transaction_id: 'f2081', transaction_timestamp: '2081-04-02T10:00:00Z' }),
+      reason: /^transaction_timestamp: must not be more than 600000 ms/,
+    }),
   ];
-  return list.map((p, i) => ({ ...p, key: `poison-${i}` }));
+  return list.map((p, i) => ({ outcome: 'invalid', ...p, key: `poison-${i}` }));
 }
 
 describe('poison messages go to the dead-letter topic and consumption goes on', () => {
@@ -97,7 +133,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
   let redis: Redis;
   let store: RedisFeatureStore;
   let worker: FeatureWorker;
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
   const deadLettered: Record<string, number> = {};
 
   beforeAll(async () => {
@@ -108,13 +144,13 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
     await admin.connect();
     await createTopics(admin, topics, 2);
     redis = new Redis(url);
-    store = new RedisFeatureStore(redis, { prefix, retention });
+    store = new RedisFeatureStore(redis, { prefix, retention, limit });
     worker = new FeatureWorker({
       brokers,
       clientId: 'poison-worker',
       groupId: uniqueName('pz-group'),
       topics,
-      ingest: new Ingest({ entities, store }),
+      ingest: new Ingest({ entities, store, limit }),
       logger: silentLogger(),
       // Small chunks: poison and valid messages share store round trips and commits in many combinations.
       chunkSize: 50,
@@ -152,11 +188,21 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
     const validCount = wave1.valid + wave2.valid;
 
     await waitFor(
-      () => counts.applied + counts.duplicate + counts.late + counts.invalid >= validCount + bad.length,
+      () =>
+        counts.applied + counts.duplicate + counts.late + counts.invalid + counts.future >=
+        validCount + bad.length,
       60_000,
       'the worker',
     );
-    expect(counts).toEqual({ applied: validCount, duplicate: 0, late: 0, invalid: bad.length });
+    const futures = bad.filter((p) => p.outcome === 'future').length;
+    expect(futures).toBe(3);
+    expect(counts).toEqual({
+      applied: validCount,
+      duplicate: 0,
+      late: 0,
+      invalid: bad.length - futures,
+      future: futures,
+    });
     expect(deadLettered).toEqual({
       [topics.transactions]: bad.filter((p) => p.topic === 'transactions').length,
       [topics.labels]: bad.filter((p) => p.topic === 'labels').length,
@@ -170,6 +216,7 @@ describe('poison messages go to the dead-letter topic and consumption goes on', 
       const m = byKey.get(p.key);
       expect(m, p.key).toBeDefined();
       expect(m!.headers['x-error'], p.key).toMatch(p.reason);
+      expect(m!.headers['x-reason'], p.key).toBe(p.outcome);
       expect(m!.headers['x-source-topic']).toBe(topics[p.topic]);
       expect(m!.headers['x-source-offset']).toMatch(/^\d+$/);
       expect(m!.headers['x-source-partition']).toMatch(/^\d+$/);

@@ -23,7 +23,7 @@ import { entityUnion } from '../../src/domain/features/engine.js';
 import { Ingest } from '../../src/usecases/ingest.js';
 import { replay } from '../../src/usecases/replay.js';
 import { createService, type Service } from '../../src/wiring/service.js';
-import { expectSameFeatures, retentionFor } from '../helpers/features.js';
+import { expectSameFeatures, realTimeLimit, retentionFor } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
@@ -62,7 +62,7 @@ describe('Redis goes away under load and comes back', () => {
   let workerStore: RedisFeatureStore;
   let worker: FeatureWorker;
   const logs: LogLine[] = [];
-  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0 };
+  const counts = { applied: 0, duplicate: 0, late: 0, invalid: 0, future: 0 };
   let storeFailures = 0;
 
   beforeAll(async () => {
@@ -102,6 +102,7 @@ describe('Redis goes away under load and comes back', () => {
       topics,
       ingest: new Ingest({
         entities,
+        limit: realTimeLimit,
         store: {
           kind: workerStore.kind,
           apply: (e) =>
@@ -233,7 +234,7 @@ describe('Redis goes away under load and comes back', () => {
       60_000,
       'the worker',
     );
-    expect(counts).toEqual({ applied: total, duplicate: 0, late: 0, invalid: 0 });
+    expect(counts).toEqual({ applied: total, duplicate: 0, late: 0, invalid: 0, future: 0 });
     const compared = await expectSameFeatures(workerStore, events, sets, entities, 200);
 
     const overDeadline = results.filter((r) => (r.total ?? 0) > DEADLINE_MS);

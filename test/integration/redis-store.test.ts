@@ -6,34 +6,40 @@ import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
 import { entityUnion, labelEvents, transactionEvents } from '../../src/domain/features/engine.js';
 import { rowsOf } from '../../src/domain/features/records.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
+import type { FutureLimit } from '../../src/ports/clock.js';
 import type { FeatureStore } from '../../src/ports/feature-store.js';
 import { featureStoreConformance } from '../conformance/feature-store.suite.js';
 import { generateTransactions, rng } from '../helpers/generate.js';
 import { requireRedis, requireRedisCluster, uniqueName } from '../helpers/services.js';
 
 featureStoreConformance('redis', {
-  async create(retention) {
+  async create(retention, limit) {
     const { url } = await requireRedis();
-    return new RedisFeatureStore(new Redis(url), { prefix: uniqueName('conf'), retention });
+    return new RedisFeatureStore(new Redis(url), { prefix: uniqueName('conf'), retention, limit });
   },
 });
 
 featureStoreConformance('redis cluster', {
-  async create(retention) {
+  async create(retention, limit) {
     const { nodes } = await requireRedisCluster();
-    return new RedisFeatureStore(new Cluster(nodes), { prefix: uniqueName('conf'), retention });
+    return new RedisFeatureStore(new Cluster(nodes), { prefix: uniqueName('conf'), retention, limit });
   },
 });
 
 const T0 = Date.parse('2018-05-01T00:00:00Z');
 
 /** A store with a 10-day horizon and a 1-day refresh, and one customer's key to write to and inspect. */
-async function oneCustomer(name: string) {
+async function oneCustomer(name: string, limit?: FutureLimit) {
   const { url } = await requireRedis();
   const redis = new Redis(url);
   const prefix = uniqueName(name);
   const horizonMs = 10 * DAY_MS;
-  const store = new RedisFeatureStore(redis, { prefix, retention: { horizonMs }, ttlRefreshMs: DAY_MS });
+  const store = new RedisFeatureStore(redis, {
+    prefix,
+    retention: { horizonMs },
+    ttlRefreshMs: DAY_MS,
+    ...(limit ? { limit } : {}),
+  });
   const write = (id: string, t: number) =>
     store.apply([{ kind: 'tx', key: { entity: 'customer', id: 'C1' }, txId: id, t, amount: 1 }]);
   const ids = async () =>
@@ -69,6 +75,29 @@ describe('RedisFeatureStore upkeep', () => {
     expect(await write('e', T0 + DAY_MS / 2)).toEqual(['late']);
     await write('f', T0 + horizonMs + 2 * DAY_MS);
     expect(await redis.hkeys(key).then((k) => k.sort())).toEqual(['', 'c', 'd', 'f']);
+    await redis.quit();
+  });
+
+  it('sends nothing to Redis for an event refused as future: no key, no field, no expiry pushed back', async () => {
+    const clock = { now: () => T0 + 30 * DAY_MS, monotonic: () => 0 };
+    const { redis, store, write, key } = await oneCustomer('future', { clock, maxFutureMs: 600_000 });
+    const typo = Date.parse('2081-05-01T00:00:00Z');
+    expect(await write('typo', typo)).toEqual(['future']);
+    expect(await redis.exists(key)).toBe(0);
+    expect(await write('a', T0)).toEqual(['applied']);
+    await redis.pexpire(key, 5 * DAY_MS);
+    const before = await redis.hgetall(key);
+    expect(await write('typo', typo)).toEqual(['future']);
+    const label = {
+      kind: 'label',
+      key: { entity: 'customer', id: 'C1' },
+      txId: 'a',
+      t: typo,
+      fraud: true,
+    } as const;
+    expect(await store.apply([label])).toEqual(['future']);
+    expect(await redis.hgetall(key)).toEqual(before);
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(5 * DAY_MS);
     await redis.quit();
   });
 });

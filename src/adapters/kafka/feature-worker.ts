@@ -11,7 +11,7 @@ import type { EventKind } from '../../domain/ingest.js';
 import { describeProblems } from '../../domain/problems.js';
 import type { Logger } from '../../ports/logger.js';
 import type { WorkerObserver } from '../../ports/worker-observer.js';
-import type { Ingest } from '../../usecases/ingest.js';
+import type { Ingest, RefusedOutcome } from '../../usecases/ingest.js';
 
 export interface WorkerTopics {
   readonly transactions: string;
@@ -142,18 +142,20 @@ export class FeatureWorker {
       kind,
       chunk.map((m) => m.value),
     );
-    if (batch.invalid.length) {
-      const poison = batch.invalid.map(({ index, problems }) => ({
+    if (batch.refused.length) {
+      const poison = batch.refused.map(({ index, outcome, problems }) => ({
         message: chunk[index]!,
+        outcome,
         error: describeProblems(problems),
       }));
       await this.retry('dead-letter', heartbeat, isRunning, () =>
         this.producer.send({
           topic: this.o.topics.deadLetter,
-          messages: poison.map(({ message, error }) => ({
+          messages: poison.map(({ message, outcome, error }) => ({
             key: message.key,
             value: message.value,
             headers: {
+              'x-reason': outcome,
               'x-error': error.slice(0, 4000),
               'x-source-topic': topic,
               'x-source-partition': String(partition),
@@ -162,9 +164,16 @@ export class FeatureWorker {
           })),
         }),
       );
-      for (const p of poison)
-        this.o.logger.warn({ topic, partition, offset: p.message.offset, error: p.error }, 'dead-lettered');
-      this.o.observer?.events?.(topic, 'invalid', poison.length);
+      const refused: Partial<Record<RefusedOutcome, number>> = {};
+      for (const p of poison) {
+        this.o.logger.warn(
+          { topic, partition, offset: p.message.offset, reason: p.outcome, error: p.error },
+          'dead-lettered',
+        );
+        refused[p.outcome] = (refused[p.outcome] ?? 0) + 1;
+      }
+      for (const [outcome, n] of Object.entries(refused))
+        this.o.observer?.events?.(topic, outcome as RefusedOutcome, n);
       for (let k = 0; k < poison.length; k++) this.o.observer?.deadLetter?.(topic);
     }
     if (batch.events.length === 0) return;
@@ -175,7 +184,7 @@ export class FeatureWorker {
     this.o.observer?.storeWrite?.((performance.now() - started) / 1000);
     for (const [outcome, n] of Object.entries(counts))
       if (n) this.o.observer?.events?.(topic, outcome as ApplyOutcome, n);
-    this.o.observer?.applied?.(newest);
+    if (Number.isFinite(newest)) this.o.observer?.applied?.(newest);
   }
 
   /** Retries `fn` with capped exponential backoff until it succeeds or the consumer stops (then throws: no commit). */

@@ -6,7 +6,8 @@ import type {
   StoreEvent,
   WindowQuery,
 } from '../../domain/features/records.js';
-import { NO_RECORDS } from '../../domain/features/records.js';
+import { latestEventTime, NO_RECORDS } from '../../domain/features/records.js';
+import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
 import type { WindowStateStore } from '../../ports/window-state.js';
 import { EntityColumns } from './entity-columns.js';
@@ -26,6 +27,8 @@ const SWEEP_EVERY = 100_000;
 /**
  * The embedded feature store: one process, no server. It is also the engine of `fraudscore backfill`,
  * which is why the synchronous `entity`/`applyTxTo`/`records` exist next to the FeatureStore methods.
+ * With a `limit`, `apply` refuses events dated beyond it as `future` before they touch any state: no newest
+ * time moves, nothing is trimmed or swept. (The backfill's synchronous path has no processing clock.)
  */
 export class MemoryFeatureStore implements FeatureStore, WindowStateStore<EntityState> {
   readonly kind = 'memory';
@@ -35,10 +38,16 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
   private newest = Number.NEGATIVE_INFINITY;
   private sinceSweep = 0;
 
-  constructor(private readonly retention: RetentionPolicy) {}
+  constructor(
+    private readonly retention: RetentionPolicy,
+    private readonly limit?: FutureLimit,
+  ) {}
 
   async apply(events: readonly StoreEvent[]): Promise<ApplyOutcome[]> {
-    return events.map((e) => this.applySync(e));
+    const latest = this.limit
+      ? latestEventTime(this.limit.clock.now(), this.limit.maxFutureMs)
+      : Number.POSITIVE_INFINITY;
+    return events.map((e) => (e.t > latest ? 'future' : this.applySync(e)));
   }
 
   async read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {

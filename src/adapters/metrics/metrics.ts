@@ -74,7 +74,7 @@ export function createMetrics(registry: Registry, build: { version: string; comm
     }),
     events: new Counter({
       name: 'fraudscore_events_total',
-      help: 'Events consumed, by topic and outcome (applied, duplicate, late, invalid).',
+      help: 'Events consumed, by topic and outcome (applied, duplicate, late, invalid, future).',
       labelNames: ['topic', 'outcome'] as const,
       registers: r,
     }),

@@ -4,12 +4,14 @@ import type { Cluster, Redis } from 'ioredis';
 import {
   type ApplyOutcome,
   type EntityKey,
+  latestEventTime,
   NO_RECORDS,
   type RecordColumns,
   type RetentionPolicy,
   type StoreEvent,
   type WindowQuery,
 } from '../../domain/features/records.js';
+import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -32,6 +34,8 @@ export interface RedisStoreOptions {
    * Idle entities expire after the horizon plus this (wall clock) without an event.
    */
   readonly ttlRefreshMs?: number;
+  /** Events dated beyond it are refused as `future` and never sent to Redis: no newest time, trim or expiry moves. */
+  readonly limit?: FutureLimit;
 }
 
 /**
@@ -68,9 +72,20 @@ export class RedisFeatureStore implements FeatureStore {
     if (events.length === 0) return [];
     for (const e of events)
       if (!Number.isSafeInteger(e.t)) throw new RangeError(`event time must be whole milliseconds: ${e.t}`);
+    const out: ApplyOutcome[] = new Array(events.length);
+    const limit = this.options.limit;
+    const latest = limit ? latestEventTime(limit.clock.now(), limit.maxFutureMs) : Number.POSITIVE_INFINITY;
+    const accepted: number[] = [];
+    events.forEach((e, i) => {
+      if (e.t > latest) out[i] = 'future';
+      else accepted.push(i);
+    });
+    if (accepted.length === 0) return out;
     const keys = events.map((e) => this.key(e.key));
     // A call may only touch one slot on a cluster; a single node takes any mix, in order.
-    const groups = this.client.isCluster ? groupBy(keys, slotOf) : [events.map((_, i) => i)];
+    const groups = this.client.isCluster
+      ? groupBy(accepted, (i) => slotOf(keys[i]!)).map((g) => g.map((k) => accepted[k]!))
+      : [accepted];
     const calls: number[][] = groups.flatMap((g) => chunks(g, EVENTS_PER_CALL));
     const send = (c: Client, idx: readonly number[]) => {
       const args: (string | number)[] = [idx.length];
@@ -95,7 +110,6 @@ export class RedisFeatureStore implements FeatureStore {
         return v as number[];
       });
     }
-    const out: ApplyOutcome[] = new Array(events.length);
     calls.forEach((idx, c) => {
       idx.forEach((i, k) => {
         out[i] = OUTCOMES[Number(replies[c]![k])] ?? 'applied';

@@ -72,8 +72,20 @@ export type StoreEvent =
       readonly fraud: boolean;
     };
 
-/** applied: changed state; duplicate: already applied, nothing changed; late: older than the retention horizon. */
-export type ApplyOutcome = 'applied' | 'duplicate' | 'late';
+/**
+ * applied: changed state; duplicate: already applied, nothing changed; late: older than the retention horizon;
+ * future: dated beyond what the processing clock allows (see `latestEventTime`), nothing changed.
+ */
+export type ApplyOutcome = 'applied' | 'duplicate' | 'late' | 'future';
+
+/**
+ * The newest event time accepted when the processing clock reads `nowMs` (MAX_EVENT_FUTURE_MS): later events are
+ * refused as `future`. One event dated 2081 instead of 2018 would otherwise become its entity's newest time,
+ * make every real event `late` and trim the real history as past the horizon.
+ */
+export function latestEventTime(nowMs: number, maxFutureMs: number): number {
+  return nowMs + maxFutureMs;
+}
 
 export interface RetentionPolicy {
   /** State older than (newest event time seen for the entity − horizonMs) is trimmed; older events are refused as late. */

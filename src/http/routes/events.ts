@@ -47,13 +47,14 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (app,
       req.log.warn({ err }, 'feature store unavailable for events');
       throw new ServiceError('store_unavailable', 'the feature store is unavailable; retry later');
     }
-    if (batch.events.length) o.onApplied?.(result.newest);
+    if (Number.isFinite(result.newest)) o.onApplied?.(result.newest);
     const { counts } = result;
     return {
       applied: counts.applied,
       duplicates: counts.duplicate,
       late: counts.late,
-      rejected: batch.invalid,
+      // Invalid or dated too far ahead (`future`): the problems say which.
+      rejected: batch.refused.map(({ index, problems }) => ({ index, problems })),
     };
   });
 };

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { ServiceError } from '../../domain/errors.js';
-import { TransactionSchema } from '../../domain/events.js';
+import { type Transaction, TransactionSchema } from '../../domain/events.js';
+import { futureProblem } from '../../domain/ingest.js';
 import { ScoreResultSchema } from '../../domain/scoring/result.js';
+import type { FutureLimit } from '../../ports/clock.js';
 import type { ScoringService } from '../../ports/scoring.js';
 import { validationError } from '../errors.js';
 import { documented } from '../openapi/route-doc.js';
@@ -13,6 +15,8 @@ export interface ScoreRoutesOptions {
   readonly deadlineMs: number;
   readonly maxBatch: number;
   readonly now: () => number;
+  /** A transaction dated further ahead of the processing clock is a 400, as the same event would be refused. */
+  readonly limit: FutureLimit;
 }
 
 /** A caller may shorten, never lengthen, the budget: `X-Request-Deadline-Ms: 20`. */
@@ -46,6 +50,10 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     if (!q.success) throw validationError(q.error, 'query');
     return q.data.explain === 'true' || q.data.explain === '1';
   };
+  const refuseFuture = (tx: Transaction, prefix = '') => {
+    const p = futureProblem('transaction', tx, o.limit.clock.now(), o.limit.maxFutureMs, prefix);
+    if (p) throw new ServiceError('invalid_request', '1 problem(s) in the request', [p]);
+  };
 
   const one = documented({
     summary: 'Score one transaction',
@@ -61,6 +69,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const explain = explainOf(req.query);
     const tx = TransactionSchema.safeParse(req.body);
     if (!tx.success) throw validationError(tx.error);
+    refuseFuture(tx.data);
     const [result] = await o.scoring.score([tx.data], { explain, deadline });
     return result;
   });
@@ -87,6 +96,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const txs = body.data.transactions.map((t, i) => {
       const parsed = TransactionSchema.safeParse(t);
       if (!parsed.success) throw validationError(parsed.error, `transactions.${i}`);
+      refuseFuture(parsed.data, `transactions.${i}`);
       return parsed.data;
     });
     const ids = new Set<string>();

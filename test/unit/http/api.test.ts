@@ -174,6 +174,45 @@ describe('scoring API', () => {
   });
 
   it.each([
+    ['a zero-width space', 'cust\u200b1'],
+    ['a right-to-left override', 'cust\u202e1'],
+  ])('refuses a customer id with %s: 400 to score, rejected as an event', async (_name, id) => {
+    const scored = await post(
+      '/v1/score',
+      tx({ transaction_id: `inv-${id.codePointAt(4)}`, customer_id: id }),
+    );
+    expect(scored.statusCode).toBe(400);
+    expect(scored.json().error.code).toBe('invalid_request');
+    expect(scored.json().error.problems.map((p: { path: string }) => p.path)).toEqual(['customer_id']);
+    const batch = await post('/v1/score/batch', { transactions: [tx({ customer_id: id })] });
+    expect(batch.statusCode).toBe(400);
+    expect(batch.json().error.problems.map((p: { path: string }) => p.path)).toEqual([
+      'transactions.0.customer_id',
+    ]);
+    const label = {
+      type: 'label',
+      transaction_id: 'inv-label',
+      customer_id: id,
+      terminal_id: 'T1',
+      transaction_timestamp: '2018-08-09T10:00:00Z',
+      is_fraud: true,
+    };
+    const events = await post('/v1/events', {
+      events: [{ type: 'transaction', ...tx({ transaction_id: 'inv-ev', customer_id: id }) }, label],
+    });
+    expect(events.statusCode).toBe(200);
+    expect(events.json()).toEqual({
+      applied: 0,
+      duplicates: 0,
+      late: 0,
+      rejected: [
+        { index: 0, problems: [{ path: 'events.0.customer_id', message: expect.any(String) }] },
+        { index: 1, problems: [{ path: 'events.1.customer_id', message: expect.any(String) }] },
+      ],
+    });
+  });
+
+  it.each([
     ['a schema violation', tx({ amount: -1, timestamp: 'yesterday' }), 400, 'invalid_request'],
     ['a missing field', { transaction_id: 'x' }, 400, 'invalid_request'],
     ['an array body', [1, 2], 400, 'invalid_request'],

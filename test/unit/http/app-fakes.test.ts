@@ -74,7 +74,7 @@ describe('build(config, deps) with in-memory fakes only', () => {
       registry: new Registry(),
       metrics: { httpDuration: noop },
       scoring,
-      ingest: new Ingest({ store, entities }),
+      ingest: new Ingest({ store, entities, limit: { clock, maxFutureMs: 600_000 } }),
       models,
       fleet,
       version: 'test',

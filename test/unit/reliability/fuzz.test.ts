@@ -22,6 +22,7 @@ import { sleep } from '../../helpers/wait.js';
 const TOKEN = 'fuzz-admin-token-0123456789abcdef';
 const SEED = Number(process.env.FUZZ_SEED ?? 20_240_901);
 const MIB = 1024 * 1024;
+const CLOCK_NOW = Date.parse('2038-01-01T00:00:00Z');
 /** Per test; the whole file runs in about 25 s on a shared 2-core machine. */
 const TIMEOUT = 40_000;
 
@@ -92,7 +93,7 @@ function expectProblemsUnder(body: ErrorBody, prefix: string, broken: readonly s
 
 // ------------------------------------------------------------------------------------------- arbitraries
 
-const ID_RE = /^[^\s{}\p{Cc}]+$/u;
+const ID_RE = /^[^\s{}\p{Cc}\p{Cf}]+$/u;
 const idArb = fc.oneof(
   fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 24 }),
   fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
@@ -294,7 +295,12 @@ describe('hostile input over the HTTP API (fuzz)', () => {
   beforeAll(async () => {
     s = await createService(
       loadConfig({ MODEL_DIR: 'test/fixtures/models', ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' }),
-      { logger: captureLogger(logs, 'warn') },
+      // The processing clock after every generated date (isoArb ends in 2037), so the request schemas stay the
+      // whole oracle: events dated ahead of the clock (issue 15) have their own tests (http/event-time.test.ts).
+      {
+        logger: captureLogger(logs, 'warn'),
+        clock: { now: () => CLOCK_NOW, monotonic: () => performance.now() },
+      },
     );
   });
   afterAll(async () => {
