@@ -13,7 +13,9 @@ import { RedisAnswerStore } from '../adapters/redis/redis-answer-store.js';
 import { RedisControlPlane } from '../adapters/redis/redis-control-plane.js';
 import type { Config } from '../config.js';
 import { build } from '../http/app.js';
+import type { AnswerStore } from '../ports/answer-store.js';
 import type { Clock } from '../ports/clock.js';
+import type { ControlPlane } from '../ports/control-plane.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import { Ingest } from '../usecases/ingest.js';
 import { ModelFleet } from '../usecases/models/fleet.js';
@@ -41,6 +43,9 @@ export interface ServiceOptions {
   readonly clock?: Clock;
   readonly logger?: ReturnType<typeof createLogger>;
   readonly store?: FeatureStore;
+  /** Replace the control plane and the shared answer store the config implies (tests: replicas in one process). */
+  readonly control?: ControlPlane;
+  readonly answers?: AnswerStore;
 }
 
 /** Everything `fraudscore serve` runs, built from the config; tests use it with `app.inject()`. */
@@ -59,14 +64,13 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   // One client for the API's feature reads, the control plane and the shared answers.
   const redis = createRedisClient(config, { failFast: true }, logger);
   const store = o.store ?? createStore(config, features.retention, redis, clock);
-  const control = redis
-    ? new RedisControlPlane(redis, config.REDIS_KEY_PREFIX, clock)
-    : new MemoryControlPlane(clock);
-  const answers = redis ? new RedisAnswerStore(redis, config.REDIS_KEY_PREFIX) : undefined;
-  closers.push(
-    () => control.close(),
-    () => store.close(),
-  );
+  const control =
+    o.control ??
+    (redis ? new RedisControlPlane(redis, config.REDIS_KEY_PREFIX, clock) : new MemoryControlPlane(clock));
+  const answers = o.answers ?? (redis ? new RedisAnswerStore(redis, config.REDIS_KEY_PREFIX) : undefined);
+  // An injected control plane is the caller's to close.
+  if (!o.control) closers.push(() => control.close());
+  closers.push(() => store.close());
   if (o.store && redis) closers.push(async () => void redis.disconnect());
   let worker: ReturnType<typeof createFeatureWorker>;
   if (config.WORKER_IN_PROCESS && config.KAFKA_BROKERS) {
