@@ -25,7 +25,7 @@ import { startModelWatch } from '../usecases/models/watch.js';
 import { Scorer } from '../usecases/scoring/scorer.js';
 import { SharedAnswers } from '../usecases/scoring/shared-answers.js';
 import { buildInfo } from '../version.js';
-import { createRedisClient, createStore, loadFeatures } from './stores.js';
+import { connected, createRedisClient, createStore, loadFeatures } from './stores.js';
 import { createFeatureWorker } from './worker.js';
 
 export interface Service {
@@ -132,6 +132,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       metrics.controlGeneration.set({ model, role: 'applied' }, g.applied);
     },
   });
+  if (redis) await connected(redis, 5_000);
   await fleet.start();
   if (!registry.active(config.MODEL_NAME))
     logger.error({ model: config.MODEL_NAME, dir: config.MODEL_DIR }, 'no model version serves; not ready');

@@ -89,3 +89,21 @@ function watchErrors<T extends Redis | Cluster>(client: T, logger: Logger): T {
   });
   return client;
 }
+
+/**
+ * Resolves once `client` is connected, or after `timeoutMs` (a fail-fast client refuses commands until then,
+ * and what starts next — the fleet reading the serving state — should find it connected when Redis is up).
+ */
+export function connected(client: Redis | Cluster, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    client.once('ready', done);
+  });
+}

@@ -108,7 +108,12 @@ export class RedisControlPlane implements ControlPlane {
 
   async subscribe(onChange: (model: string) => void): Promise<() => Promise<void>> {
     // A subscribed connection can do nothing else: a copy of the client, resubscribed by ioredis on reconnect.
-    const sub = (this.client as Redis).duplicate();
+    // It queues while (re)connecting even when the client it copies fails fast: a subscription is no request.
+    const waitForIt = { enableOfflineQueue: true, maxRetriesPerRequest: null };
+    const sub =
+      'isCluster' in this.client && this.client.isCluster
+        ? (this.client as Cluster).duplicate(undefined, { ...waitForIt, redisOptions: waitForIt })
+        : (this.client as Redis).duplicate(waitForIt);
     let listening = true;
     sub.on('error', () => {});
     sub.on('message', (channel: string, model: string) => {

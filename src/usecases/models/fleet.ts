@@ -266,10 +266,10 @@ export class ModelFleet {
       return;
     }
     if (!desired) {
-      // The control plane lost the state (a Redis without persistence restarted): seed it again from what this
-      // replica serves. Replicas race to do so; the compare-and-set lets one win and the others follow it.
+      // No state: it was lost (a Redis without persistence restarted) or could not be written at start. Seed it
+      // from what this replica serves; replicas race to do so, and the compare-and-set lets one win.
       const roles = registry.roles(model);
-      if (f.applied > 0 && roles.active) {
+      if (roles.active) {
         const seeded = await control.write(model, 0, roles, this.d.replica).catch(() => undefined);
         f.again = seeded !== undefined || f.again;
       }

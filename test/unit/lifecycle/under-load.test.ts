@@ -7,19 +7,33 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/adapters/clock/system-clock.js';
+import { MemoryAnswerStore } from '../../../src/adapters/memory/memory-answer-store.js';
+import { MemoryControlPlane } from '../../../src/adapters/memory/memory-control-plane.js';
 import { loadConfig } from '../../../src/config.js';
+import type { ReplicaStatus, ServingRoles, ServingState } from '../../../src/domain/models/serving-state.js';
 import type { LoadedVersion } from '../../../src/usecases/models/loaded-version.js';
 import { createService, type Service } from '../../../src/wiring/service.js';
 import { rng } from '../../helpers/generate.js';
-import { sleep } from '../../helpers/wait.js';
+import { sleep, waitFor } from '../../helpers/wait.js';
 
 const TOKEN = 'load-admin-token-0123456789';
 const MODEL = 'fraudscore';
+const REPLICAS = 3;
+/** In flight across the three replicas together. */
 const CONCURRENCY = 16;
 const MIN_OPERATIONS = 50;
 const CANARY_REQUESTS = 6_000;
+/**
+ * Not a multiple of REPLICAS: with the round-robin client, a customer's three requests of the steady canary
+ * (requests i, i + 2,000 and i + 4,000) land on three different replicas.
+ */
+const CANARY_CUSTOMERS = 2_000;
 const CANARY_PERCENT = 20;
-const WARM_SWAPS = 80;
+/** Activate/rollback pairs through the fleet before the memory baseline; each loads a version on every replica. */
+const WARM_SWAPS = 30;
+/** Only turns a replica that never applies a change into a readable failure instead of a test timeout. */
+const STUCK_MS = 20_000;
 
 /** Vitest runs without --expose-gc; V8 still hands out `gc` once the flag is set at run time. */
 function collector(): () => void {
@@ -35,10 +49,18 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const percentile = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? Number.NaN;
 
+interface Replica {
+  readonly id: string;
+  readonly s: Service;
+  readonly base: string;
+}
+
 interface Served {
   /** The interval (see `Roles`) when the request was sent and when its answer arrived. */
   readonly from: number;
   readonly to: number;
+  /** The index of the replica that answered. */
+  readonly replica: number;
   readonly status: number;
   readonly customer: string;
   readonly version?: string;
@@ -49,8 +71,9 @@ interface Served {
 }
 
 /**
- * What may answer in one interval. Even intervals are stable states; odd ones are operations in flight, when
- * either the state before or the state after may answer.
+ * What the desired state allows to answer in one interval. Even intervals are stable states (every replica
+ * applied the desired state); odd ones are operations in flight, from the admin call until every replica has
+ * applied it, when either the state before or the state after may answer.
  */
 interface Roles {
   readonly primary: ReadonlySet<string>;
@@ -58,10 +81,15 @@ interface Roles {
   readonly shadow: ReadonlySet<string>;
 }
 
-interface ModelSummary {
-  readonly active?: string;
-  readonly canary?: { readonly version: string; readonly percent: number };
-  readonly shadow?: { readonly version: string };
+/** One model in `GET /admin/models` (and in an admin change's answer): this replica's roles and the fleet's. */
+interface ModelSummary extends ServingRoles {
+  readonly name: string;
+  readonly fleet: {
+    readonly desired?: ServingState;
+    readonly replicas: readonly ReplicaStatus[];
+    readonly converged: boolean;
+    readonly error?: string;
+  };
 }
 
 interface Op {
@@ -118,22 +146,36 @@ const cycle = (a: string, b: string): Op[] => [
   rollback,
 ];
 
-const rolesOf = (m: ModelSummary): Roles => ({
+const rolesOf = (m: ServingRoles): Roles => ({
   primary: new Set([m.active!, ...(m.canary ? [m.canary.version] : [])]),
   shadow: new Set([m.shadow?.version ?? 'none']),
 });
+const either = (a: Roles, b: Roles): Roles => ({
+  primary: new Set([...a.primary, ...b.primary]),
+  shadow: new Set([...a.shadow, ...b.shadow]),
+});
+/** True when a replica's own roles are those of the desired state. */
+const applies = (own: ServingRoles, desired: ServingRoles) =>
+  own.active === desired.active &&
+  own.previous === desired.previous &&
+  own.canary?.version === desired.canary?.version &&
+  own.canary?.percent === desired.canary?.percent &&
+  own.shadow?.version === desired.shadow?.version;
 
-describe('model lifecycle under load (issue 6)', () => {
-  let s: Service;
-  let base: string;
+describe('model lifecycle under load, three replicas behind a round-robin client (issues 6, 16)', () => {
+  const replicas: Replica[] = [];
+  const control = new MemoryControlPlane(systemClock);
+  const answers = new MemoryAnswerStore(systemClock);
   const modelLog: Record<string, unknown>[] = [];
   const gc = collector();
-  const loaded = new Set<LoadedVersion>();
+  /** Every version object any replica loaded, with the replica that loaded it. */
+  const loaded = new Map<LoadedVersion, Replica>();
   const track = () => {
-    for (const v of ['1', '2']) {
-      const lv = s.registry.get(MODEL, v);
-      if (lv) loaded.add(lv);
-    }
+    for (const r of replicas)
+      for (const v of ['1', '2']) {
+        const lv = r.s.registry.get(MODEL, v);
+        if (lv) loaded.set(lv, r);
+      }
   };
 
   beforeAll(async () => {
@@ -147,34 +189,53 @@ describe('model lifecycle under load (issue 6)', () => {
         done();
       },
     });
-    // The load generator shares the event loop and the CPU with the server, so the 50 ms production budget
+    // The load generator and three replicas share the event loop and the CPU, so the 50 ms production budget
     // measures the test host (timeouts show up during the warm-up too); a generous one keeps "degraded" meaning
     // "broken by a lifecycle operation".
-    const config = loadConfig({
-      MODEL_DIR: dir,
-      MODEL_VERSION: '1',
-      ADMIN_TOKEN: TOKEN,
-      LOG_LEVEL: 'info',
-      REQUEST_DEADLINE_MS: '1000',
-    });
-    s = await createService(config, { logger: pino({ level: 'info' }, sink) });
-    base = await s.app.listen({ port: 0, host: '127.0.0.1' });
+    for (let i = 0; i < REPLICAS; i++) {
+      const id = `replica-${i}`;
+      const config = loadConfig({
+        MODEL_DIR: dir,
+        MODEL_VERSION: '1',
+        ADMIN_TOKEN: TOKEN,
+        LOG_LEVEL: 'info',
+        REQUEST_DEADLINE_MS: '1000',
+        REPLICA_ID: id,
+        CONTROL_POLL_MS: '200',
+        CONTROL_HEARTBEAT_MS: '200',
+      });
+      const s = await createService(config, {
+        logger: pino({ level: 'info', base: { replica: id } }, sink),
+        control,
+        answers,
+      });
+      replicas.push({ id, s, base: await s.app.listen({ port: 0, host: '127.0.0.1' }) });
+    }
     track();
   });
-  afterAll(() => s?.close());
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.s.close()));
+    await control.close();
+  });
 
   let phase = 0;
   const served: Served[] = [];
   let sequence = 0;
+  /** The round-robin client's turn: request n goes to replica n mod REPLICAS. */
+  let turn = 0;
   const random = rng(42);
   const start = Date.parse('2018-06-01T00:00:00Z');
 
-  /** `count` requests (or until `until()`), CONCURRENCY at a time, over real HTTP, each a new transaction. */
+  /**
+   * `count` requests (or until `until()`), CONCURRENCY at a time, over real HTTP, each a new transaction, each
+   * sent to the next replica in turn.
+   */
   async function load(o: { count: number; customer: (i: number) => string; until?: () => boolean }) {
     let next = 0;
     const worker = async () => {
       while (next < o.count && !o.until?.()) {
         const customer = o.customer(next++);
+        const replica = turn++ % REPLICAS;
         const body = {
           transaction_id: `L${sequence++}`,
           timestamp: new Date(start + Math.floor(random() * 30 * 86_400) * 1000).toISOString(),
@@ -183,7 +244,7 @@ describe('model lifecycle under load (issue 6)', () => {
           amount: Math.round(random() ** 3 * 200_000) / 100,
         };
         const from = phase;
-        const r = await fetch(`${base}/v1/score`, {
+        const r = await fetch(`${replicas[replica]!.base}/v1/score`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(body),
@@ -198,6 +259,7 @@ describe('model lifecycle under load (issue 6)', () => {
         served.push({
           from,
           to: phase,
+          replica,
           status: r.status,
           customer,
           version: json.model?.version,
@@ -211,18 +273,43 @@ describe('model lifecycle under load (issue 6)', () => {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   }
 
-  async function admin(op: Op): Promise<ModelSummary> {
-    const r = await fetch(`${base}${op.path}`, {
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  /** An admin change sent to `to`; its answer is that replica's roles after applying it, and the fleet's. */
+  async function admin(op: Op, to: Replica): Promise<ModelSummary> {
+    const r = await fetch(`${to.base}${op.path}`, {
       method: op.method,
-      headers: {
-        authorization: `Bearer ${TOKEN}`,
-        ...(op.body ? { 'content-type': 'application/json' } : {}),
-      },
+      headers: { ...auth, ...(op.body ? { 'content-type': 'application/json' } : {}) },
       ...(op.body ? { body: JSON.stringify(op.body) } : {}),
     });
     const json = (await r.json()) as ModelSummary;
-    expect(r.status, `${op.label}: ${JSON.stringify(json)}`).toBe(200);
+    expect(r.status, `${op.label} on ${to.id}: ${JSON.stringify(json)}`).toBe(200);
     return json;
+  }
+
+  async function summaryOn(r: Replica): Promise<ModelSummary> {
+    const res = await fetch(`${r.base}/admin/models`, { headers: auth });
+    const json = (await res.json()) as { models: ModelSummary[] };
+    expect(res.status, `GET /admin/models on ${r.id}`).toBe(200);
+    return json.models.find((m) => m.name === MODEL)!;
+  }
+
+  /** Polls every replica's `GET /admin/models` until its own roles are those of `desired`. */
+  async function untilApplied(desired: ServingState): Promise<void> {
+    const stuck = performance.now() + STUCK_MS;
+    await Promise.all(
+      replicas.map(async (r) => {
+        for (;;) {
+          const m = await summaryOn(r);
+          if (applies(m, desired)) return;
+          if (performance.now() > stuck)
+            throw new Error(
+              `${r.id} did not apply generation ${desired.generation}: ${JSON.stringify(m, null, 1)}`,
+            );
+          await sleep(10);
+        }
+      }),
+    );
   }
 
   /** Memory once garbage is collected and retired versions drained: the lowest of a few samples, as RSS only lags. */
@@ -238,7 +325,7 @@ describe('model lifecycle under load (issue 6)', () => {
     return best;
   }
 
-  it('answers every request from a version serving at the time, through 50+ operations, then a steady canary', async () => {
+  it('answers every request from a version the desired state allowed, through 50+ operations, then a steady canary', async () => {
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const lag: Record<string, string> = {};
@@ -247,23 +334,44 @@ describe('model lifecycle under load (issue 6)', () => {
       loop.reset();
     };
 
-    const roles: Roles[] = [rolesOf({ active: '1' })];
+    const initial = (await control.read(MODEL))!;
+    expect(initial).toMatchObject({ generation: 1, active: '1' });
+    for (const r of replicas) expect(applies(r.s.registry.roles(MODEL), initial), r.id).toBe(true);
+    let generation = initial.generation;
+    const roles: Roles[] = [rolesOf(initial)];
     const operations: string[] = [];
+    /** Per operation: from the admin call until its answer, and until every replica applied it (ms). */
+    const answeredMs: number[] = [];
+    const appliedMs: number[] = [];
     let cycles = 0;
-    /** Whole cycles of operations until `count` more have run, each applied while requests are in flight. */
+    /**
+     * Whole cycles of operations until `count` more have run, each applied while requests are in flight. The
+     * admin calls rotate over the replicas (operation n goes to replica n mod REPLICAS), so each replica
+     * validates and writes changes of every kind in turn. The next operation waits until every replica applied
+     * the last one: one operation is in flight at a time.
+     */
     const operate = async (count: number) => {
       const target = operations.length + count;
       while (operations.length < target) {
         for (const op of cycles++ % 2 === 0 ? cycle('1', '2') : cycle('2', '1')) {
+          const to = replicas[operations.length % REPLICAS]!;
           const was = roles[phase]!;
           phase++;
-          const now = rolesOf(await admin(op));
-          roles[phase] = {
-            primary: new Set([...was.primary, ...now.primary]),
-            shadow: new Set([...was.shadow, ...now.shadow]),
-          };
+          const sent = performance.now();
+          const answer = await admin(op, to);
+          answeredMs.push(performance.now() - sent);
+          const desired = answer.fleet.desired!;
+          // One writer at a time: every change is the next generation, none lost.
+          expect(desired.generation, op.label).toBe(generation + 1);
+          generation = desired.generation;
+          // The replica that took the call answers once it serves the change itself.
+          expect(applies(answer, desired), `${op.label} on ${to.id}: ${JSON.stringify(answer)}`).toBe(true);
+          const now = rolesOf(desired);
+          roles[phase] = either(was, now);
+          await untilApplied(desired);
+          appliedMs.push(performance.now() - sent);
           roles[++phase] = now;
-          operations.push(op.label);
+          operations.push(`${op.label} on ${to.id}`);
           track();
           await sleep(5 + random() * 15);
         }
@@ -283,14 +391,20 @@ describe('model lifecycle under load (issue 6)', () => {
     // Warm-up: JIT, sockets, the admin routes (one cycle of every operation), the first entries of the answer
     // cache, and enough loads and releases for the native allocator to reach its high-water mark: RSS rises by
     // ~25 MiB over the first ~80 session loads of a process and then stays flat (measured through 200), which is
-    // no leak. The check below is then about growth per swap.
+    // no leak. Each swap here goes through the fleet and loads the version on all three replicas. The check
+    // below is then about growth per swap.
     await underLoad(1, (i) => `W${i % 1_000}`, 3_000);
-    const idle = s.registry.active(MODEL)!.version === '1' ? '2' : '1';
+    const idle = replicas[0]!.s.registry.active(MODEL)!.version === '1' ? '2' : '1';
+    const everywhere = async (state: ServingState) => {
+      while (!replicas.every((r) => applies(r.s.registry.roles(MODEL), state))) await sleep(2);
+    };
     for (let i = 0; i < WARM_SWAPS; i++) {
-      await s.registry.activate(MODEL, idle);
+      const { fleet } = replicas[i % REPLICAS]!.s;
+      await everywhere(await fleet.activate(MODEL, idle));
       track();
-      await s.registry.rollback(MODEL);
+      await everywhere(await fleet.rollback(MODEL));
     }
+    generation = (await control.read(MODEL))!.generation;
     const warm = served.length;
     const warmOps = operations.length;
     lagOf('warm-up');
@@ -304,14 +418,20 @@ describe('model lifecycle under load (issue 6)', () => {
     lagOf('operations');
     const afterSwaps = await settledMemory();
 
-    // A steady canary of the version that is not active; the cycles leave nothing else set.
-    const active = s.registry.active(MODEL)!.version;
+    // A steady canary of the version that is not active; the cycles leave nothing else set. It is in flight
+    // until every replica applied it, and no request is sent meanwhile.
+    const active = replicas[0]!.s.registry.active(MODEL)!.version;
     const other = active === '1' ? '2' : '1';
+    const was = roles[phase]!;
     phase++;
-    roles[phase] = rolesOf(await admin(canary(other, CANARY_PERCENT)));
+    const canaryAnswer = await admin(canary(other, CANARY_PERCENT), replicas[operations.length % REPLICAS]!);
+    const desired = canaryAnswer.fleet.desired!;
+    roles[phase] = either(was, rolesOf(desired));
+    await untilApplied(desired);
+    roles[++phase] = rolesOf(desired);
     track();
     const steady = phase;
-    await load({ count: CANARY_REQUESTS, customer: (i) => `K${i % 3_000}` });
+    await load({ count: CANARY_REQUESTS, customer: (i) => `K${i % CANARY_CUSTOMERS}` });
     const steadyServed = served.slice(warm + duringOps.length);
     lagOf('steady canary');
     loop.disable();
@@ -324,54 +444,90 @@ describe('model lifecycle under load (issue 6)', () => {
     });
     const share = (100 * steadyServed.filter((r) => r.version === other).length) / steadyServed.length;
     const versionsOf = new Map<string, Set<string>>();
-    for (const r of steadyServed)
+    const replicasOf = new Map<string, Set<number>>();
+    for (const r of steadyServed) {
       versionsOf.set(r.customer, (versionsOf.get(r.customer) ?? new Set()).add(r.version!));
+      replicasOf.set(r.customer, (replicasOf.get(r.customer) ?? new Set()).add(r.replica));
+    }
+    const perReplica = replicas.map((_, i) => served.filter((r) => r.replica === i).length);
     const released = modelLog.filter((l) => l.type === 'released');
-    const retired = [...loaded].filter((lv) => s.registry.get(MODEL, lv.version) !== lv);
+    const retired = [...loaded].filter(([lv, r]) => r.s.registry.get(MODEL, lv.version) !== lv).map(([lv]) => lv);
     const growth = (afterSwaps.rss - before.rss) / before.rss;
     const ms = (rs: readonly Served[]) => {
       const xs = rs.map((r) => r.ms!);
       return `p50 ${percentile(xs, 0.5).toFixed(1)} ms, p99 ${percentile(xs, 0.99).toFixed(1)} ms`;
     };
+    const spread = (xs: number[]) =>
+      `p50 ${percentile(xs, 0.5).toFixed(0)} ms, p90 ${percentile(xs, 0.9).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
 
-    console.log(
+    console.info(
       [
+        `replicas: ${REPLICAS} (one control plane, one answer store, one model directory), round-robin client, ` +
+          `admin calls rotating over the replicas`,
         `requests: ${served.length} (${warm} warm-up with ${warmOps} operations, then ${WARM_SWAPS} idle ` +
-          `activate/rollback pairs; ${duringOps.length} during ` +
-          `${measuredOps} operations ` +
-          `in ${opsSeconds.toFixed(1)} s; ${steadyServed.length} with a steady canary), concurrency ${CONCURRENCY}`,
-        `failed or degraded: ${failures.length}; answered by a version not serving at the time: ${misrouted.length}`,
+          `activate/rollback pairs through the fleet; ${duringOps.length} during ${measuredOps} operations ` +
+          `in ${opsSeconds.toFixed(1)} s; ${steadyServed.length} with a steady canary), concurrency ${CONCURRENCY}; ` +
+          `per replica ${perReplica.join(' / ')}`,
+        `failed or degraded: ${failures.length}; answered by a version the desired state did not allow at the time: ` +
+          `${misrouted.length}`,
+        `operation (${answeredMs.length} under load): admin answer ${spread(answeredMs)}; ` +
+          `until every replica applied it ${spread(appliedMs)}`,
         `server time: warm-up ${ms(served.slice(0, warm))}; operations ${ms(duringOps)}; canary ${ms(steadyServed)}`,
         `event-loop delay: ${Object.entries(lag)
           .map(([k, v]) => `${k} ${v}`)
           .join('; ')}`,
         `canary share: ${share.toFixed(2)} % of ${steadyServed.length} requests from ${versionsOf.size} customers ` +
-          `(target ${CANARY_PERCENT} %)`,
-        `model versions loaded: ${loaded.size}; retired: ${retired.length}; released after drain: ${released.length} ` +
-          `(forced: ${released.filter((l) => l.forced).length})`,
+          `(target ${CANARY_PERCENT} %); customers seen by all ${REPLICAS} replicas: ` +
+          `${[...replicasOf.values()].filter((r) => r.size === REPLICAS).length}, routed to more than one version: ` +
+          `${[...versionsOf.values()].filter((v) => v.size > 1).length}`,
+        `model versions loaded: ${loaded.size} (all replicas); retired: ${retired.length}; released after drain: ` +
+          `${released.length} (forced: ${released.filter((l) => l.forced).length})`,
         `RSS before the swaps ${mib(before.rss)} MiB, after them ${mib(afterSwaps.rss)} MiB ` +
           `(${(growth * 100).toFixed(1)} %), after the canary traffic ${mib(afterCanary.rss)} MiB; heap used ` +
           `${mib(before.heapUsed)} → ${mib(afterSwaps.heapUsed)} → ${mib(afterCanary.heapUsed)} MiB ` +
-          '(the answer cache keeps every new transaction)',
+          '(the answer caches and the shared answer store keep every new transaction)',
       ].join('\n'),
     );
 
     expect(measuredOps).toBeGreaterThanOrEqual(MIN_OPERATIONS);
     expect(duringOps.length).toBeGreaterThan(measuredOps * 10);
+    expect(Math.min(...perReplica)).toBeGreaterThanOrEqual(Math.floor(served.length / REPLICAS) - CONCURRENCY);
     expect(failures.slice(0, 5)).toEqual([]);
     expect(misrouted.slice(0, 5)).toEqual([]);
 
+    // The steady canary: every customer meets every replica, and all of them route it to the same version.
     expect(steadyServed.length).toBeGreaterThanOrEqual(5_000);
     expect(steadyServed.every((r) => r.from === steady && r.to === steady)).toBe(true);
     expect(Math.abs(share - CANARY_PERCENT)).toBeLessThanOrEqual(3);
+    expect(versionsOf.size).toBe(CANARY_CUSTOMERS);
+    expect([...replicasOf].filter(([, r]) => r.size < REPLICAS)).toEqual([]);
     expect([...versionsOf].filter(([, v]) => v.size > 1)).toEqual([]);
-    expect((await s.registry.list()).find((m) => m.name === MODEL)).toMatchObject({
-      active,
-      canary: { version: other, percent: CANARY_PERCENT },
-    });
+    for (const r of replicas)
+      expect((await r.s.registry.list()).find((m) => m.name === MODEL), r.id).toMatchObject({
+        active,
+        canary: { version: other, percent: CANARY_PERCENT },
+      });
+    // The fleet as each replica shows it: once the heartbeats caught up, all three live and converged.
+    let views: ModelSummary['fleet'][] = [];
+    await waitFor(
+      async () => {
+        views = await Promise.all(replicas.map(async (r) => (await summaryOn(r)).fleet));
+        return views.every((f) => f.converged && f.replicas.length === REPLICAS);
+      },
+      STUCK_MS,
+      'every replica to show the fleet converged',
+      () => JSON.stringify(views, null, 1),
+    );
+    for (const f of views) {
+      expect(f.desired).toMatchObject({ generation: desired.generation, active, canary: desired.canary });
+      expect(f.replicas.map((r) => [r.replica, r.generation, r.error])).toEqual(
+        replicas.map((r) => [r.id, desired.generation, undefined]),
+      );
+    }
 
-    // Every version that lost its last role drained and released its sessions, none by the drain timeout.
-    expect(retired.length).toBeGreaterThanOrEqual(Math.floor(operations.length / 7));
+    // Every version that lost its last role on any replica drained and released its sessions, none by the
+    // drain timeout.
+    expect(retired.length).toBeGreaterThanOrEqual(REPLICAS * Math.floor(operations.length / 7));
     expect(retired.map((lv) => [lv.id, lv.state, lv.inFlight])).toEqual(
       retired.map((lv) => [lv.id, 'released', 0]),
     );
@@ -379,5 +535,5 @@ describe('model lifecycle under load (issue 6)', () => {
     expect(released.filter((l) => l.forced)).toEqual([]);
 
     expect(Math.abs(growth)).toBeLessThanOrEqual(0.1);
-  }, 60_000);
+  }, 90_000);
 });
