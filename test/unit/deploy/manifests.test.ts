@@ -454,45 +454,6 @@ describe('overlay prod', () => {
   });
 });
 
-describe('k8s/examples/model-admin-job.yaml', () => {
-  it('is a valid Job that sends the admin command to every ready API pod', async () => {
-    const docs = parseYamlStream(await readFile(`${ROOT}k8s/examples/model-admin-job.yaml`, 'utf8'));
-    expect(docs).toHaveLength(1);
-    const job = docs[0]! as K8sObject & { metadata: { generateName?: string } };
-    expect(job.metadata.generateName).toBe('fraudscore-model-admin-');
-    // generateName: the server picks the name, so validate with one.
-    expect(
-      validateObject({ ...job, metadata: { ...job.metadata, name: 'fraudscore-model-admin-x' } }),
-    ).toEqual([]);
-    const pod = podSpecOf(job)!;
-    expect(pod.restartPolicy).toBe('Never');
-    expect(pod.securityContext?.runAsNonRoot).toBe(true);
-    const c = containersOf(job)[0]!;
-    expect(c.securityContext).toMatchObject({
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-    });
-    const script = c.command?.[2] ?? '';
-    expect(c.command?.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(script).toContain('models "$@" --url "http://$ip:');
-    for (const overlay of OVERLAYS) {
-      // The headless Service it resolves exists, selects the API pods and carries the API's port.
-      const headless = /getent ahostsv4 ([a-z0-9-]+)/.exec(script)?.[1];
-      const svc = one(rendered(overlay), 'Service', headless!) as K8sObject & IService;
-      expect(svc.spec?.clusterIP).toBe('None');
-      expect(selects(svc.spec?.selector, podLabels(api(overlay)))).toBe(true);
-      const apiPort = containersOf(api(overlay))[0]!.ports?.find((p) => p.name === 'http')?.containerPort;
-      expect(script).toContain(`http://$ip:${apiPort}`);
-      // Same token Secret and image repository as the API.
-      const apiRef = containersOf(api(overlay))[0]!.env?.find((e) => e.name === 'ADMIN_TOKEN')?.valueFrom
-        ?.secretKeyRef;
-      expect(c.env?.find((e) => e.name === 'ADMIN_TOKEN')?.valueFrom?.secretKeyRef).toEqual(apiRef);
-    }
-    const repo = (image: string | undefined) => image?.replace(/[:@][^/]*$/, '');
-    expect(repo(c.image)).toBe(repo(containersOf(api('prod'))[0]!.image));
-  });
-});
-
 describe('the validators reject what they should', () => {
   interface Draft {
     apiVersion: string;
