@@ -32,6 +32,12 @@ const CANARY_CUSTOMERS = 2_000;
 const CANARY_PERCENT = 20;
 /** Activate/rollback pairs through the fleet before the memory baseline; each loads a version on every replica. */
 const WARM_SWAPS = 30;
+/**
+ * Answers kept by each replica (its first-level cache) and by the shared store: small enough that the warm-up
+ * fills them, so that the memory check after the swaps measures the swaps rather than caches still filling up.
+ */
+const ANSWER_CACHE_SIZE = 1_000;
+const SHARED_ANSWERS = 3_000;
 /** Only turns a replica that never applies a change into a readable failure instead of a test timeout. */
 const STUCK_MS = 20_000;
 
@@ -165,7 +171,7 @@ const applies = (own: ServingRoles, desired: ServingRoles) =>
 describe('model lifecycle under load, three replicas behind a round-robin client (issues 6, 16)', () => {
   const replicas: Replica[] = [];
   const control = new MemoryControlPlane(systemClock);
-  const answers = new MemoryAnswerStore(systemClock);
+  const answers = new MemoryAnswerStore(systemClock, SHARED_ANSWERS);
   const modelLog: Record<string, unknown>[] = [];
   const gc = collector();
   /** Every version object any replica loaded, with the replica that loaded it. */
@@ -200,6 +206,7 @@ describe('model lifecycle under load, three replicas behind a round-robin client
         ADMIN_TOKEN: TOKEN,
         LOG_LEVEL: 'info',
         REQUEST_DEADLINE_MS: '1000',
+        ANSWER_CACHE_SIZE: String(ANSWER_CACHE_SIZE),
         REPLICA_ID: id,
         CONTROL_POLL_MS: '200',
         CONTROL_HEARTBEAT_MS: '200',
