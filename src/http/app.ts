@@ -87,6 +87,8 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
   await app.register(scoreRoutes, {
     scoring: deps.scoring,
     deadlineMs: config.REQUEST_DEADLINE_MS,
+    batchDeadlinePerTransactionMs: config.BATCH_DEADLINE_PER_TRANSACTION_MS,
+    batchDeadlineMaxMs: config.BATCH_DEADLINE_MAX_MS,
     maxBatch: config.BATCH_MAX_TRANSACTIONS,
     now: () => deps.clock.monotonic(),
     limit: { clock: deps.clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },

@@ -62,7 +62,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const features = loadFeatures(config);
   const closers: (() => Promise<void>)[] = [];
   // One client for the API's feature reads, the control plane and the shared answers.
-  const redis = createRedisClient(config, { failFast: true }, logger);
+  const redis = o.store && o.control ? undefined : createRedisClient(config, { failFast: true }, logger);
   const store = o.store ?? createStore(config, features.retention, redis, clock);
   const control =
     o.control ??

@@ -13,6 +13,9 @@ import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
 export interface ScoreRoutesOptions {
   readonly scoring: ScoringService;
   readonly deadlineMs: number;
+  /** A batch's budget: `deadlineMs` plus this much per transaction, up to `batchDeadlineMaxMs`. */
+  readonly batchDeadlinePerTransactionMs: number;
+  readonly batchDeadlineMaxMs: number;
   readonly maxBatch: number;
   readonly now: () => number;
   /** A transaction dated further ahead of the processing clock is a 400, as the same event would be refused. */
@@ -34,17 +37,23 @@ const SCORE_ERRORS = ['invalid_request', 'invalid_header', 'conflict'] as const;
 export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o) => {
   const batchSchema = BatchBodySchema(o.maxBatch);
 
-  const deadlineOf = (headers: Record<string, unknown>, start: number): number => {
+  const deadlineOf = (headers: Record<string, unknown>, start: number, budget = o.deadlineMs): number => {
     const raw = headers[DEADLINE_HEADER];
-    if (raw === undefined) return start + o.deadlineMs;
+    if (raw === undefined) return start + budget;
     const ms = Number(raw);
     if (!Number.isFinite(ms) || ms <= 0)
       throw new ServiceError(
         'invalid_header',
         `${DEADLINE_HEADER} must be a positive number of milliseconds`,
       );
-    return start + Math.min(ms, o.deadlineMs);
+    return start + Math.min(ms, budget);
   };
+  /** Sized to succeed: reading and scoring 1,000 transactions cannot fit the budget of one. */
+  const batchBudget = (n: number) =>
+    Math.max(
+      o.deadlineMs,
+      Math.min(o.batchDeadlineMaxMs, o.deadlineMs + o.batchDeadlinePerTransactionMs * n),
+    );
   const explainOf = (query: unknown): boolean => {
     const q = ScoreQuerySchema.safeParse(query);
     if (!q.success) throw validationError(q.error, 'query');
@@ -89,10 +98,11 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
   });
   app.post('/v1/score/batch', batch, async (req) => {
     const start = o.now();
-    const deadline = deadlineOf(req.headers, start);
+    deadlineOf(req.headers, start);
     const explain = explainOf(req.query);
     const body = batchSchema.safeParse(req.body);
     if (!body.success) throw validationError(body.error);
+    const deadline = deadlineOf(req.headers, start, batchBudget(body.data.transactions.length));
     const txs = body.data.transactions.map((t, i) => {
       const parsed = TransactionSchema.safeParse(t);
       if (!parsed.success) throw validationError(parsed.error, `transactions.${i}`);

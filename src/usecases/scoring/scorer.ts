@@ -39,6 +39,15 @@ export interface ScorerDeps {
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /**
+ * Transactions handled per turn of the event loop (features, decisions): a batch of 1,000 never holds the loop
+ * for more than one slice, so the deadlines of other requests in flight hold while it is scored.
+ */
+const SLICE = 64;
+/** Rows per inference run: a large batch runs in bounded steps, and no step starts after the deadline. */
+const MAX_RUN_ROWS = 256;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
  * Scores transactions: features from the store under the deadline (defaults when it cannot answer), then the
  * routed model version through its micro-batcher (a rule-based score when it cannot run), then decision,
  * reasons, metrics, audit. A valid transaction always gets an answer.
@@ -100,13 +109,15 @@ export class Scorer implements ScoringService {
       const records = await this.readFeatures(work, o.deadline);
       if (claims) this.settleShared(work, await claims, results, o.explain);
       const todo = work.filter((w) => !w.settled);
+      await this.computeAll(work, records, o.deadline);
       const t1 = clock.monotonic();
-      work.forEach((w, k) => {
-        if (!w.settled) this.computeFeatures(w, records, k);
-      });
       await this.infer(todo, o.deadline);
       const t2 = clock.monotonic();
-      for (const w of todo) this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      for (let i = 0; i < todo.length; i += SLICE) {
+        if (i > 0) await nextTurn();
+        for (const w of todo.slice(i, i + SLICE))
+          this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      }
       if (this.d.shared) await this.shareAnswers(todo, results, o);
       const t3 = clock.monotonic();
       metrics.stageDuration.observe({ stage: 'features' }, (t1 - t0) / 1000);
@@ -220,6 +231,28 @@ export class Scorer implements ScoringService {
   }
 
   /** `records` holds, for each work item in order, one window per entity of the union. */
+  /**
+   * Features of every unsettled item, SLICE items per turn of the event loop. Once the deadline has passed, the
+   * items not computed yet take their defaults (degraded `features_timeout`): no more reading of windows.
+   */
+  private async computeAll(
+    work: readonly Work[],
+    records: RecordColumns[] | undefined,
+    deadline: number,
+  ): Promise<void> {
+    let late = false;
+    for (let i = 0; i < work.length; i += SLICE) {
+      if (i > 0) await nextTurn();
+      if (records && !late && this.d.clock.monotonic() >= deadline) late = true;
+      for (let k = i; k < Math.min(work.length, i + SLICE); k++) {
+        const w = work[k]!;
+        if (w.settled) continue;
+        if (late && records) w.degraded.push('features_timeout');
+        this.computeFeatures(w, late ? undefined : records, k);
+      }
+    }
+  }
+
   private computeFeatures(w: Work, records: RecordColumns[] | undefined, k: number): void {
     const version = w.route?.primary.version;
     const set = version?.featureSet ?? this.defaultSet();
@@ -238,23 +271,33 @@ export class Scorer implements ScoringService {
     const byVersion = groupByVersion(work, (w) => (w.row ? w.route?.primary.version : undefined));
     await Promise.all(
       [...byVersion].map(async ([version, ws]) => {
-        try {
-          const rows = ws.map((w) => w.row!);
-          const out = await withDeadline(
-            rows.length === 1 ? version.score(rows[0]!).then((r) => [r]) : version.scoreMany(rows),
-            deadline - this.d.clock.monotonic(),
-          );
-          ws.forEach((w, k) => {
-            // Inputs beyond float32 (an absurd ratio, say) can make a member answer NaN: that is a model failure.
-            if (Number.isFinite(out[k]!.score)) {
-              w.score = out[k]!.score;
-              w.members = out[k]!.members;
-            } else w.degraded.push('model_error');
-          });
-        } catch (err) {
-          const reason: DegradedReason = err instanceof DeadlineExceeded ? 'model_timeout' : 'model_error';
-          this.d.logger.warn({ err, reason, model: version.id }, 'scoring with the fallback rules');
-          for (const w of ws) w.degraded.push(reason);
+        // Runs of at most MAX_RUN_ROWS, one after another: none starts once the deadline has passed.
+        for (let i = 0; i < ws.length; i += MAX_RUN_ROWS) {
+          const run = ws.slice(i, i + MAX_RUN_ROWS);
+          const left = deadline - this.d.clock.monotonic();
+          if (left <= 0) {
+            for (const w of ws.slice(i)) w.degraded.push('model_timeout');
+            return;
+          }
+          try {
+            const rows = run.map((w) => w.row!);
+            const out = await withDeadline(
+              rows.length === 1 ? version.score(rows[0]!).then((r) => [r]) : version.scoreMany(rows),
+              left,
+            );
+            run.forEach((w, k) => {
+              // Inputs beyond float32 (an absurd ratio, say) can make a member answer NaN: that is a model failure.
+              if (Number.isFinite(out[k]!.score)) {
+                w.score = out[k]!.score;
+                w.members = out[k]!.members;
+              } else w.degraded.push('model_error');
+            });
+          } catch (err) {
+            const reason: DegradedReason = err instanceof DeadlineExceeded ? 'model_timeout' : 'model_error';
+            this.d.logger.warn({ err, reason, model: version.id }, 'scoring with the fallback rules');
+            for (const w of ws.slice(i)) w.degraded.push(reason);
+            return;
+          }
         }
       }),
     );

@@ -8,6 +8,8 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/adapters/clock/system-clock.js';
+import { MemoryControlPlane } from '../../../src/adapters/memory/memory-control-plane.js';
 import { MemoryFeatureStore } from '../../../src/adapters/memory/memory-store.js';
 import { ConfigError, loadConfig } from '../../../src/config.js';
 import { createService, type Service } from '../../../src/wiring/service.js';
@@ -105,6 +107,8 @@ const events = { events: [{ type: 'transaction', ...tx({ device_id: undefined, i
 
 describe('events API access (issue 15)', () => {
   const memory = () => new MemoryFeatureStore({ horizonMs: 40 * 86_400_000 });
+  // In-memory stand-ins for what a shared store would hold: these tests are about the route, not Redis.
+  const control = () => new MemoryControlPlane(systemClock);
 
   it('is open on the embedded in-memory store without EVENTS_TOKEN (the local demo)', async () => {
     const s = await createService(loadConfig({ MODEL_DIR, LOG_LEVEL: 'silent' }), {
@@ -126,6 +130,7 @@ describe('events API access (issue 15)', () => {
     const s = await createService(loadConfig({ MODEL_DIR, LOG_LEVEL: 'silent', ...env }), {
       logger: captureLogger([], 'silent'),
       store: memory(),
+      control: control(),
     });
     try {
       const r = await s.app.inject({ method: 'POST', url: '/v1/events', payload: events });
@@ -140,7 +145,7 @@ describe('events API access (issue 15)', () => {
     for (const env of [{}, { REDIS_URL: 'redis://127.0.0.1:1' }]) {
       const s = await createService(
         loadConfig({ MODEL_DIR, LOG_LEVEL: 'silent', ADMIN_TOKEN: TOKEN, EVENTS_TOKEN, ...env }),
-        { logger: captureLogger([], 'silent'), store: memory() },
+        { logger: captureLogger([], 'silent'), store: memory(), control: control() },
       );
       try {
         const none = await s.app.inject({ method: 'POST', url: '/v1/events', payload: events });
