@@ -1,8 +1,9 @@
 /**
  * POST /v1/score (Redis features + the shipped ensemble) against a bare Fastify route that parses the same
  * JSON and returns a constant, side by side in one run. autocannon runs as a separate process; both targets
- * get the same body (a fresh transaction id per request). Throughput at 64 connections, then latency at a
- * fixed rate, then the service's own total-scoring p99 from its histogram.
+ * get the same body (a fresh transaction id per request). Throughput at 64 connections with the CPU time each
+ * process spent per request (read from the processes themselves), then latency at a fixed rate and at half the
+ * service's own measured capacity, with the service's total-scoring p99 from its histogram.
  *
  *   bash scripts/services.sh up redis && npm run build
  *   npx tsx bench/http.ts [--repeats 3] [--duration 10] [--rate 5000] [--profile]
@@ -116,6 +117,7 @@ async function seed(): Promise<void> {
 
 interface Load {
   rps: number;
+  requests: number;
   p50: number;
   p99: number;
   non2xx: number;
@@ -148,11 +150,30 @@ async function autocannon(port: number, extra: string[], duration = DURATION): P
   const r = JSON.parse(stdout);
   return {
     rps: r.requests.average,
+    requests: r.requests.total,
     p50: r.latency.p50,
     p99: r.latency.p99,
     non2xx: r.non2xx,
     errors: r.errors,
   };
+}
+
+/** CPU seconds (user + system) the target process has used so far. */
+async function cpuSeconds(port: number): Promise<number> {
+  if (port === BARE) {
+    const u = (await (await fetch(`http://127.0.0.1:${BARE}/cpu`)).json()) as {
+      user: number;
+      system: number;
+    };
+    return (u.user + u.system) / 1e6;
+  }
+  const text = await (await fetch(`http://127.0.0.1:${SERVICE}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^(?:fraudscore_)?process_cpu_(?:user|system)_seconds_total (\S+)/.exec(line);
+    if (m) total += Number(m[1]);
+  }
+  return total;
 }
 
 /** p99 of fraudscore_scoring_stage_duration_seconds{stage="total"} between two scrapes, interpolated in its bucket. */
@@ -197,23 +218,38 @@ try {
   // Warm both (JIT, connection pools) before measuring.
   await autocannon(SERVICE, [], '3');
   await autocannon(BARE, [], '3');
-  const rows: { repeat: number; target: string; mode: string; load: Load; serverP99?: number }[] = [];
+  const rows: {
+    repeat: number;
+    target: string;
+    mode: string;
+    load: Load;
+    serverP99?: number;
+    cpuUsPerRequest?: number;
+  }[] = [];
   for (let k = 0; k < REPEATS; k++) {
+    let capacity = Number.NaN;
     for (const [target, port] of [
       ['bare', BARE],
       ['service', SERVICE],
     ] as const) {
-      rows.push({ repeat: k, target, mode: `${CONNECTIONS} connections`, load: await autocannon(port, []) });
-      const before = target === 'service' ? await totalBuckets() : undefined;
-      const load = await autocannon(port, ['-R', RATE]);
-      const serverP99 = before ? quantile(before, await totalBuckets(), 0.99) : undefined;
-      rows.push({
-        repeat: k,
-        target,
-        mode: `${RATE} req/s`,
-        load,
-        ...(serverP99 !== undefined ? { serverP99 } : {}),
-      });
+      const cpu0 = await cpuSeconds(port);
+      const saturated = await autocannon(port, []);
+      const cpuUsPerRequest = (((await cpuSeconds(port)) - cpu0) * 1e6) / Math.max(1, saturated.requests);
+      rows.push({ repeat: k, target, mode: `${CONNECTIONS} connections`, load: saturated, cpuUsPerRequest });
+      if (target === 'service') capacity = saturated.rps;
+      const rates = target === 'service' ? [RATE, String(Math.round(capacity / 2))] : [RATE];
+      for (const rate of rates) {
+        const before = target === 'service' ? await totalBuckets() : undefined;
+        const load = await autocannon(port, ['-R', rate]);
+        const serverP99 = before ? quantile(before, await totalBuckets(), 0.99) : undefined;
+        rows.push({
+          repeat: k,
+          target,
+          mode: rate === RATE ? `${RATE} req/s` : 'half capacity',
+          load,
+          ...(serverP99 !== undefined ? { serverP99 } : {}),
+        });
+      }
     }
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -226,6 +262,15 @@ try {
     throughput: {
       bare_rps: med(pick('bare', `${CONNECTIONS} connections`).map((r) => r.load.rps)),
       service_rps: med(pick('service', `${CONNECTIONS} connections`).map((r) => r.load.rps)),
+    },
+    cpu_per_request_us: {
+      bare: med(pick('bare', `${CONNECTIONS} connections`).map((r) => r.cpuUsPerRequest!)),
+      service: med(pick('service', `${CONNECTIONS} connections`).map((r) => r.cpuUsPerRequest!)),
+    },
+    half_capacity: {
+      rate: med(pick('service', 'half capacity').map((r) => r.load.rps)),
+      server_total_p99_ms: med(pick('service', 'half capacity').map((r) => r.serverP99 ?? Number.NaN)),
+      client_p99_ms: med(pick('service', 'half capacity').map((r) => r.load.p99)),
     },
     fixed_rate: {
       rate: Number(RATE),
@@ -241,6 +286,12 @@ try {
   console.log(JSON.stringify(summary, null, 2));
   const t = summary.throughput;
   const f = summary.fixed_rate;
+  const c = summary.cpu_per_request_us;
+  const h = summary.half_capacity;
+  console.error(
+    `CPU per request ratio ${(c.service / c.bare).toFixed(2)} (service ${c.service.toFixed(0)} µs / bare ${c.bare.toFixed(0)} µs); ` +
+      `server-side total p99 at half capacity (${Math.round(h.rate)} req/s) ${h.server_total_p99_ms.toFixed(3)} ms`,
+  );
   console.error(
     `throughput ratio ${(t.service_rps / t.bare_rps).toFixed(2)} (service ${Math.round(t.service_rps)} / bare ${Math.round(t.bare_rps)} req/s); ` +
       `p99 at ${RATE}/s: service ${f.service_p99_ms} ms vs bare ${f.bare_p99_ms} ms (×${(f.service_p99_ms / f.bare_p99_ms).toFixed(2)}); ` +
