@@ -80,7 +80,13 @@ export function createMetrics(registry: Registry, build: { version: string; comm
     }),
     consumerLag: new Gauge({
       name: 'fraudscore_consumer_lag',
-      help: 'Messages behind the high watermark, per topic partition, as of the last batch.',
+      help: 'Messages behind the high watermark, per topic partition: at each fetch, after each chunk and while a write waits.',
+      labelNames: ['topic', 'partition'] as const,
+      registers: r,
+    }),
+    workerLastApplied: new Gauge({
+      name: 'fraudscore_worker_last_applied_timestamp_seconds',
+      help: 'Wall-clock time when the partition last applied events in this worker (or was assigned to it).',
       labelNames: ['topic', 'partition'] as const,
       registers: r,
     }),
@@ -127,6 +133,13 @@ export function workerObserver(m: Metrics, applied: (eventTimeMs: number) => voi
     events: (topic: string, outcome: string, n: number) => m.events.inc({ topic, outcome }, n),
     lag: (topic: string, partition: number, lag: number) =>
       m.consumerLag.set({ topic, partition: String(partition) }, lag),
+    partitionApplied: (topic: string, partition: number, wallClockMs: number) =>
+      m.workerLastApplied.set({ topic, partition: String(partition) }, wallClockMs / 1000),
+    // Another worker reports the partition now; a value left here would linger as if it were current.
+    released: (topic: string, partition: number) => {
+      m.consumerLag.remove({ topic, partition: String(partition) });
+      m.workerLastApplied.remove({ topic, partition: String(partition) });
+    },
     storeWrite: (seconds: number) => m.storeWrite.observe(seconds),
     deadLetter: (topic: string) => m.deadLetters.inc({ topic }),
     applied,
