@@ -10,13 +10,15 @@ import type { Config } from '../config.js';
 import { build } from '../http/app.js';
 import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
+import type { WorkerProgressStore } from '../ports/worker-progress.js';
 import { Ingest } from '../usecases/ingest.js';
 import type { LoadedVersion } from '../usecases/models/loaded-version.js';
 import { ModelRegistry, type RegistryEvent } from '../usecases/models/registry.js';
 import { startModelWatch } from '../usecases/models/watch.js';
 import { Scorer } from '../usecases/scoring/scorer.js';
+import { FeatureStaleness } from '../usecases/staleness.js';
 import { buildInfo } from '../version.js';
-import { createStore, loadFeatures } from './stores.js';
+import { createStores, loadFeatures } from './stores.js';
 import { createFeatureWorker } from './worker.js';
 
 export interface Service {
@@ -33,6 +35,8 @@ export interface ServiceOptions {
   readonly clock?: Clock;
   readonly logger?: ReturnType<typeof createLogger>;
   readonly store?: FeatureStore;
+  /** Where workers record their progress (with `store`; default: the store's own, none for a given store). */
+  readonly progress?: WorkerProgressStore;
 }
 
 /** Everything `fraudscore serve` runs, built from the config; tests use it with `app.inject()`. */
@@ -48,18 +52,45 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   };
   const features = loadFeatures(config);
   const closers: (() => Promise<void>)[] = [];
-  const store = o.store ?? createStore(config, features.retention, { failFast: true }, logger);
+  const own = o.store
+    ? undefined
+    : createStores(config, features.retention, { failFast: true, clock }, logger);
+  const store = o.store ?? own!.features;
+  // With no shared store (the embedded one fed by POST /v1/events) there is no worker to be stale.
+  const progress = o.progress ?? (store.kind === 'memory' ? undefined : own?.progress);
   closers.push(() => store.close());
   let worker: ReturnType<typeof createFeatureWorker>;
   if (config.WORKER_IN_PROCESS && config.KAFKA_BROKERS) {
     // The worker must not fail fast: it holds its offsets and waits for the store instead.
-    const workerStore = createStore(config, features.retention, { failFast: false }, logger);
-    worker = createFeatureWorker(config, features, workerStore, logger, workerObserver(metrics, markApplied));
+    const workerStores = createStores(config, features.retention, { failFast: false, clock }, logger);
+    const workerStore = workerStores.features;
+    worker = createFeatureWorker(
+      config,
+      features,
+      workerStore,
+      logger,
+      workerObserver(metrics, markApplied),
+      {
+        progress: o.progress ?? workerStores.progress,
+        clock,
+        inProcess: true,
+      },
+    );
     closers.unshift(
       () => worker!.stop(),
       () => workerStore.close(),
     );
   }
+  const staleness = progress
+    ? new FeatureStaleness({
+        progress,
+        clock,
+        logger: logger.child({ component: 'staleness' }),
+        maxMs: config.MAX_FEATURE_STALENESS_MS,
+      })
+    : undefined;
+  staleness?.start();
+  closers.unshift(async () => staleness?.stop());
 
   const registry = new ModelRegistry({
     source: new FsModelRepository({
@@ -120,8 +151,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     metrics,
     cacheSize: config.ANSWER_CACHE_SIZE,
     ...(decisions ? { decisions } : {}),
+    ...(staleness ? { featuresStale: () => staleness.stale() } : {}),
   });
-  exportGauges(promRegistry, metrics, registry, clock, () => newestEvent);
+  exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness);
 
   const app = await build(config, {
     logger,
@@ -166,13 +198,17 @@ function onModelEvent(
   );
 }
 
-/** Gauges computed at scrape time: roles of model versions, drift of the versions serving, feature freshness. */
+/**
+ * Gauges computed at scrape time: roles of model versions, drift of the versions serving, feature freshness
+ * and staleness.
+ */
 function exportGauges(
   prom: Registry,
   metrics: Metrics,
   registry: ModelRegistry,
   clock: Clock,
   newestEvent: () => number,
+  staleness: FeatureStaleness | undefined,
 ) {
   const collect = async () => {
     metrics.modelInfo.reset();
@@ -197,6 +233,7 @@ function exportGauges(
     }
     const t = newestEvent();
     if (Number.isFinite(t)) metrics.featureFreshness.set(Math.max(0, (clock.now() - t) / 1000));
+    metrics.featureStaleness.set(staleness?.seconds() ?? 0);
   };
   // prom-client calls collect() on the metric being scraped; one hook on the registry keeps it to one pass.
   const original = prom.metrics.bind(prom);

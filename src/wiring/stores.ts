@@ -1,13 +1,18 @@
 import { Cluster, Redis } from 'ioredis';
+import { systemClock } from '../adapters/clock/system-clock.js';
 import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
+import { MemoryProgressStore } from '../adapters/memory/memory-progress.js';
 import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
+import { RedisProgressStore } from '../adapters/redis/redis-progress.js';
 import { RedisFeatureStore } from '../adapters/redis/redis-store.js';
 import type { Config } from '../config.js';
 import { type CompiledFeatureSet, type EntitySpec, entityUnion } from '../domain/features/engine.js';
 import type { RetentionPolicy } from '../domain/features/records.js';
 import { DAY_MS } from '../domain/features/time.js';
+import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
+import type { WorkerProgressStore } from '../ports/worker-progress.js';
 
 export interface Features {
   readonly featureSets: ReadonlyMap<string, CompiledFeatureSet>;
@@ -30,15 +35,17 @@ export function loadFeatures(config: Config): Features {
 }
 
 /**
- * Redis Cluster, Redis or the in-memory store, as the config says. `failFast`: the API fails fast while Redis
- * is away (and scores degraded); the worker waits for it and loses nothing.
+ * Redis Cluster, Redis or the in-memory store, as the config says, and, on the same client, where workers
+ * record their progress (`<prefix>:workers`; the in-memory one is this process's own). `failFast`: the API
+ * fails fast while Redis is away (and scores degraded); the worker waits for it and loses nothing.
  */
-export function createStore(
+export function createStores(
   config: Config,
   retention: RetentionPolicy,
-  o: { failFast: boolean },
+  o: { failFast: boolean; clock?: Clock },
   logger: Logger,
-): FeatureStore {
+): { features: FeatureStore; progress: WorkerProgressStore } {
+  const clock = o.clock ?? systemClock;
   const options = { prefix: config.REDIS_KEY_PREFIX, retention };
   const clientOptions = {
     enableOfflineQueue: !o.failFast,
@@ -46,22 +53,23 @@ export function createStore(
     enableAutoPipelining: false,
     lazyConnect: false,
   };
+  let client: Redis | Cluster | undefined;
   if (config.REDIS_CLUSTER_NODES) {
     const nodes = config.REDIS_CLUSTER_NODES.map((hp) => {
       const [host, port] = hp.split(':');
       return { host: host!, port: Number(port ?? 6379) };
     });
-    return new RedisFeatureStore(
-      watchErrors(
-        new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }),
-        logger,
-      ),
-      options,
+    client = watchErrors(
+      new Cluster(nodes, { enableOfflineQueue: !o.failFast, redisOptions: clientOptions }),
+      logger,
     );
-  }
-  if (config.REDIS_URL)
-    return new RedisFeatureStore(watchErrors(new Redis(config.REDIS_URL, clientOptions), logger), options);
-  return new MemoryFeatureStore(retention);
+  } else if (config.REDIS_URL) client = watchErrors(new Redis(config.REDIS_URL, clientOptions), logger);
+  if (!client)
+    return { features: new MemoryFeatureStore(retention), progress: new MemoryProgressStore(clock) };
+  return {
+    features: new RedisFeatureStore(client, options),
+    progress: new RedisProgressStore(client, { prefix: config.REDIS_KEY_PREFIX, clock }),
+  };
 }
 
 /** ioredis emits an error per failed reconnect; log the first of each outage, not every attempt. */

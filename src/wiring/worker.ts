@@ -5,12 +5,22 @@ import { createLogger } from '../adapters/logging/logger.js';
 import { createMetrics, workerObserver } from '../adapters/metrics/metrics.js';
 import { startMetricsServer } from '../adapters/metrics/metrics-server.js';
 import { type Config, ConfigError } from '../config.js';
+import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { WorkerObserver } from '../ports/worker-observer.js';
+import type { WorkerProgressStore } from '../ports/worker-progress.js';
 import { Ingest } from '../usecases/ingest.js';
 import { buildInfo } from '../version.js';
-import { createStore, type Features, loadFeatures } from './stores.js';
+import { createStores, type Features, loadFeatures } from './stores.js';
+
+export interface WorkerExtras {
+  /** Where the worker records its progress for the API's staleness. */
+  readonly progress?: WorkerProgressStore;
+  readonly clock?: Clock;
+  /** Inside `serve`: smaller fetches and chunks, so that scoring gets the event loop often. */
+  readonly inProcess?: boolean;
+}
 
 /** The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. */
 export function createFeatureWorker(
@@ -19,6 +29,7 @@ export function createFeatureWorker(
   store: FeatureStore,
   logger: Logger,
   observer?: WorkerObserver,
+  extras: WorkerExtras = {},
 ): FeatureWorker | undefined {
   if (!config.KAFKA_BROKERS) return undefined;
   return new FeatureWorker({
@@ -35,8 +46,17 @@ export function createFeatureWorker(
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     logger: logger.child({ component: 'worker' }),
     ...(observer ? { observer } : {}),
+    ...(extras.progress ? { progress: extras.progress } : {}),
+    ...(extras.clock ? { clock: extras.clock } : {}),
+    ...(extras.inProcess ? IN_PROCESS : {}),
   });
 }
+
+/**
+ * The worker inside `serve` shares the event loop with scoring: a fetch hands over (and kafkajs decodes in one
+ * go) at most 256 KiB per partition, a chunk is 250 messages, and decoding yields every 100 messages or 5 ms.
+ */
+const IN_PROCESS = { maxBytesPerPartition: 256 * 1024, chunkSize: 250, sliceSize: 100, sliceMs: 5 } as const;
 
 /**
  * `fraudscore worker`: the feature worker with its own metrics (served on METRICS_PORT when set). Resolves
@@ -51,11 +71,19 @@ export async function startWorkerProcess(
   const registry = new Registry();
   const metrics = createMetrics(registry, buildInfo());
   const features = loadFeatures(config);
-  const store = createStore(config, features.retention, { failFast: false }, logger);
+  const { features: store, progress } = createStores(
+    config,
+    features.retention,
+    { failFast: false, clock: systemClock },
+    logger,
+  );
   const observer = workerObserver(metrics, (t) =>
     metrics.featureFreshness.set(Math.max(0, (systemClock.now() - t) / 1000)),
   );
-  const worker = createFeatureWorker(config, features, store, logger, observer)!;
+  const worker = createFeatureWorker(config, features, store, logger, observer, {
+    progress,
+    clock: systemClock,
+  })!;
   const server = config.METRICS_PORT
     ? await startMetricsServer(registry, config.HOST, config.METRICS_PORT)
     : undefined;

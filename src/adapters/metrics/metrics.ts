@@ -72,6 +72,11 @@ export function createMetrics(registry: Registry, build: { version: string; comm
       help: 'Wall-clock age of the newest event time applied to the feature store by this process.',
       registers: r,
     }),
+    featureStaleness: new Gauge({
+      name: 'fraudscore_feature_staleness_seconds',
+      help: 'Wall-clock time since the feature workers last made progress, counted only while they lag (0: current or no worker).',
+      registers: r,
+    }),
     events: new Counter({
       name: 'fraudscore_events_total',
       help: 'Events consumed, by topic and outcome (applied, duplicate, late, invalid).',

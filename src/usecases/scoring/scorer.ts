@@ -31,6 +31,8 @@ export interface ScorerDeps {
   readonly decisions?: DecisionSink;
   /** Answers remembered for retries of the same transaction id. */
   readonly cacheSize?: number;
+  /** Whether the features may be stale (the workers have stopped making progress): answers say `features_stale`. */
+  readonly featuresStale?: () => boolean;
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -70,11 +72,12 @@ export class Scorer implements ScoringService {
         throw new ConflictError(`transaction ${tx.transaction_id} was already scored with different content`);
       else fresh.push({ index, tx, fingerprint });
     });
+    const stale = this.d.featuresStale?.() ?? false;
     const work: Work[] = fresh.map((f) => ({
       ...f,
       input: txInputOf(f.tx),
       route: this.route(f.tx.customer_id),
-      degraded: [],
+      degraded: stale ? ['features_stale'] : [],
     }));
     if (work.length === 0) return results;
 
