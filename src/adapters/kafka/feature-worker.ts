@@ -61,11 +61,8 @@ export interface FeatureWorkerOptions {
   readonly maxBytesPerPartition?: number;
 }
 
-/** A chunk being written: its partition, the offset it starts at, and how to keep the group session alive. */
+/** A chunk being written: since when (monotonic ms), and how to keep the group session alive meanwhile. */
 interface Pending {
-  readonly topic: string;
-  readonly partition: number;
-  readonly position: bigint;
   readonly since: number;
   readonly heartbeat: () => Promise<void>;
 }
@@ -182,26 +179,21 @@ export class FeatureWorker {
     const highWatermark = BigInt(batch.highWatermark);
     if (messages.length === 0) return;
     // Lag as of this fetch: the high watermark minus the position (the next offset to apply).
-    this.observeLag(topic, partition, Number(highWatermark - BigInt(messages[0]!.offset)));
+    const fetched = this.partitions.fetched(topic, partition, BigInt(messages[0]!.offset), highWatermark);
+    if (fetched.added !== undefined) this.o.observer?.partitionApplied?.(topic, partition, fetched.added);
+    this.o.observer?.lag?.(topic, partition, fetched.lag);
     for (let i = 0; i < messages.length; i += chunkSize) {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + chunkSize);
       const k = `${partition} ${topic}`;
-      this.pending.set(k, {
-        topic,
-        partition,
-        position: BigInt(chunk[0]!.offset),
-        since: this.clock.monotonic(),
-        heartbeat,
-      });
+      this.pending.set(k, { since: this.clock.monotonic(), heartbeat });
       try {
         await this.applyChunk(topic, partition, kind, chunk, heartbeat, isRunning);
         const next = BigInt(chunk[chunk.length - 1]!.offset) + 1n;
         resolveOffset(String(next - 1n));
         await this.commit(topic, partition, String(next));
-        const remaining = Number(highWatermark - next);
-        const at = this.partitions.applied(topic, partition, remaining);
-        this.o.observer?.lag?.(topic, partition, remaining);
+        const { lag, at } = this.partitions.applied(topic, partition, next, highWatermark);
+        this.o.observer?.lag?.(topic, partition, lag);
         this.o.observer?.partitionApplied?.(topic, partition, at);
       } finally {
         this.pending.delete(k);
@@ -232,8 +224,10 @@ export class FeatureWorker {
   }
 
   /**
-   * Once a second: partitions whose chunk has waited on the store longer than that get their lag refreshed
-   * (the backlog shows while the worker is stuck) and their group session kept; then the progress record.
+   * Once a second: while a chunk has waited on the store longer than that, no fetch comes (kafkajs fetches
+   * again once every batch in hand is done), so the lag of every partition whose position is known is
+   * refreshed from the brokers' high watermarks (the backlog shows while the worker is stuck), and the waiting
+   * partitions' group session is kept. Then the progress record.
    */
   protected async tick(intervalMs: number): Promise<void> {
     void this.recordProgress();
@@ -242,15 +236,17 @@ export class FeatureWorker {
     try {
       const now = this.clock.monotonic();
       const stuck = [...this.pending.values()].filter((p) => now - p.since >= intervalMs);
-      for (const topic of new Set(stuck.map((p) => p.topic))) {
+      if (stuck.length === 0) return;
+      const known = this.partitions.positioned();
+      for (const topic of new Set(known.map((p) => p.topic))) {
         const high = await this.highWatermarks(topic).catch((err: unknown) => {
           this.o.logger.debug({ err, topic }, 'could not read the high watermarks');
           return undefined;
         });
-        for (const p of stuck) {
-          const hw = high?.get(p.partition);
-          if (p.topic === topic && hw !== undefined)
-            this.observeLag(topic, p.partition, Number(hw - p.position));
+        for (const { partition } of known.filter((p) => p.topic === topic)) {
+          const hw = high?.get(partition);
+          const lag = hw === undefined ? undefined : this.partitions.refreshed(topic, partition, hw);
+          if (lag !== undefined) this.o.observer?.lag?.(topic, partition, lag);
         }
       }
       for (const p of stuck) await p.heartbeat().catch(() => {});
@@ -273,12 +269,6 @@ export class FeatureWorker {
         this.recording = undefined;
       });
     return this.recording;
-  }
-
-  private observeLag(topic: string, partition: number, lag: number): void {
-    const added = this.partitions.lag(topic, partition, lag);
-    if (added !== undefined) this.o.observer?.partitionApplied?.(topic, partition, added);
-    this.o.observer?.lag?.(topic, partition, Math.max(0, lag));
   }
 
   /** The group's assignment for this worker (kafkajs GROUP_JOIN). */

@@ -9,6 +9,8 @@ interface PartitionState extends PartitionRef {
   lag: number;
   /** Wall-clock ms of the last chunk applied, or of the assignment when none was yet. */
   appliedAt: number;
+  /** The next offset to apply, once a batch has shown it. */
+  position: bigint | undefined;
 }
 
 /**
@@ -49,22 +51,56 @@ export class PartitionProgress {
   }
 
   /**
-   * The lag a fetch (or a refresh of the high watermark) shows. Returns the time it counts as applied at when
-   * the partition was not known yet (a fetch before the assignment was seen), else undefined.
+   * A fetch: the next offset to apply and the high watermark. Returns the lag, and the time the partition
+   * counts as applied at when it was not known yet (a fetch before the assignment was seen).
    */
-  lag(topic: string, partition: number, lag: number): number | undefined {
+  fetched(
+    topic: string,
+    partition: number,
+    position: bigint,
+    highWatermark: bigint,
+  ): {
+    lag: number;
+    added: number | undefined;
+  } {
     const known = this.parts.has(key(topic, partition));
     const p = this.state(topic, partition);
-    p.lag = Math.max(0, lag);
-    return known ? undefined : p.appliedAt;
+    p.position = position;
+    return { lag: this.highWatermark(p, highWatermark), added: known ? undefined : p.appliedAt };
   }
 
-  /** A chunk was applied and committed; `lag` is what remains. Returns the time of it (wall-clock ms). */
-  applied(topic: string, partition: number, lag: number): number {
+  /** A newer high watermark for a partition whose position is known (from the brokers); returns its lag. */
+  refreshed(topic: string, partition: number, highWatermark: bigint): number | undefined {
+    const p = this.parts.get(key(topic, partition));
+    return p?.position === undefined ? undefined : this.highWatermark(p, highWatermark);
+  }
+
+  /** Partitions whose position is known, i.e. whose lag a high watermark tells. */
+  positioned(): PartitionRef[] {
+    return [...this.parts.values()]
+      .filter((p) => p.position !== undefined)
+      .map(({ topic, partition }) => ({ topic, partition }));
+  }
+
+  /**
+   * A chunk was applied and committed: `next` is the new position, `highWatermark` the fetch's. Returns the lag
+   * that remains and the time of it (wall-clock ms).
+   */
+  applied(
+    topic: string,
+    partition: number,
+    next: bigint,
+    highWatermark: bigint,
+  ): { lag: number; at: number } {
     const p = this.state(topic, partition);
-    p.lag = Math.max(0, lag);
+    p.position = next;
     p.appliedAt = this.now();
-    return p.appliedAt;
+    return { lag: this.highWatermark(p, highWatermark), at: p.appliedAt };
+  }
+
+  private highWatermark(p: PartitionState, highWatermark: bigint): number {
+    p.lag = Math.max(0, Number(highWatermark - p.position!));
+    return p.lag;
   }
 
   /**
@@ -87,7 +123,7 @@ export class PartitionProgress {
     const k = key(topic, partition);
     let p = this.parts.get(k);
     if (!p) {
-      p = { topic, partition, lag: 0, appliedAt: this.now() };
+      p = { topic, partition, lag: 0, appliedAt: this.now(), position: undefined };
       this.parts.set(k, p);
     }
     return p;

@@ -34,10 +34,10 @@ class TestWorker extends FeatureWorker {
   protected override async highWatermarks() {
     return this.highs;
   }
-  run(messages: KafkaMessage[], highWatermark: number, heartbeat = async () => {}) {
+  run(messages: KafkaMessage[], highWatermark: number, heartbeat = async () => {}, partition = 0) {
     const batch = {
       topic: TOPICS.transactions,
-      partition: 0,
+      partition,
       highWatermark: String(highWatermark),
       messages,
     };
@@ -172,13 +172,16 @@ describe('FeatureWorker reports', () => {
     const held = new Promise<void>((r) => {
       release = r;
     });
-    let writes = 0;
+    let hold = false;
+    let waiting = 0;
     const memory = new MemoryFeatureStore({ horizonMs: 1e12 });
     const store: FeatureStore = {
       kind: 'memory',
       apply: async (e) => {
-        writes++;
-        await held;
+        if (hold) {
+          waiting++;
+          await held;
+        }
         return memory.apply(e);
       },
       read: (q) => memory.read(q),
@@ -186,19 +189,27 @@ describe('FeatureWorker reports', () => {
       close: async () => {},
     };
     const { worker, calls, progress, m } = setup({ store });
+    // Partition 1 is done with its batch; then partition 0's write waits: no fetch comes for either meanwhile.
+    await worker.run(offsets(0, 2), 2, async () => {}, 1);
+    hold = true;
     let heartbeats = 0;
     const running = worker.run(offsets(10, 4), 14, async () => {
       heartbeats++;
     });
-    while (writes === 0) await new Promise((r) => setImmediate(r));
-    worker.highs = new Map([[0, 50n]]);
+    while (waiting === 0) await new Promise((r) => setImmediate(r));
+    worker.highs = new Map([
+      [0, 50n],
+      [1, 9n],
+    ]);
     m.advance(60_000);
+    calls.length = 0;
     await worker.tickNow();
     await worker.record();
-    expect(calls).toContain('lag tx/0 40');
+    expect(calls.sort()).toEqual(['lag tx/0 40', 'lag tx/1 7']);
     expect(heartbeats).toBe(1);
+    // Partition 1 applied at T0 and lags since: the oldest progress among the lagging partitions.
     expect(await progress.readAll()).toEqual([
-      { member: worker.member, lag: 40, progressAt: T0, at: T0 + 60_000 },
+      { member: worker.member, lag: 47, progressAt: T0, at: T0 + 60_000 },
     ]);
     release();
     await running;
@@ -268,13 +279,24 @@ describe('PartitionProgress', () => {
     const m = manualClock(T0);
     const p = new PartitionProgress(m.clock.now);
     p.assign({ a: [0, 1] });
-    p.lag('a', 0, 5);
+    expect(p.fetched('a', 0, 10n, 15n)).toEqual({ lag: 5, added: undefined });
     m.advance(10_000);
-    p.applied('a', 1, 0);
+    expect(p.applied('a', 1, 7n, 7n)).toEqual({ lag: 0, at: T0 + 10_000 });
     m.advance(10_000);
     expect(p.snapshot()).toEqual({ lag: 5, progressAt: T0, at: T0 + 20_000 });
-    p.applied('a', 0, 0);
+    expect(p.refreshed('a', 0, 25n)).toBe(15);
+    expect(p.snapshot().lag).toBe(15);
+    p.applied('a', 0, 25n, 25n);
     m.advance(3_600_000);
     expect(p.snapshot()).toEqual({ lag: 0, progressAt: T0 + 3_620_000, at: T0 + 3_620_000 });
+  });
+
+  it('tells the lag only of partitions whose position a batch has shown', () => {
+    const p = new PartitionProgress(() => T0);
+    p.assign({ a: [0, 1] });
+    p.fetched('a', 1, 3n, 3n);
+    expect(p.positioned()).toEqual([{ topic: 'a', partition: 1 }]);
+    expect(p.refreshed('a', 0, 100n)).toBeUndefined();
+    expect(p.refreshed('a', 1, 100n)).toBe(97);
   });
 });
