@@ -26,6 +26,8 @@ export interface StalenessDeps {
 export class FeatureStaleness {
   private records: readonly WorkerProgress[] = [];
   private readOk = true;
+  /** Until a first read succeeds there is nothing to count from, and nothing worth a warning. */
+  private everRead = false;
   private reading: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private wasStale = false;
@@ -48,12 +50,13 @@ export class FeatureStaleness {
     this.reading ??= withDeadline(this.d.progress.readAll(), this.d.refreshMs ?? 1000)
       .then(
         (records) => {
-          if (!this.readOk) this.d.logger.info({}, 'worker progress readable again');
+          if (!this.readOk && this.everRead) this.d.logger.info({}, 'worker progress readable again');
           this.records = records;
           this.readOk = true;
+          this.everRead = true;
         },
         (err: unknown) => {
-          if (this.readOk)
+          if (this.readOk && this.everRead)
             this.d.logger.warn(
               { err },
               'cannot read the worker progress; counting staleness from the last read',
@@ -86,6 +89,11 @@ export class FeatureStaleness {
       else if (!this.readOk) worst = Math.max(worst, now - r.at);
     }
     return worst / 1000;
+  }
+
+  /** Workers whose records the last successful read found. */
+  workers(): number {
+    return this.records.length;
   }
 
   /** Whether answers should say `features_stale`. */

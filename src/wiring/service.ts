@@ -234,6 +234,7 @@ function exportGauges(
     const t = newestEvent();
     if (Number.isFinite(t)) metrics.featureFreshness.set(Math.max(0, (clock.now() - t) / 1000));
     metrics.featureStaleness.set(staleness?.seconds() ?? 0);
+    metrics.featureWorkers.set(staleness?.workers() ?? 0);
   };
   // prom-client calls collect() on the metric being scraped; one hook on the registry keeps it to one pass.
   const original = prom.metrics.bind(prom);

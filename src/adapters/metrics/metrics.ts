@@ -77,6 +77,11 @@ export function createMetrics(registry: Registry, build: { version: string; comm
       help: 'Wall-clock time since the feature workers last made progress, counted only while they lag (0: current or no worker).',
       registers: r,
     }),
+    featureWorkers: new Gauge({
+      name: 'fraudscore_feature_workers',
+      help: 'Feature workers whose progress records the API read last (the staleness is taken over them).',
+      registers: r,
+    }),
     events: new Counter({
       name: 'fraudscore_events_total',
       help: 'Events consumed, by topic and outcome (applied, duplicate, late, invalid).',
