@@ -34,6 +34,8 @@ export const EnvSchema = z.object({
   WORKER_IN_PROCESS: bool.default(false),
   /** Partitions a worker applies at once; their store writes overlap. */
   WORKER_CONCURRENCY: int(1, 64).default(4),
+  /** Answers say `features_stale` once the workers have lagged this long without progress; 0 = never. */
+  MAX_FEATURE_STALENESS_MS: int(0, 86_400_000).default(300_000),
   MODEL_DIR: z.string().min(1).default('models'),
   MODEL_NAME: z.string().min(1).default('fraudscore'),
   MODEL_VERSION: z.string().min(1).optional(),

@@ -17,6 +17,7 @@ import type { AnswerStore } from '../ports/answer-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { ControlPlane } from '../ports/control-plane.js';
 import type { FeatureStore } from '../ports/feature-store.js';
+import type { WorkerProgressStore } from '../ports/worker-progress.js';
 import { Ingest } from '../usecases/ingest.js';
 import { ModelFleet } from '../usecases/models/fleet.js';
 import type { LoadedVersion } from '../usecases/models/loaded-version.js';
@@ -24,8 +25,9 @@ import { ModelRegistry, type RegistryEvent } from '../usecases/models/registry.j
 import { startModelWatch } from '../usecases/models/watch.js';
 import { Scorer } from '../usecases/scoring/scorer.js';
 import { SharedAnswers } from '../usecases/scoring/shared-answers.js';
+import { FeatureStaleness } from '../usecases/staleness.js';
 import { buildInfo } from '../version.js';
-import { connected, createRedisClient, createStore, loadFeatures } from './stores.js';
+import { connected, createProgressStore, createRedisClient, createStore, loadFeatures } from './stores.js';
 import { createFeatureWorker } from './worker.js';
 
 export interface Service {
@@ -46,6 +48,8 @@ export interface ServiceOptions {
   /** Replace the control plane and the shared answer store the config implies (tests: replicas in one process). */
   readonly control?: ControlPlane;
   readonly answers?: AnswerStore;
+  /** Where workers record their progress (default: the shared store's; none for an embedded store). */
+  readonly progress?: WorkerProgressStore;
 }
 
 /** Everything `fraudscore serve` runs, built from the config; tests use it with `app.inject()`. */
@@ -68,6 +72,8 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     o.control ??
     (redis ? new RedisControlPlane(redis, config.REDIS_KEY_PREFIX, clock) : new MemoryControlPlane(clock));
   const answers = o.answers ?? (redis ? new RedisAnswerStore(redis, config.REDIS_KEY_PREFIX) : undefined);
+  // With no shared store (the embedded one fed by POST /v1/events) there is no worker to be stale.
+  const progress = o.progress ?? (redis ? createProgressStore(config, redis, clock) : undefined);
   // An injected control plane is the caller's to close.
   if (!o.control) closers.push(() => control.close());
   closers.push(() => store.close());
@@ -75,25 +81,35 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   let worker: ReturnType<typeof createFeatureWorker>;
   if (config.WORKER_IN_PROCESS && config.KAFKA_BROKERS) {
     // The worker must not fail fast: it holds its offsets and waits for the store instead.
-    const workerStore = createStore(
-      config,
-      features.retention,
-      createRedisClient(config, { failFast: false }, logger),
-      clock,
-    );
+    const workerClient = createRedisClient(config, { failFast: false }, logger);
+    const workerStore = createStore(config, features.retention, workerClient, clock);
     worker = createFeatureWorker(
       config,
       features,
       workerStore,
       logger,
       workerObserver(metrics, markApplied),
-      clock,
+      {
+        progress: o.progress ?? createProgressStore(config, workerClient, clock),
+        clock,
+        inProcess: true,
+      },
     );
     closers.unshift(
       () => worker!.stop(),
       () => workerStore.close(),
     );
   }
+  const staleness = progress
+    ? new FeatureStaleness({
+        progress,
+        clock,
+        logger: logger.child({ component: 'staleness' }),
+        maxMs: config.MAX_FEATURE_STALENESS_MS,
+      })
+    : undefined;
+  staleness?.start();
+  closers.unshift(async () => staleness?.stop());
 
   const registry = new ModelRegistry({
     source: new FsModelRepository({
@@ -177,8 +193,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
         }
       : {}),
     ...(decisions ? { decisions } : {}),
+    ...(staleness ? { featuresStale: () => staleness.stale() } : {}),
   });
-  exportGauges(promRegistry, metrics, registry, clock, () => newestEvent);
+  exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness);
 
   const app = await build(config, {
     logger,
@@ -230,13 +247,17 @@ function onModelEvent(
   );
 }
 
-/** Gauges computed at scrape time: roles of model versions, drift of the versions serving, feature freshness. */
+/**
+ * Gauges computed at scrape time: roles of model versions, drift of the versions serving, feature freshness
+ * and staleness.
+ */
 function exportGauges(
   prom: Registry,
   metrics: Metrics,
   registry: ModelRegistry,
   clock: Clock,
   newestEvent: () => number,
+  staleness: FeatureStaleness | undefined,
 ) {
   const collect = async () => {
     metrics.modelInfo.reset();
@@ -261,6 +282,8 @@ function exportGauges(
     }
     const t = newestEvent();
     if (Number.isFinite(t)) metrics.featureFreshness.set(Math.max(0, (clock.now() - t) / 1000));
+    metrics.featureStaleness.set(staleness?.seconds() ?? 0);
+    metrics.featureWorkers.set(staleness?.workers() ?? 0);
   };
   // prom-client calls collect() on the metric being scraped; one hook on the registry keeps it to one pass.
   const original = prom.metrics.bind(prom);

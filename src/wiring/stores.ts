@@ -1,6 +1,8 @@
 import { Cluster, Redis } from 'ioredis';
 import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
+import { MemoryProgressStore } from '../adapters/memory/memory-progress.js';
 import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
+import { RedisProgressStore } from '../adapters/redis/redis-progress.js';
 import { RedisFeatureStore } from '../adapters/redis/redis-store.js';
 import type { Config } from '../config.js';
 import { type CompiledFeatureSet, type EntitySpec, entityUnion } from '../domain/features/engine.js';
@@ -9,6 +11,7 @@ import { DAY_MS } from '../domain/features/time.js';
 import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
+import type { WorkerProgressStore } from '../ports/worker-progress.js';
 
 export interface Features {
   readonly featureSets: ReadonlyMap<string, CompiledFeatureSet>;
@@ -74,6 +77,17 @@ export function createStore(
   return client
     ? new RedisFeatureStore(client, { prefix: config.REDIS_KEY_PREFIX, retention, limit })
     : new MemoryFeatureStore(retention, limit);
+}
+
+/** Where workers record their progress: `<prefix>:workers` on `client`, or this process's own memory. */
+export function createProgressStore(
+  config: Config,
+  client: Redis | Cluster | undefined,
+  clock: Clock,
+): WorkerProgressStore {
+  return client
+    ? new RedisProgressStore(client, { prefix: config.REDIS_KEY_PREFIX, clock })
+    : new MemoryProgressStore(clock);
 }
 
 /** ioredis emits an error per failed reconnect; log the first of each outage, not every attempt. */

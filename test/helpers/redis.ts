@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
-import { sleep } from './wait.js';
 
 export async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
@@ -13,25 +12,35 @@ export async function deleteByPrefix(redis: Redis, prefix: string): Promise<void
   }
 }
 
-/** A private redis-server on `port` (no persistence, data in `dir`), answering PING before this resolves. */
-export async function startRedis(port: number, dir: string): Promise<ChildProcess> {
+/**
+ * A private redis-server on `port` (loopback, no persistence, files in `dir`), for tests that stop Redis:
+ * never the shared one. Resolves once it answers PING.
+ */
+export async function startPrivateRedis(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: 'ignore' },
   );
-  const end = Date.now() + 10_000;
-  while (Date.now() < end) {
+  for (let attempt = 0; attempt < 200; attempt++) {
     if (child.exitCode !== null)
       throw new Error(`redis-server exited with ${child.exitCode} (port ${port} taken?)`);
-    if (await ping(port)) return child;
-    await sleep(50);
+    if (await answersPing(port)) return child;
+    await new Promise((r) => setTimeout(r, 50));
   }
   child.kill('SIGKILL');
-  throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING within 10 s`);
+  throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING`);
 }
 
-export function ping(port: number): Promise<boolean> {
+/** SIGKILLs a private redis-server and resolves once it is gone. */
+export async function killPrivateRedis(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
     const done = (ok: boolean) => {

@@ -16,7 +16,7 @@ import { readTopic } from '../helpers/kafka.js';
 import { copyModelVersion } from '../helpers/models.js';
 import { freePort } from '../helpers/net.js';
 import { stopChild } from '../helpers/process.js';
-import { startRedis } from '../helpers/redis.js';
+import { startPrivateRedis } from '../helpers/redis.js';
 import { REPO_ROOT, requireKafka, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -77,7 +77,7 @@ describe('one fleet, one truth: three replicas on one Redis', () => {
     models = join(dir, 'models');
     await cp(join(REPO_ROOT, 'test/fixtures/models'), models, { recursive: true });
     redisPort = await freePort();
-    redis = await startRedis(redisPort, dir);
+    redis = await startPrivateRedis(redisPort, dir);
     [a, b, c] = await Promise.all(['replica-a', 'replica-b', 'replica-c'].map((n) => start(n)));
   }, 120_000);
 
@@ -250,7 +250,7 @@ describe('one fleet, one truth: three replicas on one Redis', () => {
     expect(change.status).toBe(503);
     expect(change.body.error.code).toBe('control_plane_unavailable');
     // Redis returns empty (no persistence): the replicas seed it again from what they serve.
-    redis = await startRedis(redisPort, dir);
+    redis = await startPrivateRedis(redisPort, dir);
     await waitFor(
       async () => {
         const v = await view(a!);

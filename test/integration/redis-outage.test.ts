@@ -29,7 +29,7 @@ import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
 import { freePort } from '../helpers/net.js';
 import { stopChild } from '../helpers/process.js';
-import { startRedis } from '../helpers/redis.js';
+import { startPrivateRedis } from '../helpers/redis.js';
 import { requireKafka, uniqueName } from '../helpers/services.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -69,7 +69,7 @@ describe('Redis goes away under load and comes back', () => {
     const { brokers } = await requireKafka();
     dir = await mkdtemp(join(tmpdir(), 'redis-outage-'));
     port = await freePort();
-    redisChild = await startRedis(port, dir);
+    redisChild = await startPrivateRedis(port, dir);
     const url = `redis://127.0.0.1:${port}`;
     service = await createService(
       loadConfig({
@@ -173,7 +173,7 @@ describe('Redis goes away under load and comes back', () => {
     marks.producedAt = Date.now() - t0;
 
     await sleep(Math.max(0, marks.killed + DOWN_MS - (Date.now() - t0)));
-    redisChild = await startRedis(port, dir);
+    redisChild = await startPrivateRedis(port, dir);
     marks.answering = Date.now() - t0;
     marks.restarted = marks.answering;
 

@@ -1,17 +1,24 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
+  type Admin,
   type Consumer,
   type EachBatchPayload,
   Kafka,
   type KafkaMessage,
   logLevel,
+  type Message,
   type Producer,
 } from 'kafkajs';
 import type { ApplyOutcome } from '../../domain/features/records.js';
 import type { EventKind } from '../../domain/ingest.js';
 import { describeProblems } from '../../domain/problems.js';
+import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { WorkerObserver } from '../../ports/worker-observer.js';
-import type { Ingest, RefusedOutcome } from '../../usecases/ingest.js';
+import type { WorkerProgressStore } from '../../ports/worker-progress.js';
+import type { Ingest, IngestBatch, RefusedOutcome } from '../../usecases/ingest.js';
+import { PartitionProgress } from './partition-progress.js';
 
 export interface WorkerTopics {
   readonly transactions: string;
@@ -36,7 +43,34 @@ export interface FeatureWorkerOptions {
   /** kafkajs sessionTimeout; heartbeats go every third of it. */
   readonly sessionTimeoutMs?: number;
   readonly retryDelayMs?: { readonly min: number; readonly max: number };
+  /** Where this worker records, once a second, when it last made progress and how far behind it is. */
+  readonly progress?: WorkerProgressStore;
+  /** Wall clock of the progress records and of the last-applied times (default: the system clock). */
+  readonly clock?: Clock;
+  /** How often progress is recorded, and a write that takes longer gets its lag refreshed (default 1000 ms). */
+  readonly progressIntervalMs?: number;
+  /**
+   * Longest the worker keeps the event loop between yields (decoding slices, store writes; default 5 ms), so
+   * that scoring in the same process keeps its deadline while the worker catches up. 0: yield at every slice.
+   */
+  readonly sliceMs?: number;
+  /** Messages decoded per slice (default 100). */
+  readonly sliceSize?: number;
+  /**
+   * kafkajs maxBytesPerPartition and maxBytes: bound what one fetch hands over, which kafkajs decodes in one
+   * go (defaults 1 MiB and 10 MiB).
+   */
+  readonly maxBytesPerPartition?: number;
+  readonly maxBytesPerFetch?: number;
 }
+
+/** A chunk being written: since when (monotonic ms), and how to keep the group session alive meanwhile. */
+interface Pending {
+  readonly since: number;
+  readonly heartbeat: () => Promise<void>;
+}
+
+const wallClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() };
 
 /**
  * Consumes `transactions` and `labels` into the feature store. Offsets are committed only after the store
@@ -49,8 +83,23 @@ export class FeatureWorker {
   private readonly producer: Producer;
   private readonly kinds: Map<string, EventKind>;
   private running = false;
+  private readonly clock: Clock;
+  private readonly partitions: PartitionProgress;
+  /** This worker's name in the progress records. */
+  readonly member: string;
+  private readonly pending = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private recording: Promise<void> | undefined;
+  private admin: Admin | undefined;
+  private lastYield = 0;
+  /** Slices waiting for their turn of the event loop (see yieldTurn). */
+  private readonly resumable: (() => void)[] = [];
 
   constructor(private readonly o: FeatureWorkerOptions) {
+    this.clock = o.clock ?? wallClock;
+    this.partitions = new PartitionProgress(() => this.clock.now());
+    this.member = `${o.clientId}@${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
     this.kafka = new Kafka({
       clientId: o.clientId,
       brokers: [...o.brokers],
@@ -63,7 +112,12 @@ export class FeatureWorker {
       allowAutoTopicCreation: false,
       sessionTimeout,
       heartbeatInterval: Math.floor(sessionTimeout / 3),
+      ...(o.maxBytesPerPartition ? { maxBytesPerPartition: o.maxBytesPerPartition } : {}),
+      ...(o.maxBytesPerFetch ? { maxBytes: o.maxBytesPerFetch } : {}),
     });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) =>
+      this.assigned(payload.memberAssignment),
+    );
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: true,
       idempotent: true,
@@ -89,6 +143,9 @@ export class FeatureWorker {
       partitionsConsumedConcurrently: this.o.concurrency ?? 1,
       eachBatch: (payload) => this.handle(payload),
     });
+    const interval = this.o.progressIntervalMs ?? 1000;
+    this.timer = setInterval(() => void this.tick(interval), interval);
+    this.timer.unref();
     this.o.logger.info({ groupId: this.o.groupId, topics: [...this.kinds.keys()] }, 'feature worker started');
   }
 
@@ -96,38 +153,178 @@ export class FeatureWorker {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    clearInterval(this.timer);
     await this.consumer.disconnect();
     await this.producer.disconnect();
+    await this.admin?.disconnect().catch(() => {});
+    // Best effort (a record left behind expires; a store that is away must not hold the shutdown), and after
+    // a write still under way, which would bring the record back.
+    if (this.o.progress) {
+      await bounded(this.recording ?? Promise.resolve(), 1000);
+      await bounded(this.o.progress.remove(this.member), 1000).catch(() => {});
+    }
     this.o.logger.info({ groupId: this.o.groupId }, 'feature worker stopped');
   }
 
-  private async handle({
+  /** kafkajs' eachBatch: applies the batch chunk by chunk, committing after each. */
+  protected async handle({
     batch,
     resolveOffset,
     heartbeat,
     isRunning,
     isStale,
-  }: EachBatchPayload): Promise<void> {
+  }: Pick<
+    EachBatchPayload,
+    'batch' | 'resolveOffset' | 'heartbeat' | 'isRunning' | 'isStale'
+  >): Promise<void> {
     const kind = this.kinds.get(batch.topic);
     if (!kind) return;
+    const { topic, partition } = batch;
     const chunkSize = this.o.chunkSize ?? 1000;
     const messages = batch.messages;
+    const highWatermark = BigInt(batch.highWatermark);
+    if (messages.length === 0) return;
+    // Lag as of this fetch: the high watermark minus the position (the next offset to apply).
+    const fetched = this.partitions.fetched(topic, partition, BigInt(messages[0]!.offset), highWatermark);
+    if (fetched.added !== undefined) this.o.observer?.partitionApplied?.(topic, partition, fetched.added);
+    this.o.observer?.lag?.(topic, partition, fetched.lag);
     for (let i = 0; i < messages.length; i += chunkSize) {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + chunkSize);
-      await this.applyChunk(batch.topic, batch.partition, kind, chunk, heartbeat, isRunning);
-      const last = chunk[chunk.length - 1]!.offset;
-      resolveOffset(last);
-      await this.consumer.commitOffsets([
-        { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) },
-      ]);
-      this.o.observer?.lag?.(
-        batch.topic,
-        batch.partition,
-        Number(BigInt(batch.highWatermark) - BigInt(last) - 1n),
-      );
+      const k = `${partition} ${topic}`;
+      this.pending.set(k, { since: this.clock.monotonic(), heartbeat });
+      try {
+        await this.applyChunk(topic, partition, kind, chunk, heartbeat, isRunning);
+        const next = BigInt(chunk[chunk.length - 1]!.offset) + 1n;
+        resolveOffset(String(next - 1n));
+        await this.commit(topic, partition, String(next));
+        const { lag, at } = this.partitions.applied(topic, partition, next, highWatermark);
+        this.o.observer?.lag?.(topic, partition, lag);
+        this.o.observer?.partitionApplied?.(topic, partition, at);
+      } finally {
+        this.pending.delete(k);
+      }
       await heartbeat();
+      await this.yieldTurn(true);
     }
+  }
+
+  /** Commits `offset` (the next one to read) for the partition. */
+  protected async commit(topic: string, partition: number, offset: string): Promise<void> {
+    await this.consumer.commitOffsets([{ topic, partition, offset }]);
+  }
+
+  /** Sends poison messages to the dead-letter topic. */
+  protected async deadLetter(messages: Message[]): Promise<void> {
+    await this.producer.send({ topic: this.o.topics.deadLetter, messages });
+  }
+
+  /** The high watermark of each of the topic's partitions, from the brokers. */
+  protected async highWatermarks(topic: string): Promise<Map<number, bigint>> {
+    if (!this.admin) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+    }
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  }
+
+  /**
+   * Once a second: while a chunk has waited on the store longer than that, no fetch comes (kafkajs fetches
+   * again once every batch in hand is done), so the lag of every partition whose position is known is
+   * refreshed from the brokers' high watermarks (the backlog shows while the worker is stuck), and the waiting
+   * partitions' group session is kept. Then the progress record.
+   */
+  protected async tick(intervalMs: number): Promise<void> {
+    void this.recordProgress();
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = this.clock.monotonic();
+      const stuck = [...this.pending.values()].filter((p) => now - p.since >= intervalMs);
+      if (stuck.length === 0) return;
+      const known = this.partitions.positioned();
+      for (const topic of new Set(known.map((p) => p.topic))) {
+        const high = await this.highWatermarks(topic).catch((err: unknown) => {
+          this.o.logger.debug({ err, topic }, 'could not read the high watermarks');
+          return undefined;
+        });
+        for (const { partition } of known.filter((p) => p.topic === topic)) {
+          const hw = high?.get(partition);
+          const lag = hw === undefined ? undefined : this.partitions.refreshed(topic, partition, hw);
+          if (lag !== undefined) this.o.observer?.lag?.(topic, partition, lag);
+        }
+      }
+      for (const p of stuck) await p.heartbeat().catch(() => {});
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /**
+   * Writes this worker's progress record. One write at a time: while the store holds one (Redis away, the
+   * worker's client queueing), the next ticks skip theirs.
+   */
+  protected recordProgress(): Promise<void> {
+    const store = this.o.progress;
+    if (!store) return Promise.resolve();
+    this.recording ??= store
+      .record({ member: this.member, ...this.partitions.snapshot() })
+      .catch((err: unknown) => this.o.logger.debug({ err }, 'could not record the worker progress'))
+      .finally(() => {
+        this.recording = undefined;
+      });
+    return this.recording;
+  }
+
+  /** The group's assignment for this worker (kafkajs GROUP_JOIN). */
+  protected assigned(assignment: Readonly<Record<string, readonly number[]>>): void {
+    const { released, added } = this.partitions.assign(assignment);
+    for (const p of released) this.o.observer?.released?.(p.topic, p.partition);
+    for (const p of added) this.o.observer?.partitionApplied?.(p.topic, p.partition, p.appliedAt);
+  }
+
+  /**
+   * Lets the event loop run other work (scoring, in-process) once this slice has had its time (`always`: now).
+   * Slices waiting to continue are resumed one per event-loop turn, whichever partition they belong to: with
+   * several partitions in hand, the worker still holds the loop for one slice between two polls, not one each.
+   */
+  private async yieldTurn(always = false): Promise<void> {
+    const now = performance.now();
+    if (!always && now - this.lastYield < (this.o.sliceMs ?? 5)) return;
+    await new Promise<void>((resume) => {
+      if (this.resumable.push(resume) === 1) setImmediate(() => this.resumeNext());
+    });
+    this.lastYield = performance.now();
+  }
+
+  private resumeNext(): void {
+    this.resumable.shift()?.();
+    if (this.resumable.length > 0) setImmediate(() => this.resumeNext());
+  }
+
+  /** Decodes the chunk a slice at a time, yielding between slices. */
+  private async decode(kind: EventKind, chunk: readonly KafkaMessage[]): Promise<IngestBatch> {
+    const size = this.o.sliceSize ?? 100;
+    if (chunk.length <= size)
+      return this.o.ingest.decodeMessages(
+        kind,
+        chunk.map((m) => m.value),
+      );
+    const events: IngestBatch['events'][number][] = [];
+    const spans: number[] = [];
+    const refused: IngestBatch['refused'][number][] = [];
+    for (let i = 0; i < chunk.length; i += size) {
+      if (i > 0) await this.yieldTurn();
+      const part = this.o.ingest.decodeMessages(
+        kind,
+        chunk.slice(i, i + size).map((m) => m.value),
+      );
+      for (const e of part.events) events.push(e);
+      for (const n of part.spans) spans.push(n);
+      for (const p of part.refused) refused.push({ ...p, index: p.index + i });
+    }
+    return { events, spans, refused };
   }
 
   private async applyChunk(
@@ -138,10 +335,7 @@ export class FeatureWorker {
     heartbeat: () => Promise<void>,
     isRunning: () => boolean,
   ): Promise<void> {
-    const batch = this.o.ingest.decodeMessages(
-      kind,
-      chunk.map((m) => m.value),
-    );
+    const batch = await this.decode(kind, chunk);
     if (batch.refused.length) {
       const poison = batch.refused.map(({ index, outcome, problems }) => ({
         message: chunk[index]!,
@@ -149,9 +343,8 @@ export class FeatureWorker {
         error: describeProblems(problems),
       }));
       await this.retry('dead-letter', heartbeat, isRunning, () =>
-        this.producer.send({
-          topic: this.o.topics.deadLetter,
-          messages: poison.map(({ message, outcome, error }) => ({
+        this.deadLetter(
+          poison.map(({ message, outcome, error }) => ({
             key: message.key,
             value: message.value,
             headers: {
@@ -162,7 +355,7 @@ export class FeatureWorker {
               'x-source-offset': message.offset,
             },
           })),
-        }),
+        ),
       );
       const refused: Partial<Record<RefusedOutcome, number>> = {};
       for (const p of poison) {
@@ -177,6 +370,7 @@ export class FeatureWorker {
       for (let k = 0; k < poison.length; k++) this.o.observer?.deadLetter?.(topic);
     }
     if (batch.events.length === 0) return;
+    await this.yieldTurn();
     const started = performance.now();
     const { counts, newest } = await this.retry('feature store', heartbeat, isRunning, () =>
       this.o.ingest.apply(batch),
@@ -210,6 +404,15 @@ export class FeatureWorker {
       }
     }
   }
+}
+
+function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function kafkaLogger(logger: Logger) {

@@ -72,6 +72,16 @@ export function createMetrics(registry: Registry, build: { version: string; comm
       help: 'Wall-clock age of the newest event time applied to the feature store by this process.',
       registers: r,
     }),
+    featureStaleness: new Gauge({
+      name: 'fraudscore_feature_staleness_seconds',
+      help: 'Wall-clock time since the feature workers last made progress, counted only while they lag (0: current or no worker).',
+      registers: r,
+    }),
+    featureWorkers: new Gauge({
+      name: 'fraudscore_feature_workers',
+      help: 'Feature workers whose progress records the API read last (the staleness is taken over them).',
+      registers: r,
+    }),
     events: new Counter({
       name: 'fraudscore_events_total',
       help: 'Events consumed, by topic and outcome (applied, duplicate, late, invalid, future).',
@@ -80,7 +90,13 @@ export function createMetrics(registry: Registry, build: { version: string; comm
     }),
     consumerLag: new Gauge({
       name: 'fraudscore_consumer_lag',
-      help: 'Messages behind the high watermark, per topic partition, as of the last batch.',
+      help: 'Messages behind the high watermark, per topic partition: at each fetch, after each chunk and while a write waits.',
+      labelNames: ['topic', 'partition'] as const,
+      registers: r,
+    }),
+    workerLastApplied: new Gauge({
+      name: 'fraudscore_worker_last_applied_timestamp_seconds',
+      help: 'Wall-clock time when the partition last applied events in this worker (or was assigned to it).',
       labelNames: ['topic', 'partition'] as const,
       registers: r,
     }),
@@ -138,6 +154,13 @@ export function workerObserver(m: Metrics, applied: (eventTimeMs: number) => voi
     events: (topic: string, outcome: string, n: number) => m.events.inc({ topic, outcome }, n),
     lag: (topic: string, partition: number, lag: number) =>
       m.consumerLag.set({ topic, partition: String(partition) }, lag),
+    partitionApplied: (topic: string, partition: number, wallClockMs: number) =>
+      m.workerLastApplied.set({ topic, partition: String(partition) }, wallClockMs / 1000),
+    // Another worker reports the partition now; a value left here would linger as if it were current.
+    released: (topic: string, partition: number) => {
+      m.consumerLag.remove({ topic, partition: String(partition) });
+      m.workerLastApplied.remove({ topic, partition: String(partition) });
+    },
     storeWrite: (seconds: number) => m.storeWrite.observe(seconds),
     deadLetter: (topic: string) => m.deadLetters.inc({ topic }),
     applied,

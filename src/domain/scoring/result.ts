@@ -6,6 +6,7 @@ export type Decision = z.infer<typeof DecisionSchema>;
 export const DegradedReasonSchema = z.enum([
   'features_timeout',
   'features_unavailable',
+  'features_stale',
   'model_timeout',
   'model_error',
 ]);

@@ -34,6 +34,8 @@ export interface ScorerDeps {
   readonly cacheSize?: number;
   /** Answers shared by every replica: the second level, and the one that decides who audits. */
   readonly shared?: SharedAnswers;
+  /** Whether the features may be stale (the workers have stopped making progress): answers say `features_stale`. */
+  readonly featuresStale?: () => boolean;
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -88,11 +90,12 @@ export class Scorer implements ScoringService {
         );
       else fresh.push({ index, tx, fingerprint });
     });
+    const stale = this.d.featuresStale?.() ?? false;
     const work: Work[] = fresh.map((f) => ({
       ...f,
       input: txInputOf(f.tx),
       route: this.route(f.tx.customer_id),
-      degraded: [],
+      degraded: stale ? ['features_stale'] : [],
     }));
     if (work.length === 0) return results;
 

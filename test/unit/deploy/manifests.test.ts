@@ -23,6 +23,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IConfigMap, IContainer, IService } from 'kubernetes-models/v1';
 import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createMetrics, workerObserver } from '../../../src/adapters/metrics/metrics.js';
 import { EnvSchema, loadConfig } from '../../../src/config.js';
 import { healthRoutes } from '../../../src/http/routes/health.js';
 import { metricsRoutes } from '../../../src/http/routes/metrics.js';
@@ -41,7 +42,14 @@ import {
   selects,
   validateObject,
 } from './k8s.js';
-import { analyse, type SeriesCatalog, seriesCatalog, substituteGrafanaVariables } from './promql.js';
+import {
+  analyse,
+  evaluate,
+  parseExposition,
+  type SeriesCatalog,
+  seriesCatalog,
+  substituteGrafanaVariables,
+} from './promql.js';
 
 const run = promisify(execFile);
 
@@ -387,6 +395,8 @@ describe('overlay prod', () => {
       'FraudscoreScorePsiHigh',
       'FraudscoreConsumerLagGrowing',
       'FraudscoreNoActiveModel',
+      'FraudscoreWorkerStalled',
+      'FraudscoreFeaturesStale',
     ]) {
       expect(byName.has(name), name).toBe(true);
     }
@@ -406,9 +416,55 @@ describe('overlay prod', () => {
       'fraudscore_score_psi',
       'fraudscore_consumer_lag',
       'fraudscore_model_info',
+      'fraudscore_worker_last_applied_timestamp_seconds',
+      'fraudscore_feature_staleness_seconds',
     ]) {
       expect(used.has(m), m).toBe(true);
     }
+  });
+
+  it('alerts on a stalled worker and on stale features exactly when the service reports them', async () => {
+    const rule = one(rendered('prod'), 'PrometheusRule', 'fraudscore') as K8sObject & IPrometheusRule;
+    const expr = (name: string) =>
+      String((rule.spec.groups ?? []).flatMap((g) => g.rules ?? []).find((a) => a.alert === name)?.expr);
+    const T = 1_800_000_000;
+    /** What a worker pod and an API pod export, scraped, with the worker's hooks fed as the worker feeds them. */
+    const scrape = async (o: { lag: number; appliedAgo: number; staleness: number }) => {
+      const worker = new Registry();
+      const wm = createMetrics(worker, { version: 'test', commit: 'test' });
+      const hooks = workerObserver(wm, () => {});
+      hooks.partitionApplied('tx', 0, (T - 3600) * 1000);
+      hooks.lag('tx', 0, 0);
+      hooks.partitionApplied('tx', 1, (T - o.appliedAgo) * 1000);
+      hooks.lag('tx', 1, o.lag);
+      // A partition given to another worker leaves nothing behind.
+      hooks.partitionApplied('tx', 2, (T - 3600) * 1000);
+      hooks.lag('tx', 2, 99);
+      hooks.released('tx', 2);
+      const api = new Registry();
+      createMetrics(api, { version: 'test', commit: 'test' }).featureStaleness.set(o.staleness);
+      return [
+        ...parseExposition(await worker.metrics(), {
+          namespace: 'ns',
+          pod: 'w-1',
+          job: 'fraudscore-worker-metrics',
+        }),
+        ...parseExposition(await api.metrics(), { namespace: 'ns', pod: 'a-1', job: 'fraudscore-api' }),
+      ];
+    };
+    const fires = async (name: string, o: { lag: number; appliedAgo: number; staleness: number }) => {
+      const v = evaluate(expr(name), await scrape(o), { time: T });
+      return v.type === 'vector' ? v.series.map((s) => ({ ...s.labels, value: s.value })) : v;
+    };
+    expect(await fires('FraudscoreWorkerStalled', { lag: 5, appliedAgo: 301, staleness: 0 })).toEqual([
+      { namespace: 'ns', topic: 'tx', partition: '1', value: 301 },
+    ]);
+    expect(await fires('FraudscoreWorkerStalled', { lag: 5, appliedAgo: 299, staleness: 0 })).toEqual([]);
+    expect(await fires('FraudscoreWorkerStalled', { lag: 0, appliedAgo: 86_400, staleness: 0 })).toEqual([]);
+    expect(await fires('FraudscoreFeaturesStale', { lag: 0, appliedAgo: 0, staleness: 301 })).toEqual([
+      { namespace: 'ns', value: 301 },
+    ]);
+    expect(await fires('FraudscoreFeaturesStale', { lag: 0, appliedAgo: 0, staleness: 299 })).toEqual([]);
   });
 
   it('ships a Grafana dashboard whose every query is valid PromQL over exported metrics', () => {
@@ -448,6 +504,8 @@ describe('overlay prod', () => {
       'fraudscore_score_bucket', // score distribution per version
       'fraudscore_feature_psi', // PSI per feature
       'fraudscore_consumer_lag', // consumer lag
+      'fraudscore_worker_last_applied_timestamp_seconds', // stalled partitions
+      'fraudscore_feature_staleness_seconds', // staleness seen by the API
     ]) {
       expect(used.has(m), m).toBe(true);
     }
