@@ -22,7 +22,7 @@ const MODEL = 'fraudscore';
 const REPLICAS = 3;
 /** In flight across the three replicas together. */
 const CONCURRENCY = 16;
-const MIN_OPERATIONS = Number(process.env.XOPS ?? 50);
+const MIN_OPERATIONS = 50;
 const CANARY_REQUESTS = 6_000;
 /**
  * Not a multiple of REPLICAS: with the round-robin client, a customer's three requests of the steady canary
@@ -31,7 +31,7 @@ const CANARY_REQUESTS = 6_000;
 const CANARY_CUSTOMERS = 2_000;
 const CANARY_PERCENT = 20;
 /** Activate/rollback pairs through the fleet before the memory baseline; each loads a version on every replica. */
-const WARM_SWAPS = Number(process.env.XWARM ?? 30);
+const WARM_SWAPS = 30;
 /**
  * Answers kept by each replica (its first-level cache) and by the shared store: small enough that the warm-up
  * fills them, so that the memory check after the swaps measures the swaps rather than caches still filling up.
@@ -327,8 +327,22 @@ describe('model lifecycle under load, three replicas behind a round-robin client
     );
   }
 
-  /** Memory once garbage is collected and retired versions drained: the lowest of a few samples, as RSS only lags. */
+  /** Versions some replica retired (collected or not), and the releases logged. */
+  const retiredVersions = () =>
+    loaded.filter(({ lv, replica }) => {
+      const v = lv.deref();
+      return v === undefined || replica.s.registry.get(MODEL, v.version) !== v;
+    });
+  const releases = () => modelLog.filter((l) => l.type === 'released');
+
+  /** Memory once retired versions are released and garbage collected: the lowest of a few samples, as RSS only lags. */
   async function settledMemory() {
+    await waitFor(
+      () => releases().length >= retiredVersions().length,
+      STUCK_MS,
+      'every retired version to be released',
+      () => `${releases().length} released of ${retiredVersions().length} retired`,
+    );
     await sleep(200);
     let best = process.memoryUsage();
     for (let i = 0; i < 4; i++) {
@@ -403,11 +417,11 @@ describe('model lifecycle under load, three replicas behind a round-robin client
       ]);
     };
 
-    // Warm-up: JIT, sockets, the admin routes (one cycle of every operation), the first entries of the answer
-    // cache, and enough loads and releases for the native allocator to reach its high-water mark: RSS rises by
-    // ~25 MiB over the first ~80 session loads of a process and then stays flat (measured through 200), which is
-    // no leak. Each swap here goes through the fleet and loads the version on all three replicas. The check
-    // below is then about growth per swap.
+    // Warm-up: JIT, sockets, the admin routes (one cycle of every operation on the three replicas), the answer
+    // caches filled to their bounds, and enough loads and releases for the native allocator to reach its
+    // high-water mark: RSS rises by ~25 MiB over the first ~80 session loads of a process and then stays flat
+    // (measured through 200), which is no leak. Each swap here goes through the fleet (not over HTTP) and loads
+    // the version on all three replicas. The check below is then about growth per swap.
     await underLoad(1, (i) => `W${i % 1_000}`, 3_000);
     const idle = replicas[0]!.s.registry.active(MODEL)!.version === '1' ? '2' : '1';
     const everywhere = async (state: ServingState) => {
@@ -451,25 +465,6 @@ describe('model lifecycle under load, three replicas behind a round-robin client
     lagOf('steady canary');
     loop.disable();
     const afterCanary = await settledMemory();
-    const xs = [afterCanary];
-    for (let k = 0; k < Number(process.env.XMORE ?? 0); k++) {
-      await load({ count: CANARY_REQUESTS, customer: (i) => `K${i % CANARY_CUSTOMERS}` });
-      xs.push(await settledMemory());
-    }
-    console.info(
-      xs
-        .map(
-          (m) => `rss ${mib(m.rss)} heap ${mib(m.heapUsed)} ext ${mib(m.external)} ab ${mib(m.arrayBuffers)}`,
-        )
-        .join('\n'),
-    );
-    console.info(
-      [before, afterSwaps]
-        .map(
-          (m) => `rss ${mib(m.rss)} heap ${mib(m.heapUsed)} ext ${mib(m.external)} ab ${mib(m.arrayBuffers)}`,
-        )
-        .join('\n'),
-    );
 
     const failures = served.filter((r) => r.status !== 200 || r.degraded !== false);
     const misrouted = served.filter((r) => {
@@ -484,11 +479,8 @@ describe('model lifecycle under load, three replicas behind a round-robin client
       replicasOf.set(r.customer, (replicasOf.get(r.customer) ?? new Set()).add(r.replica));
     }
     const perReplica = replicas.map((_, i) => served.filter((r) => r.replica === i).length);
-    const released = modelLog.filter((l) => l.type === 'released');
-    const retired = loaded.filter(({ lv, replica }) => {
-      const v = lv.deref();
-      return v === undefined || replica.s.registry.get(MODEL, v.version) !== v;
-    });
+    const released = releases();
+    const retired = retiredVersions();
     const held = retired.map(({ lv }) => lv.deref()).filter((lv) => lv !== undefined);
     const growth = (afterSwaps.rss - before.rss) / before.rss;
     const ms = (rs: readonly Served[]) => {
@@ -523,8 +515,9 @@ describe('model lifecycle under load, three replicas behind a round-robin client
           `(forced: ${released.filter((l) => l.forced).length})`,
         `RSS before the swaps ${mib(before.rss)} MiB, after them ${mib(afterSwaps.rss)} MiB ` +
           `(${(growth * 100).toFixed(1)} %), after the canary traffic ${mib(afterCanary.rss)} MiB; heap used ` +
-          `${mib(before.heapUsed)} → ${mib(afterSwaps.heapUsed)} → ${mib(afterCanary.heapUsed)} MiB ` +
-          '(the answer caches and the shared answer store keep every new transaction)',
+          `${mib(before.heapUsed)} → ${mib(afterSwaps.heapUsed)} → ${mib(afterCanary.heapUsed)} MiB of ` +
+          `${mib(before.heapTotal)} → ${mib(afterSwaps.heapTotal)} → ${mib(afterCanary.heapTotal)} MiB ` +
+          `(answers kept: ${ANSWER_CACHE_SIZE} per replica, ${SHARED_ANSWERS} shared)`,
       ].join('\n'),
     );
 
@@ -572,7 +565,9 @@ describe('model lifecycle under load, three replicas behind a round-robin client
     // Every version that lost its last role on any replica drained and released its sessions, none by the
     // drain timeout.
     expect(retired.length).toBeGreaterThanOrEqual(REPLICAS * Math.floor(operations.length / 7));
-    expect(held.map((lv) => [lv.id, lv.state, lv.inFlight])).toEqual(held.map((lv) => [lv.id, 'released', 0]));
+    expect(held.map((lv) => [lv.id, lv.state, lv.inFlight])).toEqual(
+      held.map((lv) => [lv.id, 'released', 0]),
+    );
     expect(released).toHaveLength(retired.length);
     expect(released.filter((l) => l.forced)).toEqual([]);
 
