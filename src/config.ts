@@ -47,8 +47,8 @@ export const EnvSchema = z.object({
   BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   BATCH_MAX_TRANSACTIONS: int(1, 10_000).default(1000),
   /** A batch's budget: REQUEST_DEADLINE_MS plus this per transaction (ms), up to BATCH_DEADLINE_MAX_MS. */
-  BATCH_DEADLINE_PER_TRANSACTION_MS: z.coerce.number().min(0).max(1000).default(0.25),
-  BATCH_DEADLINE_MAX_MS: int(1, 60_000).default(1000),
+  BATCH_DEADLINE_PER_TRANSACTION_MS: z.coerce.number().min(0).max(1000).default(1),
+  BATCH_DEADLINE_MAX_MS: int(1, 60_000).default(2000),
   MICROBATCH_ENABLED: bool.default(true),
   MICROBATCH_MAX_ROWS: int(1, 4096).default(32),
   MICROBATCH_MAX_WAIT_MS: z.coerce.number().min(0).max(100).default(1),

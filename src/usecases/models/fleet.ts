@@ -226,6 +226,7 @@ export class ModelFleet {
     const before = new Set(registry.loadedVersions(model));
     const named = [roles.active, roles.previous, roles.canary?.version, roles.shadow?.version];
     const fresh = [...new Set(named.filter((v): v is string => v !== undefined && !before.has(v)))];
+    // unload refuses a version that plays a role: only the ones left without one go.
     const unpin = () =>
       Promise.allSettled(fresh.map((v) => registry.unload(model, v).catch(() => undefined)));
     try {
@@ -252,6 +253,9 @@ export class ModelFleet {
       );
     }
     await this.converge(model);
+    // A version loaded to validate this change stays loaded only while a role holds it: when a newer change
+    // from another replica was applied instead, it would otherwise stay pinned for good.
+    await unpin();
     return written;
   }
 

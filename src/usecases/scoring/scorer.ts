@@ -45,6 +45,8 @@ const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
  * for more than one slice, so the deadlines of other requests in flight hold while it is scored.
  */
 const SLICE = 64;
+/** Transactions per feature-store read: a large batch's replies arrive and are parsed in bounded steps. */
+const READ_CHUNK = 256;
 /** Rows per inference run: a large batch runs in bounded steps, and no step starts after the deadline. */
 const MAX_RUN_ROWS = 256;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -212,8 +214,14 @@ export class Scorer implements ScoringService {
     }
   }
 
+  /**
+   * The windows of every work item, READ_CHUNK transactions per store read, one read after another under the
+   * deadline: a large batch's replies are parsed in bounded steps. Once a read fails or the deadline passes, the
+   * items not read yet take their defaults (`features_unavailable` / `features_timeout`) and nothing more is read.
+   */
   private async readFeatures(work: readonly Work[], deadline: number): Promise<RecordColumns[] | undefined> {
     const { entities, store, clock, logger } = this.d;
+    const per = entities.length;
     const queries = work.flatMap((w) =>
       entities.map((e) => ({
         entity: e.name,
@@ -222,18 +230,28 @@ export class Scorer implements ScoringService {
         to: w.input.t,
       })),
     );
-    try {
-      return await withDeadline(store.read(queries), deadline - clock.monotonic());
-    } catch (err) {
-      const reason: DegradedReason =
-        err instanceof DeadlineExceeded ? 'features_timeout' : 'features_unavailable';
-      logger.warn({ err, reason, store: store.kind }, 'scoring with default features');
-      for (const w of work) w.degraded.push(reason);
-      return undefined;
+    const records: RecordColumns[] = new Array(queries.length);
+    for (let i = 0; i < work.length; i += READ_CHUNK) {
+      try {
+        const got = await withDeadline(
+          store.read(queries.slice(i * per, (i + READ_CHUNK) * per)),
+          deadline - clock.monotonic(),
+        );
+        for (let j = 0; j < got.length; j++) records[i * per + j] = got[j]!;
+      } catch (err) {
+        const reason: DegradedReason =
+          err instanceof DeadlineExceeded ? 'features_timeout' : 'features_unavailable';
+        logger.warn({ err, reason, store: store.kind }, 'scoring with default features');
+        for (const w of work.slice(i)) {
+          w.degraded.push(reason);
+          w.defaulted = true;
+        }
+        return i === 0 ? undefined : records;
+      }
     }
+    return records;
   }
 
-  /** `records` holds, for each work item in order, one window per entity of the union. */
   /**
    * Features of every unsettled item, SLICE items per turn of the event loop. Once the deadline has passed, the
    * items not computed yet take their defaults (degraded `features_timeout`): no more reading of windows.
@@ -261,9 +279,10 @@ export class Scorer implements ScoringService {
     const set = version?.featureSet ?? this.defaultSet();
     const at = this.entityIndex.get(set.id)!;
     const offset = k * this.d.entities.length;
-    const windows = records ? at.map((i) => records[offset + i] ?? NO_RECORDS) : at.map(() => NO_RECORDS);
+    const missing = !records || w.defaulted;
+    const windows = missing ? at.map(() => NO_RECORDS) : at.map((i) => records[offset + i] ?? NO_RECORDS);
     w.features = set.compute(w.input, windows);
-    if (!records)
+    if (missing)
       for (const f of set.definition.features)
         if (f.kind === 'window') this.d.metrics.featureDefaulted.inc({ feature: f.name });
     if (version) w.row = version.input(w.features);

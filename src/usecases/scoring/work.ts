@@ -16,6 +16,8 @@ export interface Work {
   /** Undefined when no version can be routed to: the fallback rules answer. */
   readonly route: Route | undefined;
   features?: Float64Array;
+  /** Its windows could not be read in time: its features are the defaults. */
+  defaulted?: boolean;
   /** The version's input row (float32, its manifest's input order). */
   row?: Float32Array;
   score?: number;
