@@ -51,7 +51,8 @@ function racing(plane: MemoryControlPlane) {
   const wrapped: ControlPlane = {
     kind: plane.kind,
     read: (m) => plane.read(m),
-    subscribe: (f) => plane.subscribe(f),
+    // No notifications: the replica sees the newer state only, as one that missed the one in between would.
+    subscribe: async () => async () => {},
     heartbeat: (m, s, t) => plane.heartbeat(m, s, t),
     replicas: (m) => plane.replicas(m),
     close: () => plane.close(),
