@@ -100,7 +100,8 @@ for (let k = 0; k < REPEATS; k++) {
     singleTotal += r.timings_ms.total;
     for (const [name, value] of Object.entries(r.features))
       if (Math.abs(value - results[c]!.features[name]!) > 1e-9 * Math.max(1, Math.abs(value))) {
-        if (mismatches++ < 5) console.error(`mismatch ${c} ${name}: single ${value}, batch ${results[c]!.features[name]}`);
+        if (mismatches++ < 5)
+          console.error(`mismatch ${c} ${name}: single ${value}, batch ${results[c]!.features[name]}`);
       }
   }
   rows.push({

@@ -5,7 +5,7 @@
  * Redis gives, for every transaction of the last day, exactly the features of the in-memory backfill. Every
  * transaction is stored once per entity: redeliveries after the kill are idempotent and change nothing.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,9 +23,9 @@ import { backfillToCsv } from '../../src/wiring/jobs.js';
 import { parseFeatures, retentionFor } from '../helpers/features.js';
 import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, topicSink, uniqueTopics } from '../helpers/kafka.js';
-import { stopChild } from '../helpers/process.js';
+import { spawnCli, stopChild } from '../helpers/process.js';
 import { deleteByPrefix } from '../helpers/redis.js';
-import { REPO_ROOT, requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+import { requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const sets = loadFeatureSets('features');
@@ -184,19 +184,7 @@ describe('two workers in one consumer group, one killed mid-stream', () => {
 // ------------------------------------------------------------------------------------------------ helpers
 
 function startWorker(name: string, env: NodeJS.ProcessEnv) {
-  const out: string[] = [];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
-    cwd: REPO_ROOT,
-    env: { ...env, KAFKA_CLIENT_ID: name },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (b: Buffer) => {
-    out.push(b.toString());
-    if (out.length > 200) out.splice(0, out.length - 200);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return { name, child, out };
+  return { name, ...spawnCli('worker', { ...env, KAFKA_CLIENT_ID: name }) };
 }
 
 type Assignment = Record<string, number[]>;

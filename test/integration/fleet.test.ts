@@ -6,7 +6,7 @@
  * end with one 2xx and one 409; a transaction retried on another replica gets the identical answer, a changed
  * one gets 409 anywhere and is audited once; a Redis outage changes nothing that serves.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTopic } from '../helpers/kafka.js';
 import { copyModelVersion } from '../helpers/models.js';
 import { freePort } from '../helpers/net.js';
-import { stopChild } from '../helpers/process.js';
+import { spawnCli, stopChild } from '../helpers/process.js';
 import { startPrivateRedis } from '../helpers/redis.js';
 import { REPO_ROOT, requireKafka, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -273,33 +273,22 @@ describe('one fleet, one truth: three replicas on one Redis', () => {
 
 async function startReplica(name: string, env: Record<string, string>): Promise<Replica> {
   const port = await freePort();
-  const out: string[] = [];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      ADMIN_TOKEN: TOKEN,
-      MODEL_VERSION: '1',
-      REPLICA_ID: name,
-      CONTROL_POLL_MS: '1000',
-      CONTROL_HEARTBEAT_MS: '500',
-      // Generous: the test is about routing and answers, not latency, and must hold on a busy machine.
-      REQUEST_DEADLINE_MS: '2000',
-      LOG_LEVEL: 'warn',
-      REDIS_CLUSTER_NODES: '',
-      WORKER_IN_PROCESS: 'false',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, out } = spawnCli('serve', {
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    ADMIN_TOKEN: TOKEN,
+    MODEL_VERSION: '1',
+    REPLICA_ID: name,
+    CONTROL_POLL_MS: '1000',
+    CONTROL_HEARTBEAT_MS: '500',
+    // Generous: the test is about routing and answers, not latency, and must hold on a busy machine.
+    REQUEST_DEADLINE_MS: '2000',
+    LOG_LEVEL: 'warn',
+    REDIS_CLUSTER_NODES: '',
+    WORKER_IN_PROCESS: 'false',
+    ...env,
   });
-  const keep = (b: Buffer) => {
-    out.push(b.toString());
-    if (out.length > 200) out.splice(0, out.length - 200);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => (await fetch(`${url}/health/ready`)).status === 200,

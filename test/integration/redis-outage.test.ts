@@ -205,7 +205,10 @@ describe('Redis goes away under load and comes back', () => {
     }
     for (const r of degraded.filter((x) => x.reasons!.includes('features_timeout')))
       expect(r.features, JSON.stringify(r)).toBeGreaterThanOrEqual(DEADLINE_MS * 0.98);
-    const during = results.filter((r) => r.at > marks.killed + 200 && r.at < marks.restarted);
+    // Sent well inside the outage: a request sent just before the restart may be read once Redis is back.
+    const during = results.filter(
+      (r) => r.at > marks.killed + 200 && r.at + DEADLINE_MS + 500 < marks.restarted,
+    );
     expect(during.length).toBeGreaterThan(RATE);
     expect(during.every((r) => r.degraded)).toBe(true);
     const before = results.filter((r) => r.at < KILL_AT_MS - 500);

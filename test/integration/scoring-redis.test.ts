@@ -32,6 +32,8 @@ describe('scoring against the real Redis, with decisions published to Kafka', ()
         KAFKA_BROKERS: brokers.join(','),
         KAFKA_TOPIC_DECISIONS: decisionsTopic,
         EVENTS_TOKEN,
+        // The test checks features and answers, not latency: a busy machine must not degrade them.
+        REQUEST_DEADLINE_MS: '2000',
       }),
       { logger: silentLogger() },
     );

@@ -38,14 +38,21 @@ export const ReplicaStatusSchema = z.object({
 });
 export type ReplicaStatus = z.infer<typeof ReplicaStatusSchema>;
 
-/** True when the replica serves exactly the roles of `desired`. */
+/** The serving roles, without the rollback target (which only the state document keeps). */
+type Serving = Pick<ServingRoles, 'active' | 'canary' | 'shadow'>;
+
+/** True when `a` and `b` serve the same versions in the same roles (and the same canary share). */
+export function sameServing(a: Serving, b: Serving): boolean {
+  return (
+    a.active === b.active &&
+    a.canary?.version === b.canary?.version &&
+    a.canary?.percent === b.canary?.percent &&
+    a.shadow?.version === b.shadow?.version
+  );
+}
+
+/** True when the replica has applied `desired` and serves exactly its roles. */
 export function servesDesired(r: ReplicaStatus, desired: ServingState | undefined): boolean {
   if (!desired) return true;
-  return (
-    r.generation === desired.generation &&
-    r.active === desired.active &&
-    r.canary?.version === desired.canary?.version &&
-    r.canary?.percent === desired.canary?.percent &&
-    r.shadow?.version === desired.shadow?.version
-  );
+  return r.generation === desired.generation && sameServing(r, desired);
 }

@@ -4,6 +4,7 @@ import {
   type ReplicaStatus,
   type ServingRoles,
   type ServingState,
+  sameServing,
   servesDesired,
 } from '../../domain/models/serving-state.js';
 import type { Clock } from '../../ports/clock.js';
@@ -358,13 +359,7 @@ function rolesOf(s: ServingState): ServingRoles {
 }
 
 function sameRoles(a: ServingRoles, b: ServingRoles): boolean {
-  return (
-    a.active === b.active &&
-    a.previous === b.previous &&
-    a.canary?.version === b.canary?.version &&
-    a.canary?.percent === b.canary?.percent &&
-    a.shadow?.version === b.shadow?.version
-  );
+  return a.previous === b.previous && sameServing(a, b);
 }
 
 function messageOf(err: unknown): string {
