@@ -51,9 +51,19 @@ export class KafkaDecisionSink implements DecisionSink {
     });
   }
 
-  /** Sends what is queued (waiting for the broker as long as it takes), then disconnects. */
-  async close(): Promise<void> {
-    await this.draining;
+  /**
+   * Sends what is queued, waiting for the broker up to `graceMs` (shutdown must not hang on an absent broker),
+   * then counts what is left as dropped and disconnects.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.draining,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
     this.closed = true;
     if (this.queue.length) this.drop(this.queue.splice(0).length, 'closing with the broker away');
     await this.producer.disconnect().catch(() => {});
