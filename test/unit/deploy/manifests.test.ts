@@ -448,9 +448,17 @@ describe('overlay prod', () => {
       'fraudscore_score_bucket', // score distribution per version
       'fraudscore_feature_psi', // PSI per feature
       'fraudscore_consumer_lag', // consumer lag
+      'process_resident_memory_bytes', // prom-client's standard process and runtime names, unprefixed
+      'process_cpu_seconds_total',
+      'nodejs_eventloop_lag_p99_seconds',
     ]) {
       expect(used.has(m), m).toBe(true);
     }
+    // Unprefixed names are shared with every other Node.js process in the namespace: scope them to ours.
+    for (const p of dashboard.panels)
+      for (const t of p.targets ?? [])
+        if (/\b(process|nodejs)_/.test(t.expr))
+          expect(t.expr, p.title).toContain('job=~"fraudscore-api|fraudscore-worker-metrics"');
   });
 });
 

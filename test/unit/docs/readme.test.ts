@@ -20,9 +20,12 @@ describe('README stays current', () => {
     createMetrics(registry, { version: 'test', commit: 'test' });
     const ours = (await registry.getMetricsAsJSON())
       .map((m) => m.name)
-      // prom-client's process metrics are covered by one sentence, not the table.
-      .filter((n) => !/^fraudscore_(process|nodejs)_/.test(n));
+      // prom-client's process and runtime metrics are covered by one sentence, not the table.
+      .filter((n) => !/^(process|nodejs)_/.test(n));
+    expect(ours.every((n) => n.startsWith('fraudscore_'))).toBe(true);
     expect(tableRows('Metrics').sort()).toEqual(ours.sort());
+    const section = readme.split(/^## /m).find((s) => s.startsWith('Metrics')) ?? '';
+    expect(section).toContain('`process_cpu_user_seconds_total`');
   });
 
   it('gives two command lines: one to run, one to test', () => {
