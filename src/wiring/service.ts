@@ -26,6 +26,7 @@ import { Scorer } from '../usecases/scoring/scorer.js';
 import { SharedAnswers } from '../usecases/scoring/shared-answers.js';
 import { buildInfo } from '../version.js';
 import { connected, createRedisClient, createStore, loadFeatures } from './stores.js';
+import { startTracing, type Tracing } from './tracing.js';
 import { createFeatureWorker } from './worker.js';
 
 export interface Service {
@@ -35,7 +36,9 @@ export interface Service {
   readonly fleet: ModelFleet;
   readonly metrics: Metrics;
   readonly promRegistry: Registry;
-  /** Stops accepting, drains in-flight requests, then closes the worker, models and store. */
+  /** OpenTelemetry tracing: `tracer` is undefined when it is off (OTEL_TRACES_EXPORTER unset). */
+  readonly tracing: Tracing;
+  /** Stops accepting, drains in-flight requests, then closes the worker, models and store, and flushes spans. */
   close(): Promise<void>;
 }
 
@@ -46,6 +49,8 @@ export interface ServiceOptions {
   /** Replace the control plane and the shared answer store the config implies (tests: replicas in one process). */
   readonly control?: ControlPlane;
   readonly answers?: AnswerStore;
+  /** Replace the tracing the config implies (tests: the SDK with an in-memory exporter); the caller shuts it down. */
+  readonly tracing?: Tracing;
 }
 
 /** Everything `fraudscore serve` runs, built from the config; tests use it with `app.inject()`. */
@@ -55,6 +60,14 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const promRegistry = new Registry();
   const info = buildInfo();
   const metrics = createMetrics(promRegistry, info);
+  const replica = config.REPLICA_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const tracing =
+    o.tracing ??
+    (await startTracing(config, {
+      service: { version: info.version, instanceId: replica },
+      logger: logger.child({ component: 'tracing' }),
+    }));
+  const tracer = tracing.tracer;
   let newestEvent = Number.NaN;
   const markApplied = (t: number) => {
     if (!(t <= newestEvent)) newestEvent = t;
@@ -88,6 +101,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       logger,
       workerObserver(metrics, markApplied),
       clock,
+      tracer,
     );
     closers.unshift(
       () => worker!.stop(),
@@ -112,9 +126,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     psiWindow: config.PSI_WINDOW,
     onEvent: (e) => onModelEvent(e, metrics, logger),
     onBatch: (b) => metrics.batchSize.observe(b.rows),
+    ...(tracer ? { tracer } : {}),
   });
 
-  const replica = config.REPLICA_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const fleet = new ModelFleet({
     registry,
     control,
@@ -152,6 +166,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
           topic: config.KAFKA_TOPIC_DECISIONS,
           logger,
           onDropped: (n) => metrics.decisionsDropped.inc(n),
+          ...(tracer ? { tracer } : {}),
         })
       : undefined;
   const scorer = new Scorer({
@@ -177,6 +192,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
         }
       : {}),
     ...(decisions ? { decisions } : {}),
+    ...(tracer ? { tracer } : {}),
   });
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent);
 
@@ -195,6 +211,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     fleet,
     version: info.version,
     onEventApplied: markApplied,
+    ...(tracer ? { tracer } : {}),
   });
   if (worker) await worker.start();
 
@@ -205,6 +222,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     fleet,
     metrics,
     promRegistry,
+    tracing,
     async close() {
       await watch.stop();
       await fleet.stop();
@@ -212,6 +230,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       await decisions?.close();
       for (const c of closers) await c().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
       await registry.close();
+      // Injected tracing is the caller's to shut down.
+      if (!o.tracing)
+        await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'error while flushing spans'));
     },
   };
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { FeatureWorker } from '../adapters/kafka/feature-worker.js';
@@ -8,14 +9,17 @@ import { type Config, ConfigError } from '../config.js';
 import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
+import type { Tracer } from '../ports/tracer.js';
 import type { WorkerObserver } from '../ports/worker-observer.js';
 import { Ingest } from '../usecases/ingest.js';
 import { buildInfo } from '../version.js';
 import { createRedisClient, createStore, type Features, loadFeatures } from './stores.js';
+import { startTracing } from './tracing.js';
 
 /**
  * The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. `clock` is the processing
- * clock events are judged by (MAX_EVENT_FUTURE_MS).
+ * clock events are judged by (MAX_EVENT_FUTURE_MS); `tracer`, given when tracing is on, continues the traces
+ * messages carry.
  */
 export function createFeatureWorker(
   config: Config,
@@ -24,6 +28,7 @@ export function createFeatureWorker(
   logger: Logger,
   observer?: WorkerObserver,
   clock: Clock = systemClock,
+  tracer?: Tracer,
 ): FeatureWorker | undefined {
   if (!config.KAFKA_BROKERS) return undefined;
   return new FeatureWorker({
@@ -44,6 +49,7 @@ export function createFeatureWorker(
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     logger: logger.child({ component: 'worker' }),
     ...(observer ? { observer } : {}),
+    ...(tracer ? { tracer } : {}),
   });
 }
 
@@ -58,7 +64,12 @@ export async function startWorkerProcess(
     throw new ConfigError('fraudscore worker needs KAFKA_BROKERS and REDIS_URL or REDIS_CLUSTER_NODES');
   const logger = createLogger(config.LOG_LEVEL);
   const registry = new Registry();
-  const metrics = createMetrics(registry, buildInfo());
+  const info = buildInfo();
+  const metrics = createMetrics(registry, info);
+  const tracing = await startTracing(config, {
+    service: { version: info.version, instanceId: config.REPLICA_ID ?? `${hostname()}-${process.pid}` },
+    logger: logger.child({ component: 'tracing' }),
+  });
   const features = loadFeatures(config);
   const store = createStore(
     config,
@@ -69,7 +80,7 @@ export async function startWorkerProcess(
   const observer = workerObserver(metrics, (t) =>
     metrics.featureFreshness.set(Math.max(0, (systemClock.now() - t) / 1000)),
   );
-  const worker = createFeatureWorker(config, features, store, logger, observer)!;
+  const worker = createFeatureWorker(config, features, store, logger, observer, systemClock, tracing.tracer)!;
   const server = config.METRICS_PORT
     ? await startMetricsServer(registry, config.HOST, config.METRICS_PORT)
     : undefined;
@@ -80,6 +91,7 @@ export async function startWorkerProcess(
       await worker.stop().catch((err: unknown) => logger.warn({ err }, 'error while stopping the worker'));
       await store.close().catch((err: unknown) => logger.warn({ err }, 'error while closing the store'));
       server?.close();
+      await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'error while flushing spans'));
     },
   };
 }

@@ -10,6 +10,7 @@ import type { ApplyOutcome } from '../../domain/features/records.js';
 import type { EventKind } from '../../domain/ingest.js';
 import { describeProblems } from '../../domain/problems.js';
 import type { Logger } from '../../ports/logger.js';
+import type { Span, Tracer } from '../../ports/tracer.js';
 import type { WorkerObserver } from '../../ports/worker-observer.js';
 import type { Ingest, RefusedOutcome } from '../../usecases/ingest.js';
 
@@ -36,6 +37,11 @@ export interface FeatureWorkerOptions {
   /** kafkajs sessionTimeout; heartbeats go every third of it. */
   readonly sessionTimeoutMs?: number;
   readonly retryDelayMs?: { readonly min: number; readonly max: number };
+  /**
+   * Given when tracing is on: a message that carries a W3C trace context (`traceparent` header) is processed in a
+   * consumer span continuing that trace, from its chunk's start to its offset's commit.
+   */
+  readonly tracer?: Tracer;
 }
 
 /**
@@ -115,12 +121,20 @@ export class FeatureWorker {
     for (let i = 0; i < messages.length; i += chunkSize) {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + chunkSize);
-      await this.applyChunk(batch.topic, batch.partition, kind, chunk, heartbeat, isRunning);
       const last = chunk[chunk.length - 1]!.offset;
-      resolveOffset(last);
-      await this.consumer.commitOffsets([
-        { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) },
-      ]);
+      const spans = this.o.tracer && this.traceChunk(batch.topic, batch.partition, kind, chunk);
+      try {
+        await this.applyChunk(batch.topic, batch.partition, kind, chunk, heartbeat, isRunning, spans);
+        resolveOffset(last);
+        await this.consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) },
+        ]);
+      } catch (err) {
+        if (spans) for (const s of spans) s?.fail(err);
+        throw err;
+      } finally {
+        if (spans) for (const s of spans) s?.end();
+      }
       this.o.observer?.lag?.(
         batch.topic,
         batch.partition,
@@ -137,21 +151,26 @@ export class FeatureWorker {
     chunk: KafkaMessage[],
     heartbeat: () => Promise<void>,
     isRunning: () => boolean,
+    spans?: readonly (Span | undefined)[],
   ): Promise<void> {
     const batch = this.o.ingest.decodeMessages(
       kind,
       chunk.map((m) => m.value),
     );
     if (batch.refused.length) {
-      const poison = batch.refused.map(({ index, outcome, problems }) => ({
-        message: chunk[index]!,
-        outcome,
-        error: describeProblems(problems),
-      }));
+      const poison = batch.refused.map(({ index, outcome, problems }) => {
+        const span = spans?.[index];
+        const trace: Record<string, string> = {};
+        if (span) {
+          span.setAttributes({ 'fraudscore.event.outcome': outcome });
+          this.o.tracer!.inject(span.context, trace);
+        }
+        return { message: chunk[index]!, outcome, error: describeProblems(problems), trace };
+      });
       await this.retry('dead-letter', heartbeat, isRunning, () =>
         this.producer.send({
           topic: this.o.topics.deadLetter,
-          messages: poison.map(({ message, outcome, error }) => ({
+          messages: poison.map(({ message, outcome, error, trace }) => ({
             key: message.key,
             value: message.value,
             headers: {
@@ -160,6 +179,7 @@ export class FeatureWorker {
               'x-source-topic': topic,
               'x-source-partition': String(partition),
               'x-source-offset': message.offset,
+              ...trace,
             },
           })),
         }),
@@ -185,6 +205,42 @@ export class FeatureWorker {
     for (const [outcome, n] of Object.entries(counts))
       if (n) this.o.observer?.events?.(topic, outcome as ApplyOutcome, n);
     if (Number.isFinite(newest)) this.o.observer?.applied?.(newest);
+  }
+
+  /**
+   * A consumer span per message of the chunk that carries a valid W3C trace context, child of it (undefined for
+   * the others); undefined when none does. Never the message key or any identifier in the event.
+   */
+  private traceChunk(
+    topic: string,
+    partition: number,
+    kind: EventKind,
+    chunk: readonly KafkaMessage[],
+  ): (Span | undefined)[] | undefined {
+    const tracer = this.o.tracer!;
+    let traced = false;
+    const spans = chunk.map((m) => {
+      if (!m.headers?.traceparent) return undefined;
+      const parent = tracer.extract(m.headers);
+      if (!parent) return undefined;
+      traced = true;
+      return tracer.start(`${topic} process`, {
+        kind: 'consumer',
+        parent,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'messaging.destination.name': topic,
+          'messaging.destination.partition.id': String(partition),
+          'messaging.consumer.group.name': this.o.groupId,
+          'messaging.kafka.offset': Number(m.offset),
+          'messaging.batch.message_count': chunk.length,
+          'fraudscore.event.kind': kind,
+        },
+      });
+    });
+    return traced ? spans : undefined;
   }
 
   /** Retries `fn` with capped exponential backoff until it succeeds or the consumer stops (then throws: no commit). */

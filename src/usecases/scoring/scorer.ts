@@ -12,7 +12,9 @@ import type { FeatureStore } from '../../ports/feature-store.js';
 import type { Logger } from '../../ports/logger.js';
 import type { ScoringMetrics } from '../../ports/metrics.js';
 import type { Readiness, ScoreOptions, ScoringService } from '../../ports/scoring.js';
+import type { Attributes, TraceContext, Tracer } from '../../ports/tracer.js';
 import type { ModelRegistry, Route } from '../models/registry.js';
+import { NOOP_TRACER } from '../tracing.js';
 import { AnswerCache } from './answer-cache.js';
 import { auditDecisions } from './audit.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
@@ -34,6 +36,8 @@ export interface ScorerDeps {
   readonly cacheSize?: number;
   /** Answers shared by every replica: the second level, and the one that decides who audits. */
   readonly shared?: SharedAnswers;
+  /** Given when tracing is on: spans for the request, the feature read, inference and the decision. */
+  readonly tracer?: Tracer;
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -47,8 +51,10 @@ export class Scorer implements ScoringService {
   private readonly cache: AnswerCache<Remembered>;
   private readonly lookbackMs: number;
   private readonly entityIndex: Map<string, number[]>;
+  private readonly tracer: Tracer;
 
   constructor(private readonly d: ScorerDeps) {
+    this.tracer = d.tracer ?? NOOP_TRACER;
     this.cache = new AnswerCache(d.cacheSize ?? 100_000);
     this.lookbackMs = Math.max(...[...d.featureSets.values()].map((s) => s.lookbackMs));
     this.entityIndex = new Map(
@@ -60,6 +66,28 @@ export class Scorer implements ScoringService {
   }
 
   async score(txs: readonly Transaction[], o: ScoreOptions): Promise<ScoreResult[]> {
+    const span = this.tracer.start('fraudscore.score', {
+      ...(o.trace ? { parent: o.trace } : {}),
+      attributes: { 'fraudscore.transactions': txs.length },
+    });
+    try {
+      const results = await this.scoreTraced(txs, o, this.d.tracer ? span.context : undefined);
+      if (span.recording) span.setAttributes(traceSummary(results));
+      return results;
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** `trace`: the scoring span, when tracing is on. */
+  private async scoreTraced(
+    txs: readonly Transaction[],
+    o: ScoreOptions,
+    trace: TraceContext | undefined,
+  ): Promise<ScoreResult[]> {
     const { clock, metrics } = this.d;
     const t0 = clock.monotonic();
     const results: ScoreResult[] = new Array(txs.length);
@@ -97,16 +125,24 @@ export class Scorer implements ScoringService {
         })),
       );
       claims?.catch(() => undefined);
-      const records = await this.readFeatures(work, o.deadline);
+      const records = await this.readFeatures(work, o.deadline, trace);
       if (claims) this.settleShared(work, await claims, results, o.explain);
       const todo = work.filter((w) => !w.settled);
       const t1 = clock.monotonic();
       work.forEach((w, k) => {
         if (!w.settled) this.computeFeatures(w, records, k);
       });
-      await this.infer(todo, o.deadline);
+      await this.infer(todo, o.deadline, trace);
       const t2 = clock.monotonic();
-      for (const w of todo) this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      const decided = this.tracer.start('fraudscore.decision', {
+        ...(trace ? { parent: trace } : {}),
+        attributes: { 'fraudscore.transactions': todo.length },
+      });
+      try {
+        for (const w of todo) this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      } finally {
+        decided.end();
+      }
       if (this.d.shared) await this.shareAnswers(todo, results, o);
       const t3 = clock.monotonic();
       metrics.stageDuration.observe({ stage: 'features' }, (t1 - t0) / 1000);
@@ -118,6 +154,7 @@ export class Scorer implements ScoringService {
         results,
         this.d.logger,
         this.d.decisions,
+        trace,
       );
       scheduleShadow(todo, this.d.logger, metrics);
       shadowsHandedOver = true;
@@ -198,7 +235,11 @@ export class Scorer implements ScoringService {
     }
   }
 
-  private async readFeatures(work: readonly Work[], deadline: number): Promise<RecordColumns[] | undefined> {
+  private async readFeatures(
+    work: readonly Work[],
+    deadline: number,
+    trace?: TraceContext,
+  ): Promise<RecordColumns[] | undefined> {
     const { entities, store, clock, logger } = this.d;
     const queries = work.flatMap((w) =>
       entities.map((e) => ({
@@ -208,6 +249,10 @@ export class Scorer implements ScoringService {
         to: w.input.t,
       })),
     );
+    const span = this.tracer.start('fraudscore.features', {
+      ...(trace ? { parent: trace } : {}),
+      attributes: { 'fraudscore.feature_store': store.kind, 'fraudscore.windows': queries.length },
+    });
     try {
       return await withDeadline(store.read(queries), deadline - clock.monotonic());
     } catch (err) {
@@ -215,7 +260,11 @@ export class Scorer implements ScoringService {
         err instanceof DeadlineExceeded ? 'features_timeout' : 'features_unavailable';
       logger.warn({ err, reason, store: store.kind }, 'scoring with default features');
       for (const w of work) w.degraded.push(reason);
+      span.setAttributes({ 'fraudscore.degraded_reasons': [reason] });
+      span.fail(err);
       return undefined;
+    } finally {
+      span.end();
     }
   }
 
@@ -233,7 +282,8 @@ export class Scorer implements ScoringService {
     if (version) w.row = version.input(w.features);
   }
 
-  private async infer(work: Work[], deadline: number): Promise<void> {
+  /** Each version's run is an `inference` span under `trace`, with one child per member run. */
+  private async infer(work: Work[], deadline: number, trace?: TraceContext): Promise<void> {
     for (const w of work) if (!w.route || !w.row) w.degraded.push('model_error');
     const byVersion = groupByVersion(work, (w) => (w.row ? w.route?.primary.version : undefined));
     await Promise.all(
@@ -241,7 +291,9 @@ export class Scorer implements ScoringService {
         try {
           const rows = ws.map((w) => w.row!);
           const out = await withDeadline(
-            rows.length === 1 ? version.score(rows[0]!).then((r) => [r]) : version.scoreMany(rows),
+            rows.length === 1
+              ? version.score(rows[0]!, trace).then((r) => [r])
+              : version.scoreMany(rows, trace),
             deadline - this.d.clock.monotonic(),
           );
           ws.forEach((w, k) => {
@@ -324,6 +376,25 @@ export class Scorer implements ScoringService {
 interface Remembered {
   readonly result: ScoreResult;
   readonly explained: () => Record<string, number>;
+}
+
+/**
+ * What the scoring span tells of its answers: values shared by the request's transactions, comma-joined when
+ * they differ. Never an identifier (card, customer, terminal, device, transaction).
+ */
+function traceSummary(results: readonly ScoreResult[]): Attributes {
+  const distinct = (of: (r: ScoreResult) => string | undefined) =>
+    [...new Set(results.map(of).filter((v) => v !== undefined))].sort().join(',') || undefined;
+  const reasons = [...new Set(results.flatMap((r) => r.degraded_reasons ?? []))].sort();
+  return {
+    'fraudscore.model.name': distinct((r) => r.model.name),
+    'fraudscore.model.version': distinct((r) => r.model.version),
+    'fraudscore.model.shadow_version': distinct((r) => r.shadow?.version),
+    'fraudscore.feature_set': distinct((r) => r.model.feature_set),
+    'fraudscore.decision': distinct((r) => r.decision),
+    'fraudscore.degraded': results.some((r) => r.degraded),
+    'fraudscore.degraded_reasons': reasons.length ? reasons : undefined,
+  };
 }
 
 function byName(names: readonly string[], values: Float64Array): Record<string, number> {
