@@ -458,7 +458,9 @@ describe('model lifecycle under load, three replicas behind a round-robin client
     }
     const perReplica = replicas.map((_, i) => served.filter((r) => r.replica === i).length);
     const released = modelLog.filter((l) => l.type === 'released');
-    const retired = [...loaded].filter(([lv, r]) => r.s.registry.get(MODEL, lv.version) !== lv).map(([lv]) => lv);
+    const retired = [...loaded]
+      .filter(([lv, r]) => r.s.registry.get(MODEL, lv.version) !== lv)
+      .map(([lv]) => lv);
     const growth = (afterSwaps.rss - before.rss) / before.rss;
     const ms = (rs: readonly Served[]) => {
       const xs = rs.map((r) => r.ms!);
@@ -498,7 +500,9 @@ describe('model lifecycle under load, three replicas behind a round-robin client
 
     expect(measuredOps).toBeGreaterThanOrEqual(MIN_OPERATIONS);
     expect(duringOps.length).toBeGreaterThan(measuredOps * 10);
-    expect(Math.min(...perReplica)).toBeGreaterThanOrEqual(Math.floor(served.length / REPLICAS) - CONCURRENCY);
+    expect(Math.min(...perReplica)).toBeGreaterThanOrEqual(
+      Math.floor(served.length / REPLICAS) - CONCURRENCY,
+    );
     expect(failures.slice(0, 5)).toEqual([]);
     expect(misrouted.slice(0, 5)).toEqual([]);
 
@@ -510,7 +514,10 @@ describe('model lifecycle under load, three replicas behind a round-robin client
     expect([...replicasOf].filter(([, r]) => r.size < REPLICAS)).toEqual([]);
     expect([...versionsOf].filter(([, v]) => v.size > 1)).toEqual([]);
     for (const r of replicas)
-      expect((await r.s.registry.list()).find((m) => m.name === MODEL), r.id).toMatchObject({
+      expect(
+        (await r.s.registry.list()).find((m) => m.name === MODEL),
+        r.id,
+      ).toMatchObject({
         active,
         canary: { version: other, percent: CANARY_PERCENT },
       });
