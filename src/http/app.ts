@@ -20,6 +20,7 @@ import { openApiDocument } from './openapi/document.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { inferenceRoutes } from './routes/inference.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { scoreRoutes } from './routes/score.js';
@@ -107,6 +108,16 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
       ...(config.EVENTS_TOKEN ? { token: config.EVENTS_TOKEN } : {}),
       ...(deps.onEventApplied ? { onApplied: deps.onEventApplied } : {}),
     });
+  await app.register(inferenceRoutes, {
+    prefix: '/v2',
+    registry: deps.models,
+    model: config.MODEL_NAME,
+    draining: () => draining,
+    version: deps.version,
+    maxRows: config.BATCH_MAX_TRANSACTIONS,
+    ...(config.ADMIN_TOKEN ? { token: config.ADMIN_TOKEN } : {}),
+    ...(trace ? { trace } : {}),
+  });
   await app.register(openApiRoutes, { document: () => openApiDocument({ version: deps.version }, routes) });
   if (config.ADMIN_TOKEN)
     await app.register(adminRoutes, {
