@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Span, TraceContext, Tracer } from '../ports/tracer.js';
 
-/** Probes and scrapes: traced, they would be most of the spans and tell nothing. */
-const UNTRACED = /^\/(health\/|metrics$|v2\/health\/)/;
+/** Probes and scrapes (the Open Inference Protocol's included): traced, they would be most spans and tell nothing. */
+const UNTRACED = /^\/(health\/|metrics$|v2\/health\/|v2\/models\/.*\/ready$)/;
 
 /** The server span of a request, for routes to parent the use case's spans on. */
 export type TraceOf = (req: FastifyRequest) => TraceContext | undefined;

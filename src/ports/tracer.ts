@@ -1,7 +1,8 @@
 /**
  * Distributed tracing as the use cases see it. The OpenTelemetry SDK implements it (src/adapters/tracing), started
- * by the wiring only when OTEL_TRACES_EXPORTER asks for it; otherwise callers hold no tracer, or the no-op one
- * (src/usecases/tracing.ts), and tracing costs nothing.
+ * by the wiring only when OTEL_TRACES_EXPORTER asks for it. Tracing off is the absence of a tracer: every traced
+ * call site takes an optional `Tracer` (and an optional parent `TraceContext`) and does nothing without one, so the
+ * off path allocates no span, no attribute object and no context.
  *
  * Attributes never carry card, customer, terminal or device identifiers in clear.
  */

@@ -14,7 +14,6 @@ import type { ScoringMetrics } from '../../ports/metrics.js';
 import type { Readiness, ScoreOptions, ScoringService } from '../../ports/scoring.js';
 import type { Attributes, TraceContext, Tracer } from '../../ports/tracer.js';
 import type { ModelRegistry, Route } from '../models/registry.js';
-import { NOOP_TRACER } from '../tracing.js';
 import { AnswerCache } from './answer-cache.js';
 import { auditDecisions } from './audit.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
@@ -51,10 +50,8 @@ export class Scorer implements ScoringService {
   private readonly cache: AnswerCache<Remembered>;
   private readonly lookbackMs: number;
   private readonly entityIndex: Map<string, number[]>;
-  private readonly tracer: Tracer;
 
   constructor(private readonly d: ScorerDeps) {
-    this.tracer = d.tracer ?? NOOP_TRACER;
     this.cache = new AnswerCache(d.cacheSize ?? 100_000);
     this.lookbackMs = Math.max(...[...d.featureSets.values()].map((s) => s.lookbackMs));
     this.entityIndex = new Map(
@@ -66,12 +63,15 @@ export class Scorer implements ScoringService {
   }
 
   async score(txs: readonly Transaction[], o: ScoreOptions): Promise<ScoreResult[]> {
-    const span = this.tracer.start('fraudscore.score', {
+    const tracer = this.d.tracer;
+    // Tracing off: no span anywhere below (each stage checks for `trace`).
+    if (!tracer) return this.scoreTraced(txs, o, undefined);
+    const span = tracer.start('fraudscore.score', {
       ...(o.trace ? { parent: o.trace } : {}),
       attributes: { 'fraudscore.transactions': txs.length },
     });
     try {
-      const results = await this.scoreTraced(txs, o, this.d.tracer ? span.context : undefined);
+      const results = await this.scoreTraced(txs, o, span.context);
       if (span.recording) span.setAttributes(traceSummary(results));
       return results;
     } catch (err) {
@@ -82,7 +82,7 @@ export class Scorer implements ScoringService {
     }
   }
 
-  /** `trace`: the scoring span, when tracing is on. */
+  /** `trace`: the scoring span, when tracing is on; its stages are its children. */
   private async scoreTraced(
     txs: readonly Transaction[],
     o: ScoreOptions,
@@ -134,14 +134,16 @@ export class Scorer implements ScoringService {
       });
       await this.infer(todo, o.deadline, trace);
       const t2 = clock.monotonic();
-      const decided = this.tracer.start('fraudscore.decision', {
-        ...(trace ? { parent: trace } : {}),
-        attributes: { 'fraudscore.transactions': todo.length },
-      });
+      const decided =
+        trace &&
+        this.d.tracer!.start('fraudscore.decision', {
+          parent: trace,
+          attributes: { 'fraudscore.transactions': todo.length },
+        });
       try {
         for (const w of todo) this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
       } finally {
-        decided.end();
+        decided?.end();
       }
       if (this.d.shared) await this.shareAnswers(todo, results, o);
       const t3 = clock.monotonic();
@@ -249,10 +251,12 @@ export class Scorer implements ScoringService {
         to: w.input.t,
       })),
     );
-    const span = this.tracer.start('fraudscore.features', {
-      ...(trace ? { parent: trace } : {}),
-      attributes: { 'fraudscore.feature_store': store.kind, 'fraudscore.windows': queries.length },
-    });
+    const span =
+      trace &&
+      this.d.tracer!.start('fraudscore.features', {
+        parent: trace,
+        attributes: { 'fraudscore.feature_store': store.kind, 'fraudscore.windows': queries.length },
+      });
     try {
       return await withDeadline(store.read(queries), deadline - clock.monotonic());
     } catch (err) {
@@ -260,11 +264,11 @@ export class Scorer implements ScoringService {
         err instanceof DeadlineExceeded ? 'features_timeout' : 'features_unavailable';
       logger.warn({ err, reason, store: store.kind }, 'scoring with default features');
       for (const w of work) w.degraded.push(reason);
-      span.setAttributes({ 'fraudscore.degraded_reasons': [reason] });
-      span.fail(err);
+      span?.setAttributes({ 'fraudscore.degraded_reasons': [reason] });
+      span?.fail(err);
       return undefined;
     } finally {
-      span.end();
+      span?.end();
     }
   }
 

@@ -214,6 +214,7 @@ describe('traced requests, other cases', () => {
     await t.s.app.inject('/health/live');
     await t.s.app.inject('/metrics');
     await t.s.app.inject('/v2/health/ready');
+    await t.s.app.inject('/v2/models/fraudscore/versions/1/ready');
     const spans = t.exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(['POST /v1/score']);
     expect(spans[0]!.attributes['http.response.status_code']).toBe(400);
