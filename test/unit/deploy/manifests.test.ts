@@ -23,7 +23,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IConfigMap, IContainer, IService } from 'kubernetes-models/v1';
 import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EnvSchema, loadConfig } from '../../../src/config.js';
+import { EnvSchema, loadConfig, OTEL_SDK_ENV } from '../../../src/config.js';
 import { healthRoutes } from '../../../src/http/routes/health.js';
 import { metricsRoutes } from '../../../src/http/routes/metrics.js';
 import type { ScoringService } from '../../../src/ports/scoring.js';
@@ -56,7 +56,8 @@ const OVERLAYS = ['dev', 'prod'] as const;
 /** The one Secret the manifests reference but never contain outside dev (created out of band, k8s/README.md). */
 const EXTERNAL_SECRET = 'fraudscore-admin';
 const PARTITIONS_ANNOTATION = 'fraudscore/kafka-partitions';
-const ENV_NAMES = new Set(Object.keys(EnvSchema.shape));
+/** Ours, and the standard OpenTelemetry variables the SDK reads itself when tracing is on. */
+const ENV_NAMES = new Set([...Object.keys(EnvSchema.shape), ...OTEL_SDK_ENV]);
 
 const renders = {} as Record<Target, K8sObject[]>;
 /** Why kustomize could not build or render: every manifest test then fails with it (never skips). */
