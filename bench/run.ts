@@ -2,7 +2,7 @@
  * `npm run bench`: every scenario in turn, each against its own baseline in the same run. Starts Redis and
  * Kafka with scripts/services.sh (left running), builds, and writes each scenario's JSON to bench/results/.
  *
- *   npm run bench [-- --only http,ingest,backfill,inference,batch] [--data ../shared/data/fraud-handbook]
+ *   npm run bench [-- --only http,ingest,backfill,inference,batch,tracing] [--data ../shared/data/fraud-handbook]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'inference,backfill,ingest,http,batch' },
+    only: { type: 'string', default: 'inference,backfill,ingest,http,batch,tracing' },
     data: { type: 'string', default: '../shared/data/fraud-handbook' },
   },
 });
@@ -33,6 +33,7 @@ const scenarios: [string, string[]][] = [
   ['ingest', ['bench/ingest.ts']],
   ['http', ['bench/http.ts']],
   ['batch', ['bench/batch.ts']],
+  ['tracing', ['bench/tracing.ts']],
 ];
 for (const [name, args] of scenarios) {
   if (!only.has(name)) continue;

@@ -11,6 +11,10 @@ const csv = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+const otlpProtocol = z.enum(['http/protobuf', 'http/json'], {
+  error: 'must be http/protobuf or http/json (OTLP over HTTP; grpc is not supported)',
+});
+
 /** Every environment variable fraudscore reads. The README's configuration table mirrors this schema. */
 export const EnvSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
@@ -73,7 +77,56 @@ export const EnvSchema = z.object({
   CONTROL_HEARTBEAT_MS: int(50, 600_000).default(5000),
   PSI_WINDOW: int(100, 10_000_000).default(10_000),
   METRICS_PORT: int(0, 65535).optional(),
+  // OpenTelemetry tracing: the standard variables fraudscore itself decides on. The SDK reads the rest (OTEL_SDK_ENV).
+  /** Tracing is off unless this names an exporter (the specification's `otlp` default is not assumed). */
+  OTEL_TRACES_EXPORTER: z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim().toLowerCase()))
+    .pipe(
+      z.array(z.enum(['otlp', 'console', 'none'], { error: 'each must be otlp, console or none' })).min(1),
+    )
+    .optional(),
+  OTEL_SDK_DISABLED: bool.default(false),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.optional(),
+  /** Overrides OTEL_EXPORTER_OTLP_PROTOCOL for traces. */
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ])
+    .default('parentbased_always_on'),
+  /** The ratio of the `traceidratio` samplers. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
 });
+
+/**
+ * Standard OpenTelemetry variables the SDK reads itself when tracing is on (the exporter's endpoint, headers,
+ * timeout, compression and certificates; the batch span processor's limits; the resource). The README lists them.
+ */
+export const OTEL_SDK_ENV = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'OTEL_EXPORTER_OTLP_TIMEOUT',
+  'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT',
+  'OTEL_EXPORTER_OTLP_COMPRESSION',
+  'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION',
+  'OTEL_EXPORTER_OTLP_CERTIFICATE',
+  'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE',
+  'OTEL_EXPORTER_OTLP_CLIENT_KEY',
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_BSP_MAX_QUEUE_SIZE',
+  'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+  'OTEL_BSP_EXPORT_TIMEOUT',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+] as const;
 
 /** Values never repeated in an error message or a log line: a refused token must not be printed back. */
 const SECRETS: ReadonlySet<string> = new Set(['ADMIN_TOKEN', 'EVENTS_TOKEN', 'REDIS_URL']);

@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import type { Clock } from '../ports/clock.js';
 import type { HttpMetrics } from '../ports/metrics.js';
 import type { ScoringService } from '../ports/scoring.js';
+import type { Tracer } from '../ports/tracer.js';
 import type { Ingest } from '../usecases/ingest.js';
 import type { ModelFleet } from '../usecases/models/fleet.js';
 import type { ModelRegistry } from '../usecases/models/registry.js';
@@ -19,9 +20,11 @@ import { openApiDocument } from './openapi/document.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { inferenceRoutes } from './routes/inference.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { scoreRoutes } from './routes/score.js';
+import { traceRequests } from './tracing.js';
 
 export interface AppDeps {
   /** A pino logger: Fastify needs its full interface. */
@@ -37,6 +40,8 @@ export interface AppDeps {
   readonly fleet: ModelFleet;
   readonly version: string;
   readonly onEventApplied?: (eventTimeMs: number) => void;
+  /** Given when tracing is on: a server span per request, parent of the use cases' spans. */
+  readonly tracer?: Tracer;
 }
 
 const MAX_EVENTS = 10_000;
@@ -61,6 +66,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
   });
   registerErrorHandling(app);
   const routes = collectRoutes(app);
+  const trace = deps.tracer ? traceRequests(app, deps.tracer) : undefined;
   // JSON only: any other content type is a 415, not a string for the schema to puzzle over.
   app.removeContentTypeParser('text/plain');
 
@@ -92,6 +98,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     maxBatch: config.BATCH_MAX_TRANSACTIONS,
     now: () => deps.clock.monotonic(),
     limit: { clock: deps.clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
+    ...(trace ? { trace } : {}),
   });
   // Feature state is the model's view of the world: on a shared store (Redis, or one fed by Kafka) nobody
   // writes to it over HTTP without the events token; only the embedded in-memory demo stays open.
@@ -103,6 +110,16 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
       ...(config.EVENTS_TOKEN ? { token: config.EVENTS_TOKEN } : {}),
       ...(deps.onEventApplied ? { onApplied: deps.onEventApplied } : {}),
     });
+  await app.register(inferenceRoutes, {
+    prefix: '/v2',
+    registry: deps.models,
+    model: config.MODEL_NAME,
+    draining: () => draining,
+    version: deps.version,
+    maxRows: config.BATCH_MAX_TRANSACTIONS,
+    ...(config.ADMIN_TOKEN ? { token: config.ADMIN_TOKEN } : {}),
+    ...(trace ? { trace } : {}),
+  });
   await app.register(openApiRoutes, { document: () => openApiDocument({ version: deps.version }, routes) });
   if (config.ADMIN_TOKEN)
     await app.register(adminRoutes, {

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { type ErrorCode, ServiceError, serviceErrorOf } from '../domain/errors.js';
-import { problemsOf as domainProblemsOf, type Problem } from '../domain/problems.js';
+import { describeProblems, problemsOf as domainProblemsOf, type Problem } from '../domain/problems.js';
 
 /** Problems of a request: the body itself is `(body)`. */
 export function problemsOf(error: z.ZodError, prefix = ''): Problem[] {
@@ -38,7 +38,7 @@ const FASTIFY_CODES: Readonly<Record<string, { code: ErrorCode; message?: string
 };
 
 /** A thrown value as the service error it is answered with, and the status (the catalogue's but for `bad_request`). */
-function answerOf(err: Partial<FastifyError>): { error: ServiceError; status: number } {
+export function answerOf(err: Partial<FastifyError>): { error: ServiceError; status: number } {
   const ours = serviceErrorOf(err);
   if (ours) return { error: ours, status: ours.status };
   const framework = err.code ? FASTIFY_CODES[err.code] : undefined;
@@ -66,6 +66,17 @@ export function answerError(err: Partial<FastifyError>, req: FastifyRequest, rep
       ...(error.problems ? { problems: error.problems } : {}),
     },
   });
+}
+
+/**
+ * The Open Inference Protocol's error body, `{ error: "<message>" }`: the same status as any other answer (the
+ * catalogue's), and a message that starts with the catalogue code and lists the problems.
+ */
+export function answerOipError(err: Partial<FastifyError>, req: FastifyRequest, reply: FastifyReply) {
+  const { error, status } = answerOf(err);
+  if (error.code === 'internal') req.log.error({ err }, 'unhandled error');
+  const problems = error.problems?.length ? `: ${describeProblems(error.problems)}` : '';
+  return reply.code(status).send({ error: `${error.code}: ${error.message}${problems}` });
 }
 
 /** Routes throw; this handler (and the not-found handler) answer through the catalogue. */

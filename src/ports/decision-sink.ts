@@ -1,6 +1,8 @@
 import type { DecisionRecord } from '../domain/scoring/decision-record.js';
+import type { TraceContext } from './tracer.js';
 
 /** Where audit records of decisions go besides the log (e.g. a Kafka topic). */
 export interface DecisionSink {
-  publish(records: readonly DecisionRecord[]): void;
+  /** `trace`: the span that decided, for the records to carry (W3C trace context headers on Kafka). */
+  publish(records: readonly DecisionRecord[], trace?: TraceContext): void;
 }

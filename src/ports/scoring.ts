@@ -1,10 +1,13 @@
 import type { Transaction } from '../domain/events.js';
 import type { ScoreResult } from '../domain/scoring/result.js';
+import type { TraceContext } from './tracer.js';
 
 export interface ScoreOptions {
   readonly explain: boolean;
   /** Monotonic time (ms) by which an answer must be ready. */
   readonly deadline: number;
+  /** The caller's span (the HTTP request's), when tracing is on: the scoring spans are its children. */
+  readonly trace?: TraceContext;
 }
 
 export interface Readiness {

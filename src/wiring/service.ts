@@ -28,6 +28,7 @@ import { SharedAnswers } from '../usecases/scoring/shared-answers.js';
 import { FeatureStaleness } from '../usecases/staleness.js';
 import { buildInfo } from '../version.js';
 import { connected, createProgressStore, createRedisClient, createStore, loadFeatures } from './stores.js';
+import { startTracing, type Tracing } from './tracing.js';
 import { createFeatureWorker } from './worker.js';
 
 export interface Service {
@@ -37,7 +38,9 @@ export interface Service {
   readonly fleet: ModelFleet;
   readonly metrics: Metrics;
   readonly promRegistry: Registry;
-  /** Stops accepting, drains in-flight requests, then closes the worker, models and store. */
+  /** OpenTelemetry tracing: `tracer` is undefined when it is off (OTEL_TRACES_EXPORTER unset). */
+  readonly tracing: Tracing;
+  /** Stops accepting, drains in-flight requests, then closes the worker, models and store, and flushes spans. */
   close(): Promise<void>;
 }
 
@@ -50,6 +53,8 @@ export interface ServiceOptions {
   readonly answers?: AnswerStore;
   /** Where workers record their progress (default: the shared store's; none for an embedded store). */
   readonly progress?: WorkerProgressStore;
+  /** Replace the tracing the config implies (tests: the SDK with an in-memory exporter); the caller shuts it down. */
+  readonly tracing?: Tracing;
 }
 
 /** Everything `fraudscore serve` runs, built from the config; tests use it with `app.inject()`. */
@@ -59,6 +64,14 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const promRegistry = new Registry();
   const info = buildInfo();
   const metrics = createMetrics(promRegistry, info);
+  const replica = config.REPLICA_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const tracing =
+    o.tracing ??
+    (await startTracing(config, {
+      service: { version: info.version, instanceId: replica },
+      logger: logger.child({ component: 'tracing' }),
+    }));
+  const tracer = tracing.tracer;
   let newestEvent = Number.NaN;
   const markApplied = (t: number) => {
     if (!(t <= newestEvent)) newestEvent = t;
@@ -93,6 +106,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
         progress: o.progress ?? createProgressStore(config, workerClient, clock),
         clock,
         inProcess: true,
+        ...(tracer ? { tracer } : {}),
       },
     );
     closers.unshift(
@@ -128,9 +142,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     psiWindow: config.PSI_WINDOW,
     onEvent: (e) => onModelEvent(e, metrics, logger),
     onBatch: (b) => metrics.batchSize.observe(b.rows),
+    ...(tracer ? { tracer } : {}),
   });
 
-  const replica = config.REPLICA_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const fleet = new ModelFleet({
     registry,
     control,
@@ -168,6 +182,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
           topic: config.KAFKA_TOPIC_DECISIONS,
           logger,
           onDropped: (n) => metrics.decisionsDropped.inc(n),
+          ...(tracer ? { tracer } : {}),
         })
       : undefined;
   const scorer = new Scorer({
@@ -194,6 +209,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       : {}),
     ...(decisions ? { decisions } : {}),
     ...(staleness ? { featuresStale: () => staleness.stale() } : {}),
+    ...(tracer ? { tracer } : {}),
   });
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness);
 
@@ -212,6 +228,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     fleet,
     version: info.version,
     onEventApplied: markApplied,
+    ...(tracer ? { tracer } : {}),
   });
   if (worker) await worker.start();
 
@@ -222,6 +239,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     fleet,
     metrics,
     promRegistry,
+    tracing,
     async close() {
       await watch.stop();
       await fleet.stop();
@@ -229,6 +247,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       await decisions?.close();
       for (const c of closers) await c().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
       await registry.close();
+      // Injected tracing is the caller's to shut down.
+      if (!o.tracing)
+        await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'error while flushing spans'));
     },
   };
 }

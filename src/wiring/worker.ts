@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { FeatureWorker } from '../adapters/kafka/feature-worker.js';
@@ -8,6 +9,7 @@ import { type Config, ConfigError } from '../config.js';
 import type { Clock } from '../ports/clock.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
+import type { Tracer } from '../ports/tracer.js';
 import type { WorkerObserver } from '../ports/worker-observer.js';
 import type { WorkerProgressStore } from '../ports/worker-progress.js';
 import { Ingest } from '../usecases/ingest.js';
@@ -19,6 +21,7 @@ import {
   type Features,
   loadFeatures,
 } from './stores.js';
+import { startTracing } from './tracing.js';
 
 export interface WorkerExtras {
   /** Where the worker records its progress for the API's staleness. */
@@ -27,6 +30,8 @@ export interface WorkerExtras {
   readonly clock?: Clock;
   /** Inside `serve`: smaller fetches and chunks, so that scoring gets the event loop often. */
   readonly inProcess?: boolean;
+  /** Given when tracing is on: continues the traces messages carry. */
+  readonly tracer?: Tracer;
 }
 
 /** The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. */
@@ -61,6 +66,7 @@ export function createFeatureWorker(
     ...(extras.progress ? { progress: extras.progress } : {}),
     clock,
     ...(extras.inProcess ? IN_PROCESS : {}),
+    ...(extras.tracer ? { tracer: extras.tracer } : {}),
   });
 }
 
@@ -90,7 +96,12 @@ export async function startWorkerProcess(
     throw new ConfigError('fraudscore worker needs KAFKA_BROKERS and REDIS_URL or REDIS_CLUSTER_NODES');
   const logger = createLogger(config.LOG_LEVEL);
   const registry = new Registry();
-  const metrics = createMetrics(registry, buildInfo());
+  const info = buildInfo();
+  const metrics = createMetrics(registry, info);
+  const tracing = await startTracing(config, {
+    service: { version: info.version, instanceId: config.REPLICA_ID ?? `${hostname()}-${process.pid}` },
+    logger: logger.child({ component: 'tracing' }),
+  });
   const features = loadFeatures(config);
   const client = createRedisClient(config, { failFast: false }, logger);
   const store = createStore(config, features.retention, client, systemClock);
@@ -101,6 +112,7 @@ export async function startWorkerProcess(
   const worker = createFeatureWorker(config, features, store, logger, observer, {
     progress,
     clock: systemClock,
+    ...(tracing.tracer ? { tracer: tracing.tracer } : {}),
   })!;
   const server = config.METRICS_PORT
     ? await startMetricsServer(registry, config.HOST, config.METRICS_PORT)
@@ -112,6 +124,7 @@ export async function startWorkerProcess(
       await worker.stop().catch((err: unknown) => logger.warn({ err }, 'error while stopping the worker'));
       await store.close().catch((err: unknown) => logger.warn({ err }, 'error while closing the store'));
       server?.close();
+      await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'error while flushing spans'));
     },
   };
 }

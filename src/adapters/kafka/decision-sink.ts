@@ -2,6 +2,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { DecisionRecord } from '../../domain/scoring/decision-record.js';
 import type { DecisionSink } from '../../ports/decision-sink.js';
 import type { Logger } from '../../ports/logger.js';
+import type { TraceContext, Tracer } from '../../ports/tracer.js';
 import { ensureTopics } from './topics.js';
 
 export interface KafkaDecisionSinkOptions {
@@ -15,18 +16,26 @@ export interface KafkaDecisionSinkOptions {
   readonly onDropped?: (n: number) => void;
   /** Backoff between attempts while the broker is away (ms). */
   readonly retryDelayMs?: { readonly min: number; readonly max: number };
+  /** Given when tracing is on: each record carries its decision's W3C trace context in its headers. */
+  readonly tracer?: Tracer;
+}
+
+interface Queued {
+  readonly record: DecisionRecord;
+  /** `traceparent` (and `tracestate`), shared by the records of one request. */
+  readonly headers: Record<string, string> | undefined;
 }
 
 /**
- * Publishes audit records of decisions to a topic (key: transaction id), off the request path, through an
- * idempotent producer: a retried send never writes a record twice. While the broker is away records wait in a
- * bounded queue and sending is retried with backoff; what does not fit is dropped, counted and logged — never
- * silently lost (the log keeps every record regardless).
+ * Publishes audit records of decisions to a topic (key: transaction id; the W3C `traceparent` header when traced),
+ * off the request path, through an idempotent producer: a retried send never writes a record twice. While the
+ * broker is away records wait in a bounded queue and sending is retried with backoff; what does not fit is dropped,
+ * counted and logged — never silently lost (the log keeps every record regardless).
  */
 export class KafkaDecisionSink implements DecisionSink {
   private readonly producer: Producer;
   private readonly kafka: Kafka;
-  private queue: DecisionRecord[] = [];
+  private queue: Queued[] = [];
   private draining: Promise<void> | undefined;
   private connected = false;
   private closed = false;
@@ -41,10 +50,15 @@ export class KafkaDecisionSink implements DecisionSink {
     });
   }
 
-  publish(records: readonly DecisionRecord[]): void {
+  publish(records: readonly DecisionRecord[], trace?: TraceContext): void {
     const room = (this.o.maxQueue ?? 50_000) - this.queue.length;
     const kept = Math.max(0, Math.min(room, records.length));
-    for (let i = 0; i < kept; i++) this.queue.push(records[i]!);
+    let headers: Record<string, string> | undefined;
+    if (trace && this.o.tracer && kept > 0) {
+      headers = {};
+      this.o.tracer.inject(trace, headers);
+    }
+    for (let i = 0; i < kept; i++) this.queue.push({ record: records[i]!, headers });
     if (kept < records.length) this.drop(records.length - kept, 'queue full');
     this.draining ??= this.drain().finally(() => {
       this.draining = undefined;
@@ -77,7 +91,11 @@ export class KafkaDecisionSink implements DecisionSink {
         const batch = this.queue.slice(0, 1000);
         await this.producer.send({
           topic: this.o.topic,
-          messages: batch.map((r) => ({ key: r.transaction_id, value: JSON.stringify(r) })),
+          messages: batch.map(({ record, headers }) => ({
+            key: record.transaction_id,
+            value: JSON.stringify(record),
+            ...(headers ? { headers } : {}),
+          })),
         });
         this.queue.splice(0, batch.length);
         attempt = 0;

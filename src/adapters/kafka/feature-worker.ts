@@ -15,6 +15,7 @@ import type { EventKind } from '../../domain/ingest.js';
 import { describeProblems } from '../../domain/problems.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
+import type { Span, Tracer } from '../../ports/tracer.js';
 import type { WorkerObserver } from '../../ports/worker-observer.js';
 import type { WorkerProgressStore } from '../../ports/worker-progress.js';
 import type { Ingest, IngestBatch, RefusedOutcome } from '../../usecases/ingest.js';
@@ -62,6 +63,11 @@ export interface FeatureWorkerOptions {
    */
   readonly maxBytesPerPartition?: number;
   readonly maxBytesPerFetch?: number;
+  /**
+   * Given when tracing is on: a message that carries a W3C trace context (`traceparent` header) is processed in a
+   * consumer span continuing that trace, from its chunk's start to its offset's commit.
+   */
+  readonly tracer?: Tracer;
 }
 
 /** A chunk being written: since when (monotonic ms), and how to keep the group session alive meanwhile. */
@@ -192,17 +198,22 @@ export class FeatureWorker {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + chunkSize);
       const k = `${partition} ${topic}`;
+      const spans = this.o.tracer && this.traceChunk(topic, partition, kind, chunk);
       this.pending.set(k, { since: this.clock.monotonic(), heartbeat });
       try {
-        await this.applyChunk(topic, partition, kind, chunk, heartbeat, isRunning);
+        await this.applyChunk(topic, partition, kind, chunk, heartbeat, isRunning, spans);
         const next = BigInt(chunk[chunk.length - 1]!.offset) + 1n;
         resolveOffset(String(next - 1n));
         await this.commit(topic, partition, String(next));
         const { lag, at } = this.partitions.applied(topic, partition, next, highWatermark);
         this.o.observer?.lag?.(topic, partition, lag);
         this.o.observer?.partitionApplied?.(topic, partition, at);
+      } catch (err) {
+        if (spans) for (const s of spans) s?.fail(err);
+        throw err;
       } finally {
         this.pending.delete(k);
+        if (spans) for (const s of spans) s?.end();
       }
       await heartbeat();
       await this.yieldTurn(true);
@@ -327,6 +338,41 @@ export class FeatureWorker {
     return { events, spans, refused };
   }
 
+  /**
+   * A consumer span per message of the chunk that carries a valid W3C trace context, child of it (undefined for
+   * the others); undefined when none does. Never the message key or any identifier in the event.
+   */
+  private traceChunk(
+    topic: string,
+    partition: number,
+    kind: EventKind,
+    chunk: readonly KafkaMessage[],
+  ): (Span | undefined)[] | undefined {
+    const tracer = this.o.tracer!;
+    let traced = false;
+    const spans = chunk.map((m) => {
+      if (!m.headers?.traceparent) return undefined;
+      const parent = tracer.extract(m.headers);
+      if (!parent) return undefined;
+      traced = true;
+      return tracer.start(`${topic} process`, {
+        kind: 'consumer',
+        parent,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'messaging.destination.name': topic,
+          'messaging.destination.partition.id': String(partition),
+          'messaging.consumer.group.name': this.o.groupId,
+          'messaging.kafka.offset': Number(m.offset),
+          'messaging.batch.message_count': chunk.length,
+          'fraudscore.event.kind': kind,
+        },
+      });
+    });
+    return traced ? spans : undefined;
+  }
   private async applyChunk(
     topic: string,
     partition: number,
@@ -334,17 +380,22 @@ export class FeatureWorker {
     chunk: KafkaMessage[],
     heartbeat: () => Promise<void>,
     isRunning: () => boolean,
+    spans?: readonly (Span | undefined)[],
   ): Promise<void> {
     const batch = await this.decode(kind, chunk);
     if (batch.refused.length) {
-      const poison = batch.refused.map(({ index, outcome, problems }) => ({
-        message: chunk[index]!,
-        outcome,
-        error: describeProblems(problems),
-      }));
+      const poison = batch.refused.map(({ index, outcome, problems }) => {
+        const span = spans?.[index];
+        const trace: Record<string, string> = {};
+        if (span) {
+          span.setAttributes({ 'fraudscore.event.outcome': outcome });
+          this.o.tracer!.inject(span.context, trace);
+        }
+        return { message: chunk[index]!, outcome, error: describeProblems(problems), trace };
+      });
       await this.retry('dead-letter', heartbeat, isRunning, () =>
         this.deadLetter(
-          poison.map(({ message, outcome, error }) => ({
+          poison.map(({ message, outcome, error, trace }) => ({
             key: message.key,
             value: message.value,
             headers: {
@@ -353,6 +404,7 @@ export class FeatureWorker {
               'x-source-topic': topic,
               'x-source-partition': String(partition),
               'x-source-offset': message.offset,
+              ...trace,
             },
           })),
         ),

@@ -5,9 +5,13 @@ const STAGE_BUCKETS = [
   0.05, 0.1, 0.25, 0.5, 1,
 ];
 
-/** Every metric fraudscore exports, on the Registry it is given (never the global one). */
+/**
+ * Every metric fraudscore exports, on the Registry it is given (never the global one). prom-client's process and
+ * Node.js runtime metrics keep their standard names (`process_cpu_seconds_total`, `nodejs_eventloop_lag_seconds`…),
+ * so stock Node.js dashboards and alerts find them; the application's own metrics carry the `fraudscore_` prefix.
+ */
 export function createMetrics(registry: Registry, build: { version: string; commit: string }) {
-  collectDefaultMetrics({ register: registry, prefix: 'fraudscore_' });
+  collectDefaultMetrics({ register: registry });
   const r = [registry];
   const m = {
     httpDuration: new Histogram({

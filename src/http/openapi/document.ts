@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ERRORS, type ErrorCode } from '../../domain/errors.js';
 import { BODY_ERRORS, PARAM_ERRORS } from '../errors.js';
+import { OipErrorSchema } from '../oip.js';
 import { ErrorSchema } from '../schemas.js';
 import type { DocumentedRoute } from './collect.js';
 import type { RouteDoc } from './route-doc.js';
@@ -61,7 +62,7 @@ function operation({ method, url, doc }: DocumentedRoute) {
     ...parametersOf(doc.headers, 'header'),
   ];
   const answers = answersOf(doc.responses);
-  const errors = errorResponses(errorsOf(method, url, doc));
+  const errors = errorResponses(errorsOf(method, url, doc), doc.errorBody);
   const both = Object.keys(answers).filter((status) => status in errors);
   if (both.length) throw new Error(`${method} ${url}: status ${both} is both an answer and an error`);
   return {
@@ -85,8 +86,11 @@ function errorsOf(method: string, url: string, doc: RouteDoc): ErrorCode[] {
   ];
 }
 
-/** One response per status; its description names each code, and the body's `code` lists exactly those. */
-function errorResponses(codes: readonly ErrorCode[]) {
+/**
+ * One response per status; its description names each code, and the body's `code` lists exactly those (the Open
+ * Inference Protocol's body has only a message, which starts with the code).
+ */
+function errorResponses(codes: readonly ErrorCode[], body?: 'oip') {
   const byStatus = new Map<number, [ErrorCode, ...ErrorCode[]]>();
   for (const code of codes) {
     const status = ERRORS[code].status;
@@ -99,7 +103,7 @@ function errorResponses(codes: readonly ErrorCode[]) {
       String(status),
       {
         description: same.map((c) => `- \`${c}\`: ${ERRORS[c].description}`).join('\n'),
-        content: content(ErrorSchema(same), 'output'),
+        content: content(body === 'oip' ? OipErrorSchema : ErrorSchema(same), 'output'),
       },
     ]),
   );

@@ -27,6 +27,8 @@ export interface RouteDoc {
   readonly errors: readonly ErrorCode[];
   /** Behind a bearer token: the admin one (ADMIN_TOKEN) or the events one (EVENTS_TOKEN). */
   readonly bearer?: 'admin' | 'events';
+  /** Errors answered in the Open Inference Protocol's body, `{ error: "<code>: <message>" }`, not the catalogue's. */
+  readonly errorBody?: 'oip';
 }
 
 declare module 'fastify' {

@@ -9,6 +9,7 @@ import type { ScoringService } from '../../ports/scoring.js';
 import { validationError } from '../errors.js';
 import { documented } from '../openapi/route-doc.js';
 import { BatchBodySchema, ScoreQuerySchema } from '../schemas.js';
+import type { TraceOf } from '../tracing.js';
 
 export interface ScoreRoutesOptions {
   readonly scoring: ScoringService;
@@ -20,6 +21,8 @@ export interface ScoreRoutesOptions {
   readonly now: () => number;
   /** A transaction dated further ahead of the processing clock is a 400, as the same event would be refused. */
   readonly limit: FutureLimit;
+  /** The request's span, when tracing is on. */
+  readonly trace?: TraceOf;
 }
 
 /** A caller may shorten, never lengthen, the budget: `X-Request-Deadline-Ms: 20`. */
@@ -79,7 +82,7 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
     const tx = TransactionSchema.safeParse(req.body);
     if (!tx.success) throw validationError(tx.error);
     refuseFuture(tx.data);
-    const [result] = await o.scoring.score([tx.data], { explain, deadline });
+    const [result] = await o.scoring.score([tx.data], { explain, deadline, trace: o.trace?.(req) });
     return result;
   });
 
@@ -117,6 +120,6 @@ export const scoreRoutes: FastifyPluginAsync<ScoreRoutesOptions> = async (app, o
         ]);
       ids.add(t.transaction_id);
     });
-    return { results: await o.scoring.score(txs, { explain, deadline }) };
+    return { results: await o.scoring.score(txs, { explain, deadline, trace: o.trace?.(req) }) };
   });
 };

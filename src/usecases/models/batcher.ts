@@ -1,6 +1,7 @@
 import type { Combine } from '../../domain/models/ensemble.js';
 import type { Clock } from '../../ports/clock.js';
 import type { MemberSession } from '../../ports/model-runtime.js';
+import type { Attributes, Span, TraceContext, Tracer } from '../../ports/tracer.js';
 
 export interface ScoreResult {
   /** Ensemble P(fraud). */
@@ -31,6 +32,10 @@ export interface BatcherDeps {
   readonly combine: Combine;
   readonly clock: Clock;
   readonly onBatch?: (info: BatchInfo) => void;
+  /** Given when tracing is on: each member run of a batch is a span, under the first caller's trace, linked to the others. */
+  readonly tracer?: Tracer;
+  /** Attributes of every member-run span (the model and its version). */
+  readonly spanAttributes?: Attributes;
 }
 
 interface Group {
@@ -39,6 +44,8 @@ interface Group {
   settled: boolean;
   readonly resolve: (results: ScoreResult[]) => void;
   readonly reject: (err: unknown) => void;
+  /** The caller's span, when traced. */
+  readonly trace: TraceContext | undefined;
 }
 
 interface Pending {
@@ -67,17 +74,17 @@ export class MicroBatcher {
       throw new RangeError('maxRows must be a positive integer');
   }
 
-  /** `row`: the model inputs in manifest order, `width` float32 values. */
-  score(row: Float32Array): Promise<ScoreResult> {
+  /** `row`: the model inputs in manifest order, `width` float32 values. `trace`: the caller's span, if traced. */
+  score(row: Float32Array, trace?: TraceContext): Promise<ScoreResult> {
     return new Promise((resolve, reject) => {
-      this.submit([row], (results) => resolve(results[0]!), reject);
+      this.submit([row], (results) => resolve(results[0]!), reject, trace);
     });
   }
 
   /** Results in `rows` order; rejects as a whole if any run fails. */
-  scoreMany(rows: readonly Float32Array[]): Promise<ScoreResult[]> {
+  scoreMany(rows: readonly Float32Array[], trace?: TraceContext): Promise<ScoreResult[]> {
     if (rows.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => this.submit(rows, resolve, reject));
+    return new Promise((resolve, reject) => this.submit(rows, resolve, reject, trace));
   }
 
   /** Rows waiting for a run. */
@@ -94,6 +101,7 @@ export class MicroBatcher {
     rows: readonly Float32Array[],
     resolve: (results: ScoreResult[]) => void,
     reject: (err: unknown) => void,
+    trace: TraceContext | undefined,
   ): void {
     const width = this.deps.width;
     for (const row of rows)
@@ -107,6 +115,7 @@ export class MicroBatcher {
       settled: false,
       resolve,
       reject,
+      trace,
     };
     const entries = rows.map((row, index) => ({ row, group, index }));
     if (!this.options.enabled) {
@@ -152,7 +161,22 @@ export class MicroBatcher {
     for (let r = 0; r < n; r++) input.set(batch[r]!.row, r * width);
     this.running++;
     const started = clock.monotonic();
-    Promise.all(sessions.map((s) => s.run(input, n, width)))
+    const traced = this.deps.tracer ? this.memberSpans(batch) : undefined;
+    Promise.all(
+      sessions.map((s, m) => {
+        const span = traced?.(m);
+        const run = s.run(input, n, width);
+        if (span)
+          run.then(
+            () => span.end(),
+            (err: unknown) => {
+              span.fail(err);
+              span.end();
+            },
+          );
+        return run;
+      }),
+    )
       .then(
         (outputs) => {
           const ms = clock.monotonic() - started;
@@ -174,6 +198,28 @@ export class MicroBatcher {
       .finally(() => {
         this.running--;
         if (this.queue.length > 0) this.flushSoon();
+      });
+  }
+
+  /**
+   * A span per member run, child of the first traced caller in the batch and linked to the others; none when no
+   * caller in the batch is traced (shadow scoring, say), so a run never starts a trace of its own.
+   */
+  private memberSpans(batch: readonly Pending[]): ((member: number) => Span) | undefined {
+    const callers = [...new Set(batch.map((e) => e.group.trace).filter((t) => t !== undefined))];
+    if (callers.length === 0) return undefined;
+    const [parent, ...others] = callers as [TraceContext, ...TraceContext[]];
+    const tracer = this.deps.tracer!;
+    return (m) =>
+      tracer.start('fraudscore.member', {
+        parent,
+        ...(others.length ? { links: others } : {}),
+        attributes: {
+          ...this.deps.spanAttributes,
+          'fraudscore.model.member': this.deps.memberNames[m],
+          'fraudscore.batch.rows': batch.length,
+          'fraudscore.batch.callers': callers.length,
+        },
       });
   }
 

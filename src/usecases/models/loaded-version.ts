@@ -9,6 +9,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { MemberSession } from '../../ports/model-runtime.js';
 import type { VerifiedVersion } from '../../ports/model-source.js';
+import type { TraceContext, Tracer } from '../../ports/tracer.js';
 import { type BatcherOptions, type BatchInfo, MicroBatcher, type ScoreResult } from './batcher.js';
 
 export interface LoadedVersionOptions {
@@ -22,6 +23,8 @@ export interface LoadedVersionOptions {
   readonly onBatch?: (info: BatchInfo) => void;
   /** Called once the sessions are released; `forced` when the drain timed out. */
   readonly onReleased?: (forced: boolean) => void;
+  /** Given when tracing is on: a traced call is an `inference` span with a child per member run. */
+  readonly tracer?: Tracer;
 }
 
 /** Held by a request for as long as it uses a version; the version is released only after every lease is. */
@@ -89,6 +92,12 @@ export class LoadedVersion {
         combine,
         clock: options.clock,
         onBatch: options.onBatch,
+        ...(options.tracer
+          ? {
+              tracer: options.tracer,
+              spanAttributes: { 'fraudscore.model.name': m.name, 'fraudscore.model.version': m.version },
+            }
+          : {}),
       },
       options.batching,
     );
@@ -122,14 +131,41 @@ export class LoadedVersion {
     return out;
   }
 
-  score(row: Float32Array): Promise<ScoreResult> {
+  /** `trace`: the caller's span, when traced; the call is then an `inference` span under it. */
+  score(row: Float32Array, trace?: TraceContext): Promise<ScoreResult> {
     if (this.lifecycle === 'released') return Promise.reject(this.releasedError());
-    return this.batcher.score(row);
+    if (!trace || !this.options.tracer) return this.batcher.score(row);
+    return this.traced(1, trace, (t) => this.batcher.score(row, t));
   }
 
-  scoreMany(rows: readonly Float32Array[]): Promise<ScoreResult[]> {
+  scoreMany(rows: readonly Float32Array[], trace?: TraceContext): Promise<ScoreResult[]> {
     if (this.lifecycle === 'released') return Promise.reject(this.releasedError());
-    return this.batcher.scoreMany(rows);
+    if (!trace || !this.options.tracer) return this.batcher.scoreMany(rows);
+    return this.traced(rows.length, trace, (t) => this.batcher.scoreMany(rows, t));
+  }
+
+  /** From submission to the last member's result: the wait for the micro-batcher included. */
+  private async traced<T>(
+    rows: number,
+    parent: TraceContext,
+    run: (t: TraceContext) => Promise<T>,
+  ): Promise<T> {
+    const span = this.options.tracer!.start('fraudscore.inference', {
+      parent,
+      attributes: {
+        'fraudscore.model.name': this.name,
+        'fraudscore.model.version': this.version,
+        'fraudscore.rows': rows,
+      },
+    });
+    try {
+      return await run(span.context);
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
   }
 
   decide(score: number): Decision {

@@ -6,6 +6,7 @@ import type { Failure, ModelStatus, VersionState, VersionStatus } from '../../do
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
 import type { ModelSource } from '../../ports/model-source.js';
+import type { Tracer } from '../../ports/tracer.js';
 import type { BatcherOptions } from './batcher.js';
 import { type Lease, LoadedVersion } from './loaded-version.js';
 
@@ -60,6 +61,8 @@ export interface RegistryOptions {
   readonly drainTimeoutMs?: number;
   readonly onEvent?: (event: RegistryEvent) => void;
   readonly onBatch?: (batch: { model: string; version: string; rows: number; ms: number }) => void;
+  /** Given when tracing is on: traced inference calls get spans (see LoadedVersion.score). */
+  readonly tracer?: Tracer;
 }
 
 interface Roles {
@@ -395,6 +398,7 @@ export class ModelRegistry {
           logger,
           onBatch: this.options.onBatch && ((b) => this.options.onBatch?.({ model: name, version, ...b })),
           onReleased: (forced) => this.emit(name, { type: 'released', version, forced }),
+          ...(this.options.tracer ? { tracer: this.options.tracer } : {}),
         });
       } catch (err) {
         await Promise.allSettled(verified.sessions.map((s) => s.release()));

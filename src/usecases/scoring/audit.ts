@@ -2,14 +2,19 @@ import type { DecisionRecord } from '../../domain/scoring/decision-record.js';
 import type { ScoreResult } from '../../domain/scoring/result.js';
 import type { DecisionSink } from '../../ports/decision-sink.js';
 import type { Logger } from '../../ports/logger.js';
+import type { TraceContext } from '../../ports/tracer.js';
 import type { Work } from './work.js';
 
-/** One audit record per answered transaction: a log line each, and the batch to the decision sink if any. */
+/**
+ * One audit record per answered transaction: a log line each, and the batch to the decision sink if any, with the
+ * scoring span's trace context when tracing is on.
+ */
 export function auditDecisions(
   work: readonly Work[],
   results: readonly ScoreResult[],
   logger: Logger,
   sink: DecisionSink | undefined,
+  trace?: TraceContext,
 ): void {
   const records: DecisionRecord[] = work.map((w) => {
     const r = results[w.index]!;
@@ -27,5 +32,5 @@ export function auditDecisions(
     };
   });
   for (const rec of records) logger.info({ audit: 'decision', ...rec }, 'decision');
-  sink?.publish(records);
+  sink?.publish(records, trace);
 }

@@ -1,7 +1,7 @@
 import { ServiceError } from '../../domain/errors.js';
 import type { Transaction } from '../../domain/events.js';
 import type { CompiledFeatureSet, EntitySpec } from '../../domain/features/engine.js';
-import { NO_RECORDS, type RecordColumns } from '../../domain/features/records.js';
+import { NO_RECORDS, type RecordColumns, type WindowQuery } from '../../domain/features/records.js';
 import { txInputOf } from '../../domain/ingest.js';
 import { decide } from '../../domain/scoring/decision.js';
 import { FALLBACK_THRESHOLDS, fallbackScore } from '../../domain/scoring/fallback.js';
@@ -12,6 +12,7 @@ import type { FeatureStore } from '../../ports/feature-store.js';
 import type { Logger } from '../../ports/logger.js';
 import type { ScoringMetrics } from '../../ports/metrics.js';
 import type { Readiness, ScoreOptions, ScoringService } from '../../ports/scoring.js';
+import type { Attributes, Span, TraceContext, Tracer } from '../../ports/tracer.js';
 import type { ModelRegistry, Route } from '../models/registry.js';
 import { AnswerCache } from './answer-cache.js';
 import { auditDecisions } from './audit.js';
@@ -36,6 +37,8 @@ export interface ScorerDeps {
   readonly shared?: SharedAnswers;
   /** Whether the features may be stale (the workers have stopped making progress): answers say `features_stale`. */
   readonly featuresStale?: () => boolean;
+  /** Given when tracing is on: spans for the request, the feature read, inference and the decision. */
+  readonly tracer?: Tracer;
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -73,6 +76,30 @@ export class Scorer implements ScoringService {
   }
 
   async score(txs: readonly Transaction[], o: ScoreOptions): Promise<ScoreResult[]> {
+    const tracer = this.d.tracer;
+    // Tracing off: no span anywhere below (each stage checks for `trace`).
+    if (!tracer) return this.scoreTraced(txs, o, undefined);
+    const span = tracer.start('fraudscore.score', {
+      ...(o.trace ? { parent: o.trace } : {}),
+      attributes: { 'fraudscore.transactions': txs.length },
+    });
+    try {
+      const results = await this.scoreTraced(txs, o, span.context);
+      if (span.recording) span.setAttributes(traceSummary(results));
+      return results;
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async scoreTraced(
+    txs: readonly Transaction[],
+    o: ScoreOptions,
+    trace: TraceContext | undefined,
+  ): Promise<ScoreResult[]> {
     const { clock, metrics } = this.d;
     const t0 = clock.monotonic();
     const results: ScoreResult[] = new Array(txs.length);
@@ -111,17 +138,27 @@ export class Scorer implements ScoringService {
         })),
       );
       claims?.catch(() => undefined);
-      const records = await this.readFeatures(work, o.deadline);
+      const records = await this.readFeatures(work, o.deadline, trace);
       if (claims) this.settleShared(work, await claims, results, o.explain);
       const todo = work.filter((w) => !w.settled);
       await this.computeAll(work, records, o.deadline);
       const t1 = clock.monotonic();
-      await this.infer(todo, o.deadline);
+      await this.infer(todo, o.deadline, trace);
       const t2 = clock.monotonic();
-      for (let i = 0; i < todo.length; i += SLICE) {
-        if (i > 0) await nextTurn();
-        for (const w of todo.slice(i, i + SLICE))
-          this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+      const decided =
+        trace &&
+        this.d.tracer!.start('fraudscore.decision', {
+          parent: trace,
+          attributes: { 'fraudscore.transactions': todo.length },
+        });
+      try {
+        for (let i = 0; i < todo.length; i += SLICE) {
+          if (i > 0) await nextTurn();
+          for (const w of todo.slice(i, i + SLICE))
+            this.explainAndDecide(w, results, o.explain, { t0, t1, t2 });
+        }
+      } finally {
+        decided?.end();
       }
       if (this.d.shared) await this.shareAnswers(todo, results, o);
       const t3 = clock.monotonic();
@@ -134,6 +171,7 @@ export class Scorer implements ScoringService {
         results,
         this.d.logger,
         this.d.decisions,
+        trace,
       );
       scheduleShadow(todo, this.d.logger, metrics);
       shadowsHandedOver = true;
@@ -219,9 +257,12 @@ export class Scorer implements ScoringService {
    * deadline: a large batch's replies are parsed in bounded steps. Once a read fails or the deadline passes, the
    * items not read yet take their defaults (`features_unavailable` / `features_timeout`) and nothing more is read.
    */
-  private async readFeatures(work: readonly Work[], deadline: number): Promise<RecordColumns[] | undefined> {
-    const { entities, store, clock, logger } = this.d;
-    const per = entities.length;
+  private async readFeatures(
+    work: readonly Work[],
+    deadline: number,
+    trace?: TraceContext,
+  ): Promise<RecordColumns[] | undefined> {
+    const { entities, store } = this.d;
     const queries = work.flatMap((w) =>
       entities.map((e) => ({
         entity: e.name,
@@ -230,6 +271,27 @@ export class Scorer implements ScoringService {
         to: w.input.t,
       })),
     );
+    const span =
+      trace &&
+      this.d.tracer!.start('fraudscore.features', {
+        parent: trace,
+        attributes: { 'fraudscore.feature_store': store.kind, 'fraudscore.windows': queries.length },
+      });
+    try {
+      return await this.readChunks(work, queries, deadline, span);
+    } finally {
+      span?.end();
+    }
+  }
+
+  private async readChunks(
+    work: readonly Work[],
+    queries: readonly WindowQuery[],
+    deadline: number,
+    span: Span | undefined,
+  ): Promise<RecordColumns[] | undefined> {
+    const { entities, store, clock, logger } = this.d;
+    const per = entities.length;
     const records: RecordColumns[] = new Array(queries.length);
     for (let i = 0; i < work.length; i += READ_CHUNK) {
       try {
@@ -242,6 +304,8 @@ export class Scorer implements ScoringService {
         const reason: DegradedReason =
           err instanceof DeadlineExceeded ? 'features_timeout' : 'features_unavailable';
         logger.warn({ err, reason, store: store.kind }, 'scoring with default features');
+        span?.setAttributes({ 'fraudscore.degraded_reasons': [reason] });
+        span?.fail(err);
         for (const w of work.slice(i)) {
           w.degraded.push(reason);
           w.defaulted = true;
@@ -288,7 +352,7 @@ export class Scorer implements ScoringService {
     if (version) w.row = version.input(w.features);
   }
 
-  private async infer(work: Work[], deadline: number): Promise<void> {
+  private async infer(work: Work[], deadline: number, trace?: TraceContext): Promise<void> {
     for (const w of work) if (!w.route || !w.row) w.degraded.push('model_error');
     const byVersion = groupByVersion(work, (w) => (w.row ? w.route?.primary.version : undefined));
     await Promise.all(
@@ -304,7 +368,9 @@ export class Scorer implements ScoringService {
           try {
             const rows = run.map((w) => w.row!);
             const out = await withDeadline(
-              rows.length === 1 ? version.score(rows[0]!).then((r) => [r]) : version.scoreMany(rows),
+              rows.length === 1
+                ? version.score(rows[0]!, trace).then((r) => [r])
+                : version.scoreMany(rows, trace),
               left,
             );
             run.forEach((w, k) => {
@@ -389,6 +455,21 @@ export class Scorer implements ScoringService {
 interface Remembered {
   readonly result: ScoreResult;
   readonly explained: () => Record<string, number>;
+}
+
+function traceSummary(results: readonly ScoreResult[]): Attributes {
+  const distinct = (of: (r: ScoreResult) => string | undefined) =>
+    [...new Set(results.map(of).filter((v) => v !== undefined))].sort().join(',') || undefined;
+  const reasons = [...new Set(results.flatMap((r) => r.degraded_reasons ?? []))].sort();
+  return {
+    'fraudscore.model.name': distinct((r) => r.model.name),
+    'fraudscore.model.version': distinct((r) => r.model.version),
+    'fraudscore.model.shadow_version': distinct((r) => r.shadow?.version),
+    'fraudscore.feature_set': distinct((r) => r.model.feature_set),
+    'fraudscore.decision': distinct((r) => r.decision),
+    'fraudscore.degraded': results.some((r) => r.degraded),
+    'fraudscore.degraded_reasons': reasons.length ? reasons : undefined,
+  };
 }
 
 function byName(names: readonly string[], values: Float64Array): Record<string, number> {

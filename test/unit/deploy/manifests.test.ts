@@ -24,7 +24,7 @@ import type { IConfigMap, IContainer, IService } from 'kubernetes-models/v1';
 import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, workerObserver } from '../../../src/adapters/metrics/metrics.js';
-import { EnvSchema, loadConfig } from '../../../src/config.js';
+import { EnvSchema, loadConfig, OTEL_SDK_ENV } from '../../../src/config.js';
 import { healthRoutes } from '../../../src/http/routes/health.js';
 import { metricsRoutes } from '../../../src/http/routes/metrics.js';
 import type { ScoringService } from '../../../src/ports/scoring.js';
@@ -64,7 +64,8 @@ const OVERLAYS = ['dev', 'prod'] as const;
 /** The one Secret the manifests reference but never contain outside dev (created out of band, k8s/README.md). */
 const EXTERNAL_SECRET = 'fraudscore-admin';
 const PARTITIONS_ANNOTATION = 'fraudscore/kafka-partitions';
-const ENV_NAMES = new Set(Object.keys(EnvSchema.shape));
+/** Ours, and the standard OpenTelemetry variables the SDK reads itself when tracing is on. */
+const ENV_NAMES = new Set([...Object.keys(EnvSchema.shape), ...OTEL_SDK_ENV]);
 
 const renders = {} as Record<Target, K8sObject[]>;
 /** Why kustomize could not build or render: every manifest test then fails with it (never skips). */
@@ -506,9 +507,17 @@ describe('overlay prod', () => {
       'fraudscore_consumer_lag', // consumer lag
       'fraudscore_worker_last_applied_timestamp_seconds', // stalled partitions
       'fraudscore_feature_staleness_seconds', // staleness seen by the API
+      'process_resident_memory_bytes', // prom-client's standard process and runtime names, unprefixed
+      'process_cpu_seconds_total',
+      'nodejs_eventloop_lag_p99_seconds',
     ]) {
       expect(used.has(m), m).toBe(true);
     }
+    // Unprefixed names are shared with every other Node.js process in the namespace: scope them to ours.
+    for (const p of dashboard.panels)
+      for (const t of p.targets ?? [])
+        if (/\b(process|nodejs)_/.test(t.expr))
+          expect(t.expr, p.title).toContain('job=~"fraudscore-api|fraudscore-worker-metrics"');
   });
 });
 

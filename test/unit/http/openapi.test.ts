@@ -83,7 +83,15 @@ async function expectDocumented(
   const [method, path] = route.split(' ') as [string, string];
   const documented = doc.paths[path]?.[method.toLowerCase()]?.responses[String(status)];
   expect(documented, `${route} answered ${status}, which the document does not list`).toBeDefined();
-  const code = status >= 400 ? (r.json() as { error?: { code: string } }).error?.code : undefined;
+  const error = status >= 400 ? (r.json() as { error?: { code: string } | string }).error : undefined;
+  if (typeof error === 'string') {
+    // The Open Inference Protocol's body: a message that starts with the code, which the description names.
+    const code = /^(\w+): /.exec(error)?.[1];
+    expect(code, `${route} ${status}: ${error}`).toBeDefined();
+    expect((documented as { description: string }).description).toContain(`\`${code}\``);
+    expect(ERRORS[code as keyof typeof ERRORS].status).toBe(status);
+  }
+  const code = typeof error === 'object' ? error.code : undefined;
   if (code) {
     const codes = documented!.content!['application/json']!.schema.properties.error.properties.code.enum;
     expect(codes, `${route} ${status}`).toContain(code);
@@ -105,6 +113,13 @@ describe('the OpenAPI document without the admin API', () => {
     const registered = registeredRoutes(s.app);
     expect(registered).toContain('POST /v1/score');
     expect(registered.some((r) => r.includes('/admin'))).toBe(false);
+    // Without the admin token, the Open Inference Protocol's health routes only.
+    expect(registered.filter((r) => r.includes('/v2')).sort()).toEqual([
+      'GET /v2/health/live',
+      'GET /v2/health/ready',
+      'GET /v2/models/:name/ready',
+      'GET /v2/models/:name/versions/:version/ready',
+    ]);
     expect(documentedRoutes(doc)).toEqual(registered);
     expect(doc.components?.securitySchemes).toBeUndefined();
   });
@@ -208,9 +223,47 @@ describe('the OpenAPI document with the admin API', () => {
     expect(registered).toContain('PUT /admin/models/:name/canary');
     expect(documentedRoutes(doc)).toEqual(registered);
     expect(doc.components?.securitySchemes?.adminToken).toMatchObject({ type: 'http', scheme: 'bearer' });
+    // The Open Inference Protocol's metadata and inference are behind the admin token, its health routes open.
+    const oipGuarded = (path: string) =>
+      path.startsWith('/v2') && !path.startsWith('/v2/health/') && !path.endsWith('/ready');
+    expect(registered).toContain('POST /v2/models/:name/versions/:version/infer');
     for (const [path, ops] of Object.entries(doc.paths))
       for (const [method, op] of Object.entries(ops))
-        expect(op.security !== undefined, `${method} ${path}`).toBe(path.startsWith('/admin'));
+        expect(op.security !== undefined, `${method} ${path}`).toBe(
+          path.startsWith('/admin') || oipGuarded(path),
+        );
+  });
+
+  it('documents what the Open Inference Protocol routes answer, in its error body', async () => {
+    const infer = 'POST /v2/models/{name}/versions/{version}/infer';
+    const url = '/v2/models/fraudscore/versions/1/infer';
+    const width = (await s.app.inject({ url: '/v2/models/fraudscore', headers: auth })).json().inputs[0]
+      .shape[1] as number;
+    const payload = {
+      inputs: [{ name: 'input', shape: [1, width], datatype: 'FP32', data: new Array(width).fill(0) }],
+    };
+    await expectDocumented(s, doc, infer, { method: 'POST', url, payload }, 401);
+    await expectDocumented(s, doc, infer, { method: 'POST', url, payload, headers: auth }, 200);
+    const wrong = { inputs: [{ ...payload.inputs[0], shape: [1, width + 1] }] };
+    await expectDocumented(s, doc, infer, { method: 'POST', url, payload: wrong, headers: auth }, 400);
+    await expectDocumented(
+      s,
+      doc,
+      infer,
+      { method: 'POST', url: '/v2/models/fraudscore/versions/9/infer', payload, headers: auth },
+      404,
+    );
+    const text = { ...auth, 'content-type': 'text/plain' };
+    await expectDocumented(s, doc, infer, { method: 'POST', url, payload: 'x', headers: text }, 415);
+    await expectDocumented(
+      s,
+      doc,
+      'GET /v2/models/{name}/versions/{version}/ready',
+      { url: '/v2/models/fraudscore/versions/9/ready' },
+      503,
+    );
+    await expectDocumented(s, doc, 'GET /v2/health/ready', { url: '/v2/health/ready' }, 200);
+    await expectDocumented(s, doc, 'GET /v2', { url: '/v2', headers: auth }, 200);
   });
 
   it('documents what the admin routes answer: 401, 403, 400, 404, 409, 422', async () => {
