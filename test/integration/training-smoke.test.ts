@@ -44,9 +44,12 @@ describe('training pipeline smoke', () => {
     expect(v.manifest.members.length).toBeGreaterThanOrEqual(3);
     await Promise.all(v.sessions.map((s) => s.release()));
 
-    const s = await createService(loadConfig({ MODEL_DIR: models, MODEL_NAME: 'smoke' }), {
-      logger: silentLogger(),
-    });
+    const s = await createService(
+      loadConfig({ MODEL_DIR: models, MODEL_NAME: 'smoke', REQUEST_DEADLINE_MS: '10000' }),
+      {
+        logger: silentLogger(),
+      },
+    );
     try {
       const r = await s.app.inject({
         method: 'POST',

@@ -16,7 +16,9 @@ const tx = (over: Record<string, unknown> = {}) => ({
 });
 
 async function service(env: Record<string, string> = {}, store?: FeatureStore, logs: LogLine[] = []) {
-  return createService(loadConfig({ MODEL_DIR, LOG_LEVEL: 'info', ...env }), {
+  // A generous deadline: these tests are about answers, and a busy machine must not degrade them (the deadline
+  // header test shortens it per request).
+  return createService(loadConfig({ MODEL_DIR, LOG_LEVEL: 'info', REQUEST_DEADLINE_MS: '10000', ...env }), {
     logger: captureLogger(logs, 'info'),
     ...(store ? { store } : {}),
   });
