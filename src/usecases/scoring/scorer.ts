@@ -1,7 +1,12 @@
 import { ServiceError } from '../../domain/errors.js';
 import type { Transaction } from '../../domain/events.js';
-import type { CompiledFeatureSet, EntitySpec } from '../../domain/features/engine.js';
-import { NO_RECORDS, type RecordColumns } from '../../domain/features/records.js';
+import {
+  type CompiledFeatureSet,
+  type EntitySpec,
+  summaryQuery,
+  unionOffsets,
+} from '../../domain/features/engine.js';
+import { NO_RECORDS, type WindowSummary } from '../../domain/features/records.js';
 import { txInputOf } from '../../domain/ingest.js';
 import { decide } from '../../domain/scoring/decision.js';
 import { FALLBACK_THRESHOLDS, fallbackScore } from '../../domain/scoring/fallback.js';
@@ -45,12 +50,13 @@ const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
  */
 export class Scorer implements ScoringService {
   private readonly cache: AnswerCache<Remembered>;
-  private readonly lookbackMs: number;
+  /** Per entity of the union, the bounds of every set's windows (as offsets before the transaction). */
+  private readonly offsets: readonly (readonly number[])[];
   private readonly entityIndex: Map<string, number[]>;
 
   constructor(private readonly d: ScorerDeps) {
     this.cache = new AnswerCache(d.cacheSize ?? 100_000);
-    this.lookbackMs = Math.max(...[...d.featureSets.values()].map((s) => s.lookbackMs));
+    this.offsets = unionOffsets([...d.featureSets.values()], d.entities);
     this.entityIndex = new Map(
       [...d.featureSets.values()].map((s) => [
         s.id,
@@ -198,18 +204,11 @@ export class Scorer implements ScoringService {
     }
   }
 
-  private async readFeatures(work: readonly Work[], deadline: number): Promise<RecordColumns[] | undefined> {
+  private async readFeatures(work: readonly Work[], deadline: number): Promise<WindowSummary[] | undefined> {
     const { entities, store, clock, logger } = this.d;
-    const queries = work.flatMap((w) =>
-      entities.map((e) => ({
-        entity: e.name,
-        id: w.input[e.key],
-        from: w.input.t - this.lookbackMs,
-        to: w.input.t,
-      })),
-    );
+    const queries = work.flatMap((w) => entities.map((e, i) => summaryQuery(e, w.input, this.offsets[i]!)));
     try {
-      return await withDeadline(store.read(queries), deadline - clock.monotonic());
+      return await withDeadline(store.summarize(queries), deadline - clock.monotonic());
     } catch (err) {
       const reason: DegradedReason =
         err instanceof DeadlineExceeded ? 'features_timeout' : 'features_unavailable';
@@ -220,7 +219,7 @@ export class Scorer implements ScoringService {
   }
 
   /** `records` holds, for each work item in order, one window per entity of the union. */
-  private computeFeatures(w: Work, records: RecordColumns[] | undefined, k: number): void {
+  private computeFeatures(w: Work, records: WindowSummary[] | undefined, k: number): void {
     const version = w.route?.primary.version;
     const set = version?.featureSet ?? this.defaultSet();
     const at = this.entityIndex.get(set.id)!;
