@@ -276,7 +276,7 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
 
     describe('time tiles (bounded reads)', () => {
       const HOUR = 3_600_000;
-      /** A UTC day edge: hour and day tiles end here. */
+      /** A UTC day edge: tiles of every level end here. */
       const EDGE = Date.parse('2018-06-20T00:00:00Z');
       const label = (x: GeneratedTx, fraud: boolean) =>
         store.apply(labelEvents({ ...x, txId: x.id, fraud }, entities));
@@ -316,6 +316,11 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
         5 * HOUR + 1_234_000,
         12 * HOUR,
         23 * HOUR + 3_599_999,
+        // Ten-minute and six-hour edges, and next to them.
+        10 * 60_000,
+        HOUR + 10 * 60_000 - 1,
+        6 * HOUR,
+        18 * HOUR + 1,
       ];
 
       it('counts records on tile edges, and windows whose bounds fall on edges or inside tiles', async () => {
@@ -336,7 +341,7 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
         // Stored transactions, scored after every event: ties at their instants counted by arrival.
         for (const x of history.slice(-3 * offsets.length)) await expectReference(history, x);
         // Bounded: every record in range is there once, most of them in tile aggregates; raw, only the records of
-        // the hours that hold a bound (and, in a store that keeps a one-record tile as its record, such tiles).
+        // the finest tiles that hold a bound (and, in a store that keeps a one-record tile as its record, such tiles).
         const q = v1.summaryQueries(probes[0]!)[1]!;
         const [, terminal] = await store.summarize(v1.summaryQueries(probes[0]!));
         const held = history.filter((x) => x.t > q.bounds[0]! && x.t <= q.bounds.at(-1)!).length;

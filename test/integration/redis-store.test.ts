@@ -10,8 +10,8 @@ import {
   transactionEvents,
 } from '../../src/domain/features/engine.js';
 import { rowsOf } from '../../src/domain/features/records.js';
-import { tileOf } from '../../src/domain/features/tiles.js';
-import { DAY_MS, HOUR_MS } from '../../src/domain/features/time.js';
+import { TILE_LEVELS, tileOf } from '../../src/domain/features/tiles.js';
+import { DAY_MS } from '../../src/domain/features/time.js';
 import type { FutureLimit } from '../../src/ports/clock.js';
 import type { FeatureStore } from '../../src/ports/feature-store.js';
 import { featureStoreConformance } from '../conformance/feature-store.suite.js';
@@ -129,15 +129,19 @@ describe('RedisFeatureStore upkeep', () => {
     await write('f', T0 + horizonMs + 2 * DAY_MS);
     const fields = (await redis.hkeys(`${key}:tiles`)).sort();
     expect(fields.filter((x) => !x.includes(' '))).toEqual(['c', 'd', 'f']);
-    // The tiles of c, d and f and no others: c and d share a day (its aggregate, and each its own hour, where a
-    // tile of one record is that record); f is alone in its day.
+    // The tiles of c, d and f and no others: c and d share a day (its aggregate, and each its own tile one level
+    // down, where a tile of one record is that record); f is alone in its day.
     const [c, d, f] = [
       T0 + horizonMs + DAY_MS / 4,
       T0 + horizonMs + (3 * DAY_MS) / 4,
       T0 + horizonMs + 2 * DAY_MS,
     ];
-    const [day, hour] = [(t: number) => `d ${tileOf(t, DAY_MS)}`, (t: number) => `h ${tileOf(t, HOUR_MS)}`];
-    expect(fields.filter((x) => x.includes(' '))).toEqual([day(c), day(f), hour(c), hour(d)].sort());
+    const below = TILE_LEVELS.at(-2)!;
+    const [day, part] = [
+      (t: number) => `d ${tileOf(t, DAY_MS)}`,
+      (t: number) => `${below.name} ${tileOf(t, below.ms)}`,
+    ];
+    expect(fields.filter((x) => x.includes(' '))).toEqual([day(c), day(f), part(c), part(d)].sort());
     expect(await redis.hget(`${key}:tiles`, day(c))).toMatch(/^2 0 /);
     expect(await redis.hget(`${key}:tiles`, day(f))).toMatch(/^=\d+ \d+ 1 0 f$/);
     expect(await redis.pttl(`${key}:tiles`)).toBeGreaterThan(horizonMs);

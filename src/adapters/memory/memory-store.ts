@@ -83,7 +83,7 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
   }
 
   /**
-   * Bounded reads (see domain/features/tiles.ts): per query, the raw records of the hours that hold a bound, found
+   * Bounded reads (see domain/features/tiles.ts): per query, the raw records of the finest tiles that hold a bound, found
    * by binary search in the sorted columns, and the aggregates of the whole tiles between them (an entity with at
    * most `rawRecords` records and no tiles yet: its records in range). Records trimmed past the horizon are gone,
    * so the tile that holds the cutoff is read raw.

@@ -26,7 +26,7 @@ interface ScriptCommands {
   /** numberOfKeys, then the keys, then the arguments (see lua/apply.lua). */
   fsApply(...args: (string | number)[]): Promise<number[]>;
   /** The entity's log and tiles keys, then the arguments (see lua/read.lua). */
-  fsRead(log: string, tiles: string, ...args: (string | number)[]): Promise<(string | number | null)[]>;
+  fsRead(log: string, tiles: string, ...args: (string | number)[]): Promise<string>;
   /** The entity's log and tiles keys (see lua/dump.lua). */
   fsDump(log: string, tiles: string): Promise<[string[], string[]]>;
 }
@@ -173,28 +173,29 @@ export class RedisFeatureStore implements FeatureStore {
       );
       todo = [];
       asked.forEach((x, k) => {
-        const values = replies[k] as (string | number | null)[];
         const from = x.bounds[0]!;
         const to = x.bounds[x.bounds.length - 1]!;
         if (!x.tiles) {
           // The log, whole: small, or only the metadata of tiles.
-          if (!values.some((v) => typeof v === 'string' && v.charCodeAt(0) === AT)) {
-            out[x.i] = parseLog(values as string[], from, to, this.horizonMs);
+          const values = replies[k] as string[];
+          if (!values.some((v) => v.charCodeAt(0) === AT)) {
+            out[x.i] = parseLog(values, from, to, this.horizonMs);
             return;
           }
           this.remember(x.key);
           todo.push({ ...x, tiles: true });
           return;
         }
-        if (values[1] === -1) {
+        const lines = (replies[k] as string).split('\n');
+        if (lines[1] === '-1') {
           // Kept as a log again (expired and written anew).
           this.tiled.delete(x.key);
-          out[x.i] = parseLog(values.slice(2) as string[], from, to, this.horizonMs);
+          out[x.i] = parseLog(lines.slice(2), from, to, this.horizonMs);
           return;
         }
-        const cutoff = cutoffOf((values[0] as string | null) ?? null, this.horizonMs);
+        const cutoff = cutoffOf(lines[0] || null, this.horizonMs);
         const cuts = cutoff >= x.queried[0]!;
-        if (cuts ? cutoff === x.cutoff : Number.isNaN(x.cutoff)) out[x.i] = parseTiles(values, from, to);
+        if (cuts ? cutoff === x.cutoff : Number.isNaN(x.cutoff)) out[x.i] = parseTiles(lines, from, to);
         else
           todo.push({
             ...x,
@@ -305,33 +306,44 @@ const LEVELS_ARG = TILE_LEVELS.map((l) => `${l.name} ${l.ms}`).join(' ');
 const LEVEL_MS = new Map(TILE_LEVELS.map((l) => [l.name, l.ms]));
 
 /**
- * A reply of the read script on tiles (lua/read.lua) → the summary: the aggregates of whole tiles, and the
+ * The lines of a read script reply on tiles (lua/read.lua) → the summary: the aggregates of whole tiles, and the
  * records of the tiles read (whole or split) as raw records, those outside (from, to] dropped.
  */
-function parseTiles(values: readonly (string | number | null)[], from: number, to: number): WindowSummary {
-  const n = Number(values[1] ?? 0);
+function parseTiles(lines: readonly string[], from: number, to: number): WindowSummary {
+  const n = Number(lines[1]);
   const tiles: ReadTile[] = [];
-  for (let i = 2; i < 2 + 2 * n; i += 2) {
-    const field = values[i] as string;
-    const space = field.indexOf(' ');
-    const ms = LEVEL_MS.get(field.slice(0, space))!;
-    const lo = Number(field.slice(space + 1)) * ms;
-    const parts = (values[i + 1] as string).split(' ').map(Number);
+  for (let i = 2; i < 2 + n; i++) {
+    // "<level> <k> <count> <frauds> <dt> <sum part>…"
+    const v = lines[i]!;
+    const a = v.indexOf(' ');
+    const b = v.indexOf(' ', a + 1);
+    const c = v.indexOf(' ', b + 1);
+    const d = v.indexOf(' ', c + 1);
+    let e = v.indexOf(' ', d + 1);
+    if (e < 0) e = v.length;
+    const ms = LEVEL_MS.get(v.slice(0, a))!;
+    const lo = integer(v, a + 1, b) * ms;
     tiles.push({
       lo,
       hi: lo + ms,
-      count: parts[0]!,
-      frauds: parts[1]!,
-      maxT: lo + parts[2]!,
-      parts: parts.slice(3),
+      count: integer(v, b + 1, c),
+      frauds: integer(v, c + 1, d),
+      maxT: lo + integer(v, d + 1, e),
+      parts:
+        e < v.length
+          ? v
+              .slice(e + 1)
+              .split(' ')
+              .map(Number)
+          : [],
     });
   }
   const rows: Row[] = [];
-  for (let i = 2 + 2 * n; i < values.length; i++) rows.push(parseRecord(values[i] as string));
+  for (let i = 2 + n; i < lines.length; i++) rows.push(parseRecord(lines[i]!));
   const records = columnsOf(rows, from, to);
   if (tiles.length === 0) return records;
   const out = new TileColumnsBuilder();
-  for (const t of tiles.sort((a, b) => a.lo - b.lo)) out.push(t.lo, t.hi, t.count, t.frauds, t.maxT, t.parts);
+  for (const t of tiles.sort((x, y) => x.lo - y.lo)) out.push(t.lo, t.hi, t.count, t.frauds, t.maxT, t.parts);
   return { ...records, tiles: out.build() };
 }
 

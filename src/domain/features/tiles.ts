@@ -1,6 +1,8 @@
 import type { TileColumns } from './records.js';
 import { DAY_MS, HOUR_MS } from './time.js';
 
+const MINUTE_MS = 60_000;
+
 /**
  * Time tiles: how a store answers a window query with work bounded by the windows, not by the history.
  *
@@ -13,20 +15,22 @@ import { DAY_MS, HOUR_MS } from './time.js';
  * arrival, and labels counted in whatever tile their transaction sits.
  *
  * Tile (k·size, (k+1)·size] is tile k: half-open like the windows, so a window bound on a tile edge splits
- * nothing. Days and hours are UTC, counted from the epoch.
+ * nothing. Days and the tiles inside them are UTC, counted from the epoch.
  *
- * Why an hour and a day: every window is a whole number of days (`window_days`, `delay_days`), so each bound
- * splits one day and the days between bounds are read whole — about 30 day aggregates for a 30-day window.
- * Inside the split days the hours are read whole, up to 23 per bound, and only the hour holding a bound is
- * read raw. So a read of the shipped sets is at most ~4 raw hours + ~70 hour aggregates + ~30 day aggregates
- * per entity whatever its history, and a store that keeps a tile of one record as that record looks into a
- * split day only when it holds two or more: for a card with a few transactions a read is a handful of values;
- * for a terminal with 50,000 transactions in its 30 days (~70 an hour) it is ~100 aggregates and ~280 records
- * instead of 50,000. Finer raw tiles (minutes) would shrink the raw part but add ~60 aggregates per bound to
- * read; a level between hour and day would remove ~40 reads per entity but add a write to every event. Writes
- * cost one record and one aggregate per level (two) per entity. An entity with thousands of events in one hour
- * would want a finer raw level; nothing in the definitions or the benchmarks needs one. (A store may also read
- * a small entity's records whole: that too is bounded, by the size it keeps small entities to.)
+ * Why a day, six hours, an hour and ten minutes: every window is a whole number of days (`window_days`,
+ * `delay_days`), so each bound splits one day and the days between bounds are read whole — about 30 day
+ * aggregates for a 30-day window. A split day is read as four six-hour tiles, a split six-hour tile as six
+ * hours, a split hour as six ten-minute tiles, and only the ten-minute tile that holds the bound is read raw:
+ * per bound at most 3 + 5 + 5 aggregates and ten minutes of records. A read of the shipped sets (four bounds per
+ * entity) is so at most ~85 aggregates and the records of four ten-minute tiles whatever the history — for a
+ * terminal with 50,000 transactions in its 30 days (~70 an hour) ~66 aggregates and ~35 records. A store that
+ * keeps a tile of one record as that record looks into a split tile only when it holds two or more, so a
+ * card's read is a handful of values. Measured on that terminal (bench/hot-entity.ts): hour and day tiles
+ * alone read ~110 aggregates and ~280 records and cost 1.6× as much per read. More levels would read less and
+ * write more: every event of a busy entity updates one aggregate per level (four), while a quiet entity's
+ * tiles of one record are the record itself, so the finer levels cost nothing until two records share a tile.
+ * (A store may also read a small entity's records whole: that too is bounded, by the size it keeps such
+ * entities to.)
  */
 export interface TileLevel {
   /** Field-name letter in the Redis layout. */
@@ -36,7 +40,9 @@ export interface TileLevel {
 
 /** Finest first; each size a whole multiple of the one before. Raw records are grouped by finest tile. */
 export const TILE_LEVELS: readonly TileLevel[] = [
+  { name: 'm', ms: 10 * MINUTE_MS },
   { name: 'h', ms: HOUR_MS },
+  { name: 'q', ms: 6 * HOUR_MS },
   { name: 'd', ms: DAY_MS },
 ];
 

@@ -74,15 +74,22 @@ describe('planTiles', () => {
     );
   });
 
-  it('reads the hour ending at a bound raw: records at that instant may be ordered by arrival', () => {
+  it('reads the finest tile ending at a bound raw: records at that instant may be ordered by arrival', () => {
     const edge = 100 * DAY_MS;
+    const finest = TILE_LEVELS[0]!.ms;
     const plan = planTiles([edge - DAY_MS, edge]);
-    // A bound on the lower edge of the range splits nothing; the upper one is held by the hour it ends.
-    expect(plan.raw).toEqual([tileOf(edge, HOUR_MS)]);
-    expect(plan.index).toEqual(Array.from({ length: 23 }, (_, h) => tileOf(edge - DAY_MS, HOUR_MS) + 1 + h));
-    expect(plan.level.every((l) => l === 0)).toBe(true);
-    expect(plan.splitLevel).toEqual([1]);
-    expect(plan.splitIndex).toEqual([tileOf(edge, DAY_MS)]);
+    // A bound on the lower edge of the range splits nothing; the upper one is held by every tile ending at it,
+    // down to the finest, read raw; the rest of each split tile is read whole, one level down.
+    expect(plan.raw).toEqual([tileOf(edge, finest)]);
+    expect(plan.splitLevel).toEqual(TILE_LEVELS.slice(1).map((_, i) => TILE_LEVELS.length - 1 - i));
+    expect(plan.splitIndex).toEqual(plan.splitLevel.map((l) => tileOf(edge, TILE_LEVELS[l]!.ms)));
+    const whole = plan.index.map((k, i) => ({
+      lo: k * TILE_LEVELS[plan.level[i]!]!.ms,
+      ms: TILE_LEVELS[plan.level[i]!]!.ms,
+    }));
+    expect(whole.length).toBe(TILE_LEVELS.slice(1).reduce((n, l, i) => n + l.ms / TILE_LEVELS[i]!.ms - 1, 0));
+    expect(whole.reduce((n, t) => n + t.ms, 0)).toBe(DAY_MS - finest);
+    expect(Math.min(...whole.map((t) => t.lo))).toBe(edge - DAY_MS);
     const empty = { raw: [], level: [], index: [], splitLevel: [], splitIndex: [] };
     expect(planTiles([edge, edge])).toEqual(empty);
     expect(planTiles([])).toEqual(empty);

@@ -23,7 +23,8 @@
 --   <tx id>     "<t> <seq>"            a transaction is held: where its record is; or "!<t> <0|1>" while only its
 --                                      label is (so a transaction learns its flag from the field it reads anyway)
 --   " <tx id>"  "!<t> <0|1> <tx id>"   its fraud label
---   "<x> <k>"   tile k of the level named x (d: day, h: hour; finest first in ARGV[4]), in one of two forms:
+--   "<x> <k>"   tile k of the level named x (d: day, q: six hours, h: hour, m: ten minutes; finest first in
+--               ARGV[4]), in one of two forms:
 --                 "=<t> <seq> <amount> <0|1> <tx id>"  the tile holds this one record, and nothing is kept
 --                      below it;
 --                 "<count> <frauds> <dt> <sum part>…"  the tile holds `count` records, the newest at tile start
