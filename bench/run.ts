@@ -2,7 +2,7 @@
  * `npm run bench`: every scenario in turn, each against its own baseline in the same run. Starts Redis and
  * Kafka with scripts/services.sh (left running), builds, and writes each scenario's JSON to bench/results/.
  *
- *   npm run bench [-- --only http,ingest,backfill,inference] [--data ../shared/data/fraud-handbook]
+ *   npm run bench [-- --only http,ingest,backfill,inference,hot-entity] [--data ../shared/data/fraud-handbook]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'inference,backfill,ingest,http' },
+    only: { type: 'string', default: 'inference,backfill,ingest,http,hot-entity' },
     data: { type: 'string', default: '../shared/data/fraud-handbook' },
   },
 });
@@ -32,6 +32,7 @@ const scenarios: [string, string[]][] = [
   ['backfill', ['bench/backfill.ts', '--data', values.data]],
   ['ingest', ['bench/ingest.ts']],
   ['http', ['bench/http.ts']],
+  ['hot-entity', ['bench/hot-entity.ts']],
 ];
 for (const [name, args] of scenarios) {
   if (!only.has(name)) continue;
