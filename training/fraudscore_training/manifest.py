@@ -202,6 +202,11 @@ def validate(m: Any) -> list[str]:
             e.append("training.seed: int")
         if "command" in tr and not isinstance(tr["command"], str):
             e.append("training.command: string")
+        if "hyperparameters" in tr and not isinstance(tr["hyperparameters"], dict):
+            e.append("training.hyperparameters: object")
+    card = m.get("card")
+    if card is not None:
+        e += card_errors(card)
     golden = m.get("golden")
     if not isinstance(golden, list) or not golden:
         e.append("golden: a manifest needs golden examples to verify a load")
@@ -217,6 +222,26 @@ def validate(m: Any) -> list[str]:
             e.append(f"golden[{i}].members: expected {len(members)} finite member scores")
         if not _finite(g.get("score")):
             e.append(f"golden[{i}].score: finite number")
+    return e
+
+
+def card_errors(card: Any) -> list[str]:
+    """Mirror of CardSchema (src/domain/models/card.ts): the parts the service and the promotion policy read."""
+    if not isinstance(card, dict):
+        return ["card: not an object"]
+    e = []
+    if card.get("schema_version") != 1:
+        e.append("card.schema_version: must be 1")
+    if not (isinstance(card.get("created_at"), str) and DATETIME_RE.match(card["created_at"])):
+        e.append("card.created_at: must be an ISO datetime with offset")
+    trig = card.get("trigger")
+    if not (isinstance(trig, dict) and isinstance(trig.get("kind"), str) and trig["kind"]):
+        e.append("card.trigger.kind: required")
+    g = card.get("gate")
+    if not isinstance(g, dict) or g.get("verdict") not in ("eligible", "rejected"):
+        e.append("card.gate.verdict: eligible or rejected")
+    elif not isinstance(g.get("reasons"), list) or not isinstance(g.get("rules"), list):
+        e.append("card.gate: needs rules and reasons lists")
     return e
 
 

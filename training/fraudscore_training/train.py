@@ -327,6 +327,27 @@ def _short(r: dict) -> dict:
     return {k: r[k] for k in ev.METRIC_NAMES}
 
 
+def hyperparameters(cfg: Config, args) -> dict:
+    """Each member's settings as trained (and the stack's), for the model card."""
+    return {
+        "lgbm": {"objective": "binary", **cfg.lgbm, "seed": cfg.seed},
+        "logreg": {"scaler": "StandardScaler", "C": 1.0, "max_iter": 2000},
+        "mlp": {
+            "scaler": "StandardScaler",
+            "hidden_layer_sizes": list(cfg.mlp_hidden),
+            "alpha": 1e-4,
+            "batch_size": 1024,
+            "learning_rate_init": 1e-3,
+            "max_iter": cfg.mlp_max_iter,
+            "early_stopping": True,
+            "negative_sample_rate": cfg.mlp_negative_rate,
+            "seed": cfg.seed,
+        },
+        "stack": {"kind": "logistic_stack", "C": 1.0, "clip": CLIP},
+        **({"debug_shuffle_labels": True} if getattr(args, "debug_shuffle_labels", False) else {}),
+    }
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -354,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
         help="after fitting the stack, refit the members on members + validation periods (no gain on the July validation weeks; off)",
     )
     ap.add_argument("--features-command", default=None, help="the command that produced --features, for the report")
+    ap.add_argument("--folder", default=None, help="write the version here instead of <out>/<name>/<version> (a staging folder)")
+    ap.add_argument("--max-trees", type=int, default=None, help="LightGBM trees (default 400, 60 with --smoke)")
+    ap.add_argument(
+        "--debug-shuffle-labels",
+        action="store_true",
+        help="DEBUG: permute the labels of the training and validation rows (a deliberately useless model, to exercise the gate)",
+    )
     ap.add_argument("--description", default=None)
     args = ap.parse_args(argv)
 
@@ -368,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(seed=args.seed, threads=args.threads)
     if args.smoke:
         cfg = cfg.smoke_version()
+    if args.max_trees is not None:
+        if args.max_trees < 1:
+            ap.error("--max-trees must be >= 1")
+        cfg.lgbm = {**cfg.lgbm, "n_estimators": args.max_trees}
 
     fs = fsmod.load(args.feature_set, Path(args.features_dir) if args.features_dir else None)
     inputs = fs.names
@@ -391,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
         f"members: {plan.train_from.date()}..{(plan.members_until - DAY).date()} ({train.sum()} rows, {y[train].sum()} frauds); "
         f"validation: {plan.members_until.date()}..{(plan.train_until - DAY).date()} ({val.sum()} rows, {y[val].sum()} frauds)"
     )
+
+    if args.debug_shuffle_labels:
+        rows = np.flatnonzero(train | val)
+        y = y.copy()
+        y[rows] = np.random.default_rng(args.seed).permutation(y[rows])
+        log("DEBUG --debug-shuffle-labels: training and validation labels permuted")
 
     # ---- fit
     t0 = time.time()
@@ -568,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- write the version folder; manifest.json last
     t0 = time.time()
-    folder = Path(args.out) / args.name / str(args.version)
+    folder = Path(args.folder) if args.folder else Path(args.out) / args.name / str(args.version)
     folder.mkdir(parents=True, exist_ok=True)
     old = folder / "manifest.json"
     if old.exists():
@@ -629,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             "frauds": int(y[train].sum() + y[val].sum()),
             "seed": args.seed,
             "command": command,
+            "hyperparameters": hyperparameters(cfg, args),
         },
         "golden": golden,
     }
