@@ -43,6 +43,8 @@ export const EnvSchema = z.object({
   MODEL_DIR: z.string().min(1).default('models'),
   MODEL_NAME: z.string().min(1).default('fraudscore'),
   MODEL_VERSION: z.string().min(1).optional(),
+  /** A version without a model card may not be activated or canaried without an audited override (prod: on). */
+  REQUIRE_MODEL_CARD: bool.default(false),
   FEATURE_DIR: z.string().min(1).default('features'),
   FEATURE_RETENTION_GRACE_DAYS: z.coerce.number().min(0).max(365).default(1),
   /** Events (and score requests) dated more than this ahead of the processing clock are refused as `future`. */

@@ -29,7 +29,10 @@ Options:
   --feature-dir <dir>    feature set definitions, for validate (default FEATURE_DIR or features)
   --url <url>            the service (default http://localhost:8080)
   --model <name>         model name (default MODEL_NAME or fraudscore)
-  --json                 print JSON instead of text`;
+  --json                 print JSON instead of text
+  --override --reason <text>
+                         activate / canary a version its model card refuses (gate rejected, or no card with
+                         REQUIRE_MODEL_CARD): the service logs it as an audit event with the reason`;
 
 interface Options {
   readonly dir: string;
@@ -38,6 +41,7 @@ interface Options {
   readonly model: string;
   readonly clear: boolean;
   readonly json: boolean;
+  readonly override?: string;
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -51,8 +55,12 @@ export async function run(argv: string[]): Promise<void> {
       model: { type: 'string', default: process.env.MODEL_NAME || 'fraudscore' },
       clear: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      override: { type: 'boolean', default: false },
+      reason: { type: 'string' },
     },
   });
+  if (values.override && !values.reason?.trim())
+    throw new UsageError('--override needs --reason <why>', help);
   const o: Options = {
     dir: values.dir,
     featureDir: values['feature-dir'],
@@ -60,6 +68,7 @@ export async function run(argv: string[]): Promise<void> {
     model: values.model,
     clear: values.clear,
     json: values.json,
+    ...(values.override ? { override: values.reason!.trim() } : {}),
   };
   const [command, ...args] = positionals;
   const arity = (n: number, usage: string) => {
@@ -187,7 +196,16 @@ async function validate(path: string, o: Options): Promise<void> {
 }
 
 async function change(o: Options, method: string, action: string, body?: object): Promise<void> {
-  const status = await admin(o, method, `/admin/models/${encodeURIComponent(o.model)}/${action}`, body);
+  const query =
+    o.override && (action === 'activate' || (action === 'canary' && method === 'PUT'))
+      ? `?${new URLSearchParams({ override: 'true', reason: o.override })}`
+      : '';
+  const status = await admin(
+    o,
+    method,
+    `/admin/models/${encodeURIComponent(o.model)}/${action}${query}`,
+    body,
+  );
   if (status !== undefined) show(o, { models: [status] });
 }
 
@@ -255,6 +273,7 @@ function versionLine(v: VersionStatus, live: boolean): string {
   }
   if (v.manifestError) parts.push(`invalid manifest: ${v.manifestError}`);
   if (v.featureSet) parts.push(v.featureSet);
+  if (v.gate && v.gate !== 'none') parts.push(`gate ${v.gate}`);
   if (v.createdAt) parts.push(`created ${v.createdAt}`);
   const evaluation = Object.entries(v.evaluation ?? {})
     .filter(([, x]) => typeof x === 'number')

@@ -41,6 +41,16 @@ const STATE_ERRORS = {
   no_active: { status: 409, description: 'The model has no active version' },
   no_previous: { status: 409, description: 'The model has no previous version to roll back to' },
   not_loaded: { status: 404, description: 'The model version is not loaded' },
+  gate_rejected: {
+    status: 409,
+    description:
+      'The version was rejected by its evaluation gate (model card); it is kept for inspection and serves (activate, canary) only with `override=true` and a `reason`, which is audited',
+  },
+  card_missing: {
+    status: 409,
+    description:
+      'The version has no model card and REQUIRE_MODEL_CARD is on; it serves (activate, canary) only with `override=true` and a `reason`, which is audited',
+  },
   store_unavailable: { status: 503, description: 'The feature store is unavailable; retry later' },
   control_plane_unavailable: {
     status: 503,

@@ -158,7 +158,10 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     logger: logger.child({ component: 'fleet' }),
     // MODEL_VERSION is only the first desired state, written when the control plane has none yet.
     initialVersion: async (model) =>
-      model === config.MODEL_NAME && config.MODEL_VERSION ? config.MODEL_VERSION : registry.latest(model),
+      model === config.MODEL_NAME && config.MODEL_VERSION
+        ? config.MODEL_VERSION
+        : registry.latestPromotable(model, config.REQUIRE_MODEL_CARD),
+    requireCard: config.REQUIRE_MODEL_CARD,
     pollMs: config.CONTROL_POLL_MS,
     heartbeatMs: config.CONTROL_HEARTBEAT_MS,
     onGenerations: (model, g) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CardSchema } from './card.js';
 import { MODEL_NAME, MODEL_VERSION } from './names.js';
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
@@ -89,7 +90,11 @@ export const ManifestSchema = z
       frauds: z.number().int().min(0),
       seed: z.number().int(),
       command: z.string().optional(),
+      /** Each member's settings as trained, by member name (for the model card). */
+      hyperparameters: z.record(z.string(), z.unknown()).optional(),
     }),
+    /** The model card: provenance, comparison with the champion and the gate verdict (absent before cards). */
+    card: CardSchema.optional(),
     golden: z
       .array(z.object({ inputs: z.array(Finite), members: z.array(Finite), score: Finite }))
       .min(1, 'a manifest needs golden examples to verify a load'),

@@ -1,3 +1,4 @@
+import type { Card, GateVerdict } from './card.js';
 import type { LoadFailure } from './load-error.js';
 
 /** What the registry reports of each model and version: the admin API's and the CLI's listing. */
@@ -23,6 +24,10 @@ export interface VersionStatus {
   readonly featureSet?: string;
   readonly description?: string;
   readonly evaluation?: Record<string, unknown>;
+  /** The gate's verdict from the model card; `none` when the version has no card. */
+  readonly gate?: GateVerdict | 'none';
+  /** The model card (manifest `card`), when the version has one. */
+  readonly card?: Card;
   /** The last failed load; kept until a load of this version succeeds. */
   readonly failure?: Failure;
   /** The manifest on disk could not be read or validated. */

@@ -19,6 +19,27 @@ export interface AdminRoutesOptions {
 const Params = z.object({ name: ModelNameSchema, version: ModelVersionSchema.optional() });
 const VersionBody = z.object({ version: ModelVersionSchema }).strict();
 const CanaryBody = VersionBody.extend({ percent: z.number().gt(0).max(100) }).strict();
+/** Serving a version its model card refuses (rejected gate; no card when required) needs both, and is audited. */
+const OverrideQuery = z
+  .object({
+    override: z
+      .enum(['true', 'false'])
+      .optional()
+      .describe('true: serve the version even though its model card refuses it (audited)'),
+    reason: z
+      .string()
+      .trim()
+      .min(3)
+      .max(500)
+      .optional()
+      .describe('why the override is needed; required with override=true, kept in the audit event'),
+  })
+  .strict()
+  .refine((q) => q.override !== 'true' || q.reason !== undefined, {
+    message: 'override=true needs a reason',
+    path: ['reason'],
+  });
+const PROMOTION_ERRORS: readonly ErrorCode[] = ['gate_rejected', 'card_missing'];
 
 /** Every admin route is behind the token: the onRequest hook below answers 401 and 403. */
 const guarded = (doc: Omit<RouteDoc, 'bearer'>) =>
@@ -59,6 +80,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
       throw err;
     }
   };
+  const override = (req: FastifyRequest) => {
+    const q = OverrideQuery.safeParse(req.query ?? {});
+    if (!q.success) throw validationError(q.error, 'querystring');
+    return q.data.override === 'true' ? { reason: q.data.reason!, by: req.ip } : undefined;
+  };
   const summary = async (name: string) => {
     const [models, fleet] = await Promise.all([o.registry.list(), o.fleet.status(name)]);
     const local = models.find((m) => m.name === name);
@@ -93,14 +119,18 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   const activateDoc = guarded({
     summary: 'Make a version the one that serves; the one it replaces becomes the rollback target',
     params: Params,
+    query: OverrideQuery,
     body: VersionBody,
     responses: AFTER_CHANGE,
-    errors: [...CHANGE_ERRORS, ...SHARED_ERRORS],
+    errors: [...CHANGE_ERRORS, ...PROMOTION_ERRORS, ...SHARED_ERRORS],
   });
   app.post('/admin/models/:name/activate', activateDoc, async (req) => {
     const { name } = params(req);
     const { version } = body(VersionBody, req);
-    await change(req, 'activate', { model: name, version }, () => o.fleet.activate(name, version));
+    const ov = override(req);
+    await change(req, 'activate', { model: name, version, ...overrideDetail(ov) }, () =>
+      o.fleet.activate(name, version, ov),
+    );
     return summary(name);
   });
 
@@ -119,14 +149,18 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   const canaryDoc = guarded({
     summary: 'Send a share of customers (sticky by customer id) to a version instead of the active one',
     params: Params,
+    query: OverrideQuery,
     body: CanaryBody,
     responses: AFTER_CHANGE,
-    errors: [...CHANGE_ERRORS, 'invalid_argument', 'no_active', ...SHARED_ERRORS],
+    errors: [...CHANGE_ERRORS, ...PROMOTION_ERRORS, 'invalid_argument', 'no_active', ...SHARED_ERRORS],
   });
   app.put('/admin/models/:name/canary', canaryDoc, async (req) => {
     const { name } = params(req);
     const canary = body(CanaryBody, req);
-    await change(req, 'canary_set', { model: name, ...canary }, () => o.fleet.setCanary(name, canary));
+    const ov = override(req);
+    await change(req, 'canary_set', { model: name, ...canary, ...overrideDetail(ov) }, () =>
+      o.fleet.setCanary(name, canary, ov),
+    );
     return summary(name);
   });
 
@@ -168,3 +202,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     return summary(name);
   });
 };
+
+function overrideDetail(ov: { reason: string } | undefined): object {
+  return ov ? { override: true, override_reason: ov.reason } : {};
+}

@@ -1,4 +1,5 @@
 import { ServiceError } from '../../domain/errors.js';
+import { promotionRefusal } from '../../domain/models/card.js';
 import { ModelLoadError } from '../../domain/models/load-error.js';
 import {
   type ReplicaStatus,
@@ -27,8 +28,18 @@ export interface FleetDeps {
   readonly pollMs?: number;
   /** Heartbeat period (ms; default 5,000); a heartbeat lives three periods. */
   readonly heartbeatMs?: number;
+  /** REQUIRE_MODEL_CARD: a version without a model card may not be activated or canaried without an override. */
+  readonly requireCard?: boolean;
   /** Told the desired and applied generations of a model whenever either may have changed. */
   readonly onGenerations?: (model: string, g: { desired: number; applied: number }) => void;
+}
+
+/** An explicit decision to serve a version its card refuses (rejected gate, or no card when required). */
+export interface PromotionOverride {
+  /** Why: required, kept in the audit event. */
+  readonly reason: string;
+  /** Who asked (e.g. the admin API caller's address). */
+  readonly by?: string;
 }
 
 /** A model's desired state, the live replicas' reports, and whether they all serve it. */
@@ -127,7 +138,15 @@ export class ModelFleet {
     return f.converging;
   }
 
-  activate(model: string, version: string): Promise<ServingState> {
+  /**
+   * Makes `version` the active one. Refused with `gate_rejected` (or `card_missing` when cards are required)
+   * unless `override` is given, which is then logged as an audit event (`audit: "gate_override"`).
+   */
+  activate(model: string, version: string, override?: PromotionOverride): Promise<ServingState> {
+    return this.promoting(model, version, 'activate', override, () => this.activateUnguarded(model, version));
+  }
+
+  private activateUnguarded(model: string, version: string): Promise<ServingState> {
     return this.change(model, (c) =>
       c.active === version
         ? c
@@ -153,7 +172,21 @@ export class ModelFleet {
     });
   }
 
-  setCanary(model: string, canary: { version: string; percent: number }): Promise<ServingState> {
+  /** Sends a share of customers to `canary.version`; guarded like `activate`. */
+  setCanary(
+    model: string,
+    canary: { version: string; percent: number },
+    override?: PromotionOverride,
+  ): Promise<ServingState> {
+    return this.promoting(model, canary.version, 'canary_set', override, () =>
+      this.setCanaryUnguarded(model, canary),
+    );
+  }
+
+  private setCanaryUnguarded(
+    model: string,
+    canary: { version: string; percent: number },
+  ): Promise<ServingState> {
     return this.change(model, (c) => {
       const { version, percent } = canary;
       if (!(Number.isFinite(percent) && percent > 0 && percent <= 100))
@@ -184,6 +217,44 @@ export class ModelFleet {
 
   clearShadow(model: string): Promise<ServingState> {
     return this.change(model, ({ shadow: _, ...rest }) => rest);
+  }
+
+  /**
+   * Runs a change that puts `version` in front of customers, after the promotion rule of its model card: a
+   * refusal is thrown as a ServiceError (409) unless overridden; an override that went through is audited.
+   * A version whose manifest cannot be read is left to the change itself, which reports why it cannot load.
+   */
+  private async promoting(
+    model: string,
+    version: string,
+    action: 'activate' | 'canary_set',
+    override: PromotionOverride | undefined,
+    run: () => Promise<ServingState>,
+  ): Promise<ServingState> {
+    const manifest = await this.d.registry.manifest(model, version).catch(() => undefined);
+    const refusal =
+      manifest &&
+      promotionRefusal({ name: model, version, card: manifest.card }, this.d.requireCard ?? false);
+    if (refusal && !override) throw new ServiceError(refusal.code, refusal.message);
+    const state = await run();
+    if (refusal && override)
+      this.d.logger.warn(
+        {
+          audit: 'gate_override',
+          model,
+          version,
+          action,
+          refused: refusal.code,
+          gate: manifest?.card?.gate.verdict ?? 'none',
+          gate_reasons: manifest?.card?.gate.reasons,
+          reason: override.reason,
+          ...(override.by ? { by: override.by } : {}),
+          replica: this.d.replica,
+          generation: state.generation,
+        },
+        `${action} of ${model}@${version} overrode its model card (${refusal.code})`,
+      );
+    return state;
   }
 
   /** The desired state of `model`, each live replica's report, and whether they all serve the desired state. */

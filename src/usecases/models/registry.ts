@@ -1,6 +1,8 @@
 import { ServiceError } from '../../domain/errors.js';
 import { canaryBucket } from '../../domain/models/bucket.js';
+import { promotionRefusal } from '../../domain/models/card.js';
 import { ModelLoadError } from '../../domain/models/load-error.js';
+import type { Manifest } from '../../domain/models/manifest.js';
 import type { ServingRoles } from '../../domain/models/serving-state.js';
 import type { Failure, ModelStatus, VersionState, VersionStatus } from '../../domain/models/status.js';
 import type { Clock } from '../../ports/clock.js';
@@ -126,6 +128,25 @@ export class ModelRegistry {
   /** The highest complete version on disk. */
   async latest(name: string): Promise<string | undefined> {
     return (await this.options.source.list()).get(name)?.at(-1);
+  }
+
+  /** The manifest of a version: the loaded one, else read (and validated) from the source. */
+  async manifest(name: string, version: string): Promise<Manifest> {
+    return this.get(name, version)?.manifest ?? this.options.source.readManifest(name, version);
+  }
+
+  /**
+   * The highest version on disk that may serve without an override (see promotionRefusal): not rejected by its
+   * gate and, when cards are required, with a card. Versions whose manifest cannot be read are skipped.
+   */
+  async latestPromotable(name: string, requireCard: boolean): Promise<string | undefined> {
+    const versions = (await this.options.source.list()).get(name) ?? [];
+    for (let i = versions.length - 1; i >= 0; i--) {
+      const v = versions[i]!;
+      const m = await this.manifest(name, v).catch(() => undefined);
+      if (m && !promotionRefusal({ name, version: v, card: m.card }, requireCard)) return v;
+    }
+    return undefined;
   }
 
   /** Loads and verifies a version without giving it a role; it stays loaded until `unload`. */
@@ -376,6 +397,8 @@ export class ModelRegistry {
       featureSet: manifest && `${manifest.feature_set.name}_v${manifest.feature_set.version}`,
       description: manifest?.description,
       evaluation: manifest?.evaluation,
+      gate: manifest ? (manifest.card?.gate.verdict ?? 'none') : undefined,
+      card: manifest?.card,
       failure,
       manifestError,
     };
