@@ -24,6 +24,10 @@ const commands: Record<string, Command> = {
     summary: 'publish handbook CSV files to Kafka as transaction and label events',
     load: () => import('./replay.js'),
   },
+  retrain: {
+    summary: 'build, evaluate (gate against the champion) and publish the next model version',
+    load: () => import('./retrain.js'),
+  },
   models: {
     summary: 'list, validate and switch model versions (directory or running service)',
     load: () => import('./models.js'),

@@ -1,18 +1,39 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import pino from 'pino';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { CsvWriter } from '../adapters/fs/csv-writer.js';
 import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
 import { fileRows } from '../adapters/fs/handbook-csv.js';
+import { FsModelFolders } from '../adapters/fs/model-folders.js';
 import { FsModelRepository } from '../adapters/fs/model-repository.js';
 import { ensureTopics } from '../adapters/kafka/topics.js';
 import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
+import { PythonTrainer } from '../adapters/python/trainer.js';
+import { RedisControlPlane } from '../adapters/redis/redis-control-plane.js';
+import { loadConfig } from '../config.js';
 import type { CompiledFeatureSet } from '../domain/features/engine.js';
 import { DAY_MS } from '../domain/features/time.js';
+import type { Logger } from '../ports/logger.js';
 import type { RowSource } from '../ports/row-source.js';
 import { backfill } from '../usecases/backfill.js';
 import { ModelRegistry } from '../usecases/models/registry.js';
 import { replay } from '../usecases/replay.js';
+import {
+  type Champion,
+  type HistoryStats,
+  type RetrainRequest,
+  type RetrainResult,
+  retrain,
+} from '../usecases/retrain.js';
+import { createRedisClient } from './stores.js';
 
 /**
  * `fraudscore backfill`: the history through the engine with the in-memory store, into a CSV file.
@@ -109,4 +130,133 @@ export function offlineModelRegistry(
     batching: { enabled: false, maxRows: 1, maxWaitMs: 0 },
     psiWindow: 100,
   });
+}
+
+/** Backfill engines `fraudscore retrain` can pass the history through (issue 22 adds duckdb and spark). */
+export const BACKFILL_ENGINES = ['node'] as const;
+
+export interface RetrainFilesOptions extends Omit<RetrainRequest, 'workDir' | 'featureDir'> {
+  readonly inputs: readonly string[];
+  /** Last day of history used (inclusive, YYYY-MM-DD); default: everything in the inputs. */
+  readonly until?: string;
+  readonly modelDir: string;
+  readonly featureDir: string;
+  /** The champion by version; default: the control plane's active version, else the latest eligible on disk. */
+  readonly champion?: string;
+  readonly python: string;
+  readonly trainingDir: string;
+  readonly workDir?: string;
+  readonly keepWork?: boolean;
+  readonly logger: Logger;
+  readonly onProgress?: (step: string, done: number) => void;
+}
+
+/**
+ * `fraudscore retrain` over handbook-format files: wires the retrain use case to the node backfill (the
+ * service's feature engine, in memory), the Python trainer, MODEL_DIR and — when REDIS_URL or
+ * REDIS_CLUSTER_NODES is set — the control plane, whose active version is the champion.
+ */
+export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainResult> {
+  const sets = featureSetsFrom(o.featureDir);
+  const untilMs = o.until ? Date.parse(`${o.until}T00:00:00Z`) + DAY_MS : Number.POSITIVE_INFINITY;
+  const repo = new FsModelRepository({ dir: o.modelDir, runtime: new OnnxModelRuntime(), featureSets: sets });
+  const registry = offlineModelRegistry(o.modelDir, sets, o.name);
+  const workDir = o.workDir ?? (await mkdtemp(join(tmpdir(), 'fraudscore-retrain-')));
+  const featureSetOf = async (version: string) => {
+    const m = await repo.readManifest(o.name, version);
+    return `${m.feature_set.name}_v${m.feature_set.version}`;
+  };
+  try {
+    return await retrain(
+      { ...o, workDir },
+      {
+        folders: new FsModelFolders(o.modelDir),
+        trainer: new PythonTrainer({ python: o.python, packageDir: o.trainingDir }),
+        backfill: async (featureSet, engine, output, onProgress) => {
+          if (!(BACKFILL_ENGINES as readonly string[]).includes(engine))
+            throw new Error(
+              `backfill engine ${engine} is not available here (known: ${BACKFILL_ENGINES.join(', ')})`,
+            );
+          const set = sets.get(featureSet);
+          if (!set)
+            throw new Error(`unknown feature set ${featureSet} (known: ${[...sets.keys()].join(', ')})`);
+          const stats = { rows: 0, frauds: 0, firstMs: Number.NaN, lastMs: Number.NaN };
+          const source: RowSource = (onRow, afterChunk) =>
+            fileRows(o.inputs)((row) => {
+              if (row.t >= untilMs) return;
+              if (stats.rows === 0) stats.firstMs = row.t;
+              stats.lastMs = row.t;
+              stats.rows++;
+              if (row.fraud) stats.frauds++;
+              onRow(row);
+            }, afterChunk);
+          await backfillToCsv(source, { set, output, onProgress });
+          if (stats.rows === 0) throw new Error(`no transactions in the inputs up to ${o.until}`);
+          return stats satisfies HistoryStats;
+        },
+        champion: async (name): Promise<Champion | undefined> => {
+          if (o.champion)
+            return { version: o.champion, source: 'option', featureSet: await featureSetOf(o.champion) };
+          const active = await activeFromControlPlane(name, o.logger);
+          if (active)
+            return { version: active, source: 'control_plane', featureSet: await featureSetOf(active) };
+          const latest = await registry.latestPromotable(name, false);
+          return latest
+            ? { version: latest, source: 'latest_eligible', featureSet: await featureSetOf(latest) }
+            : undefined;
+        },
+        fingerprint: () => fingerprintFiles(o.inputs, o.until),
+        code: gitCommit,
+        logger: o.logger,
+        now: () => performance.now(),
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      },
+    );
+  } finally {
+    await registry.close();
+    if (!o.keepWork && !o.workDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The active version in the shared control plane, when the environment names one (Redis); else undefined. */
+async function activeFromControlPlane(name: string, logger: Logger): Promise<string | undefined> {
+  const config = loadConfig();
+  if (!config.REDIS_URL && !config.REDIS_CLUSTER_NODES) return undefined;
+  const client = createRedisClient(config, { failFast: true }, logger);
+  if (!client) return undefined;
+  try {
+    const state = await new RedisControlPlane(client, config.REDIS_KEY_PREFIX, systemClock).read(name);
+    return state?.active;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** sha256 of each input file and of their digests in order: the card's data fingerprint. */
+async function fingerprintFiles(paths: readonly string[], until?: string): Promise<Record<string, unknown>> {
+  const inputs = [];
+  for (const path of paths) {
+    const h = createHash('sha256');
+    for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+    inputs.push({ path, bytes: (await stat(path)).size, sha256: h.digest('hex') });
+  }
+  const all = createHash('sha256');
+  for (const i of inputs) all.update(`${i.sha256}\n`);
+  return { algorithm: 'sha256', sha256: all.digest('hex'), inputs, ...(until ? { until } : {}) };
+}
+
+async function gitCommit(): Promise<{ commit?: string; dirty?: boolean }> {
+  const run = promisify(execFile);
+  try {
+    const { stdout } = await run('git', ['rev-parse', 'HEAD']);
+    const { stdout: status } = await run('git', ['status', '--porcelain', '--untracked-files=no']);
+    return { commit: stdout.trim(), dirty: status.trim() !== '' };
+  } catch {
+    return {};
+  }
+}
+
+/** JSON log lines on stderr, for one-shot jobs whose stdout is their result (retrain --json). */
+export function stderrLogger(level: string): Logger & { flush(): void } {
+  return pino({ level, base: { component: 'retrain' } }, pino.destination({ fd: 2, sync: true }));
 }
