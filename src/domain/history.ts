@@ -9,4 +9,10 @@ export interface HandbookRow {
   readonly terminal_id: string;
   readonly amount: number;
   readonly fraud: boolean;
+  /**
+   * When the fraud label became known (LABELED_AT, epoch ms), if the file says so: the backfill then applies the
+   * label at that point of the replay, as the worker would have when the label arrived, instead of with the
+   * transaction.
+   */
+  readonly labeledAt?: number;
 }

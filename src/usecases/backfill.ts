@@ -1,5 +1,6 @@
 import type { CompiledFeatureSet, TxInput } from '../domain/features/engine.js';
 import type { RecordColumns } from '../domain/features/records.js';
+import type { HandbookRow } from '../domain/history.js';
 import type { RowSink, RowSource } from '../ports/row-source.js';
 import type { EntityWindowState, WindowStateStore } from '../ports/window-state.js';
 
@@ -17,7 +18,9 @@ const BASE = ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX
 /**
  * Replays the history in time order through the same engine the service uses, with the in-memory store,
  * and writes one row of features per transaction: the training set. Each fraud label is applied with its
- * transaction; the engine's delays decide when a label becomes visible, exactly as online.
+ * transaction — or, when the row says when it was labelled (`labeledAt`, later than the transaction), once the
+ * replay reaches that time, as the worker applies a label when it arrives; the engine's delays then decide
+ * when a label becomes visible, exactly as online. TX_FRAUD (the training target) is the label either way.
  */
 export async function backfill(source: RowSource, o: BackfillOptions): Promise<{ rows: number }> {
   const { set, store } = o;
@@ -30,9 +33,16 @@ export async function backfill(source: RowSource, o: BackfillOptions): Promise<{
   const states: EntityWindowState[] = [];
   const windows: RecordColumns[] = [];
 
+  // Labels known later than their transaction, by the time they become known (a binary min-heap).
+  const later: HandbookRow[] = [];
+  const labelNow = (r: HandbookRow) => {
+    for (const e of entities) store.applyLabelTo(store.entity(e.name, r[e.key]), r.id, r.t, true);
+  };
+
   let done = 0;
   const rows = await source(
     (r) => {
+      while (later.length > 0 && later[0]!.labeledAt! <= r.t) labelNow(popEarliest(later));
       const tx: TxInput = r;
       for (let e = 0; e < entities.length; e++) {
         states[e] = store.entity(entities[e]!.name, tx[entities[e]!.key]);
@@ -40,7 +50,8 @@ export async function backfill(source: RowSource, o: BackfillOptions): Promise<{
       }
       set.compute(tx, windows, vector);
       for (const s of states) store.applyTxTo(s, r.id, r.t, r.amount);
-      if (r.fraud) for (const s of states) store.applyLabelTo(s, r.id, r.t, true);
+      if (r.fraud && r.labeledAt !== undefined && r.labeledAt > r.t) pushLabel(later, r);
+      else if (r.fraud) for (const s of states) store.applyLabelTo(s, r.id, r.t, true);
       out.text(r.id);
       out.text(r.datetime);
       out.text(r.customer_id);
@@ -58,4 +69,33 @@ export async function backfill(source: RowSource, o: BackfillOptions): Promise<{
   );
   await out.close();
   return { rows };
+}
+
+function pushLabel(heap: HandbookRow[], r: HandbookRow): void {
+  heap.push(r);
+  for (let i = heap.length - 1; i > 0; ) {
+    const up = (i - 1) >> 1;
+    if (heap[up]!.labeledAt! <= heap[i]!.labeledAt!) break;
+    [heap[up], heap[i]] = [heap[i]!, heap[up]!];
+    i = up;
+  }
+}
+
+function popEarliest(heap: HandbookRow[]): HandbookRow {
+  const top = heap[0]!;
+  const last = heap.pop()!;
+  if (heap.length > 0) {
+    heap[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && heap[l]!.labeledAt! < heap[m]!.labeledAt!) m = l;
+      if (r < heap.length && heap[r]!.labeledAt! < heap[m]!.labeledAt!) m = r;
+      if (m === i) break;
+      [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+      i = m;
+    }
+  }
+  return top;
 }

@@ -6,6 +6,8 @@ import type { GateResult, ModelFolders, Trainer } from '../ports/trainer.js';
 export interface HistoryStats {
   readonly rows: number;
   readonly frauds: number;
+  /** Frauds whose row said when they were labelled (LABELED_AT): applied then, not with their transaction. */
+  readonly labeledAt: number;
   /** First and last event time, epoch ms. */
   readonly firstMs: number;
   readonly lastMs: number;
@@ -171,7 +173,9 @@ export async function retrain(r: RetrainRequest, d: RetrainDeps): Promise<Retrai
               frauds: history.frauds,
               engine: r.engine,
               labels:
-                'applied with their transaction by the backfill; the feature set delays decide when they are visible (the events carry no labeled_at)',
+                history.labeledAt > 0
+                  ? `${history.labeledAt} of ${history.frauds} fraud labels applied at their labeled_at, the rest with their transaction; the feature set delays decide when they are visible`
+                  : 'applied with their transaction (the events carry no labeled_at); the feature set delays decide when they are visible',
             },
             champion_source: champion?.source ?? null,
             trainer_options: r.trainerOptions,

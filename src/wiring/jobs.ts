@@ -180,7 +180,7 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
           const set = sets.get(featureSet);
           if (!set)
             throw new Error(`unknown feature set ${featureSet} (known: ${[...sets.keys()].join(', ')})`);
-          const stats = { rows: 0, frauds: 0, firstMs: Number.NaN, lastMs: Number.NaN };
+          const stats = { rows: 0, frauds: 0, labeledAt: 0, firstMs: Number.NaN, lastMs: Number.NaN };
           const source: RowSource = (onRow, afterChunk) =>
             fileRows(o.inputs)((row) => {
               if (row.t >= untilMs) return;
@@ -188,6 +188,7 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
               stats.lastMs = row.t;
               stats.rows++;
               if (row.fraud) stats.frauds++;
+              if (row.fraud && row.labeledAt !== undefined) stats.labeledAt++;
               onRow(row);
             }, afterChunk);
           await backfillToCsv(source, { set, output, onProgress });

@@ -110,7 +110,9 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
   if (missing.length) throw new Error(`${path}: missing column(s) ${missing.join(', ')}`);
   const [id, dt, cust, term, amt] = REQUIRED.map((c) => col[c]!) as [number, number, number, number, number];
   const fraudCol = col.TX_FRAUD ?? -1;
+  const labeledCol = col.LABELED_AT ?? -1;
   const parseTime = handbookTimeParser();
+  const parseLabeled = handbookTimeParser();
   return (line, n) => {
     const f = line.split(',');
     const datetime = f[dt] ?? '';
@@ -118,7 +120,7 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
     const amount = Number(f[amt]);
     if (f.length < 5 || !Number.isFinite(t) || !Number.isFinite(amount) || amount < 0)
       throw new Error(`${path}:${n}: bad row ${JSON.stringify(line.slice(0, 200))}`);
-    return {
+    const row = {
       id: f[id]!,
       datetime,
       t,
@@ -127,6 +129,12 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
       amount,
       fraud: f[fraudCol] === '1',
     };
+    const labeled = labeledCol >= 0 ? f[labeledCol] : undefined;
+    if (!labeled) return row;
+    const labeledAt = parseLabeled(labeled);
+    if (!Number.isFinite(labeledAt))
+      throw new Error(`${path}:${n}: bad LABELED_AT ${JSON.stringify(labeled)}`);
+    return { ...row, labeledAt };
   };
 }
 
