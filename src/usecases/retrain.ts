@@ -54,6 +54,8 @@ export interface RetrainDeps {
     output: string,
     onProgress: (done: number) => void,
   ): Promise<HistoryStats>;
+  /** The service's own load pipeline on the staged folder (schema, checksums, golden rows, warm-up); throws when refused. */
+  verify(folder: string, name: string, version: string): Promise<void>;
   /** The version the new one must beat, or undefined for the first version. */
   champion(name: string): Promise<Champion | undefined>;
   /** sha256 of the inputs, for the card. */
@@ -185,6 +187,7 @@ export async function retrain(r: RetrainRequest, d: RetrainDeps): Promise<Retrai
         (line) => logger.info({ step: 'gate' }, line),
       ),
     );
+    await step('verify', () => d.verify(staged, r.name, version));
     const folder = await step('publish', () => d.folders.publish(staged, r.name, version));
     logger.info(
       { model: r.name, version, verdict: gate.verdict, reasons: gate.reasons, folder },

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -205,6 +205,22 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
           return latest
             ? { version: latest, source: 'latest_eligible', featureSet: await featureSetOf(latest) }
             : undefined;
+        },
+        verify: async (folder, name, version) => {
+          // The repository reads <dir>/<name>/<version>: the staged folder is linked into that shape.
+          const dir = join(workDir, 'verify');
+          await mkdir(join(dir, name), { recursive: true });
+          await symlink(folder, join(dir, name, version), 'dir');
+          try {
+            const v = await new FsModelRepository({
+              dir,
+              runtime: new OnnxModelRuntime(),
+              featureSets: sets,
+            }).load(name, version);
+            await Promise.all(v.sessions.map((s) => s.release()));
+          } finally {
+            await rm(dir, { recursive: true, force: true });
+          }
         },
         fingerprint: () => fingerprintFiles(o.inputs, o.until),
         code: gitCommit,
