@@ -1,3 +1,4 @@
+import type { Decision } from '../scoring/decision.js';
 import { type OutcomeCounts, SCORE_BINS } from './outcomes.js';
 
 export interface VersionMetrics {
@@ -14,6 +15,8 @@ export interface VersionMetrics {
   readonly precision_at_decline: number | null;
   readonly recall_at_decline: number | null;
   readonly label_latency_p50_hours: number | null;
+  /** Outcomes per decision the version made: the confusion counts. */
+  readonly outcomes_by_decision: Record<Decision, { fraud: number; not_fraud: number }>;
 }
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
@@ -85,6 +88,11 @@ export function versionMetrics(c: OutcomeCounts): VersionMetrics {
     precision_at_decline: ratio(decline.fraud, decline.fraud + decline.legit),
     recall_at_decline: ratio(decline.fraud, frauds),
     label_latency_p50_hours: medianLatencyHours(c.latencyHours),
+    outcomes_by_decision: {
+      approve: { fraud: approve.fraud, not_fraud: approve.legit },
+      review: { fraud: review.fraud, not_fraud: review.legit },
+      decline: { fraud: decline.fraud, not_fraud: decline.legit },
+    },
   };
 }
 
