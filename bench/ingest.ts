@@ -95,8 +95,19 @@ async function viaWorker(run: number): Promise<number> {
   await finished;
   const secs = (performance.now() - started) / 1000;
   await worker.stop();
+  await dropPrefix(redis, `bench-w-${stamp}-${run}`);
   await redis.quit();
   return events / secs;
+}
+
+/** The shared Redis keeps nothing of a run once it is measured. */
+async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
 }
 
 const usedMemory = async (redis: Redis) => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
@@ -119,19 +130,33 @@ async function baseline(run: number): Promise<{ rate: number; bytes: number }> {
   for (let i = 0; i < batch.events.length; i += 2000) await store.apply(batch.events.slice(i, i + 2000));
   const secs = (performance.now() - started) / 1000;
   const bytes = (await usedMemory(redis)) - before;
+  await dropPrefix(redis, `bench-b-${stamp}-${run}`);
   await redis.quit();
   return { rate: events / secs, bytes };
 }
 
-const rows: { run: number; worker: number; baseline: number; redis_mib: number }[] = [];
+const rows: {
+  run: number;
+  worker: number;
+  baseline: number;
+  redis_mib: number;
+  redis_bytes_per_event: number;
+}[] = [];
 for (let run = 0; run < REPEATS; run++) {
   const b = await baseline(run);
   const w = await viaWorker(run);
   const mib = +(b.bytes / 2 ** 20).toFixed(1);
-  rows.push({ run, worker: Math.round(w), baseline: Math.round(b.rate), redis_mib: mib });
+  const perEvent = Math.round(b.bytes / events);
+  rows.push({
+    run,
+    worker: Math.round(w),
+    baseline: Math.round(b.rate),
+    redis_mib: mib,
+    redis_bytes_per_event: perEvent,
+  });
   console.error(
     `run ${run}: worker ${Math.round(w)} events/s, baseline ${Math.round(b.rate)} events/s, ` +
-      `ratio ${(w / b.rate).toFixed(2)}; Redis memory for all ${events} events ${mib} MiB`,
+      `ratio ${(w / b.rate).toFixed(2)}; Redis memory for all ${events} events ${mib} MiB (${perEvent} B each)`,
   );
 }
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -11,7 +11,7 @@ import { type RetentionPolicy, rowsOf } from '../../src/domain/features/records.
 import { DAY_MS } from '../../src/domain/features/time.js';
 import type { FutureLimit } from '../../src/ports/clock.js';
 import type { FeatureStore } from '../../src/ports/feature-store.js';
-import { generateTransactions } from '../helpers/generate.js';
+import { type GeneratedTx, generateTransactions, rng } from '../helpers/generate.js';
 import { referenceFeatures } from '../helpers/reference-features.js';
 
 export interface StoreFactory {
@@ -41,13 +41,23 @@ const tx = (id: string, t: number, amount: number, customer = 'C1', terminal = '
   terminal_id: terminal,
 });
 
+/**
+ * The features of `x` as scoring computes them: from the store's bounded read (raw edge tiles plus whole-tile
+ * aggregates). They must equal, bit for bit, the features computed from every raw record the store holds.
+ */
 async function features(
   store: FeatureStore,
   set: CompiledFeatureSet,
   x: TxInput,
 ): Promise<Record<string, number>> {
-  const windows = await store.read(set.queries(x));
-  const v = set.compute(x, windows);
+  const [summaries, records] = await Promise.all([
+    store.summarize(set.summaryQueries(x)),
+    store.read(set.queries(x)),
+  ]);
+  const v = set.compute(x, summaries);
+  expect([...v], `${x.id} at ${new Date(x.t).toISOString()}: bounded read = every record`).toEqual([
+    ...set.compute(x, records),
+  ]);
   return Object.fromEntries(set.names.map((n, i) => [n, v[i]!]));
 }
 
@@ -261,6 +271,159 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
           'future',
           'future',
         ]);
+      });
+    });
+
+    describe('time tiles (bounded reads)', () => {
+      const HOUR = 3_600_000;
+      /** A UTC day edge: tiles of every level end here. */
+      const EDGE = Date.parse('2018-06-20T00:00:00Z');
+      const label = (x: GeneratedTx, fraud: boolean) =>
+        store.apply(labelEvents({ ...x, txId: x.id, fraud }, entities));
+      /**
+       * Scores `x` (stored or not) and expects the brute-force features over `history` (in arrival order): the
+       * reference takes records in time order, ties in arrival order, and an unstored `x` arriving last.
+       */
+      const expectReference = async (history: readonly GeneratedTx[], x: GeneratedTx) => {
+        const ordered = [...history].sort((a, b) => a.t - b.t);
+        const at = ordered.indexOf(x);
+        const all = at >= 0 ? ordered : [...ordered, x];
+        const expected = referenceFeatures(v2.definition, all, at >= 0 ? at : all.length - 1);
+        const got = Object.values(await features(store, v2, x));
+        expect(got, `${x.id} at ${new Date(x.t).toISOString()}`).toEqual(
+          expected.map((e, k) => closeTo(e, got[k]!)),
+        );
+      };
+      const gtx = (
+        id: string,
+        t: number,
+        amount: number,
+        c: string,
+        m: string,
+        fraud = false,
+      ): GeneratedTx => ({
+        ...tx(id, t, amount, c, m),
+        fraud,
+      });
+      /** Times on and next to tile edges, and inside tiles, over the 36 days before EDGE. */
+      const offsets = [
+        0,
+        1,
+        -1,
+        HOUR,
+        HOUR + 1,
+        HOUR - 1,
+        5 * HOUR + 1_234_000,
+        12 * HOUR,
+        23 * HOUR + 3_599_999,
+        // Ten-minute and six-hour edges, and next to them.
+        10 * 60_000,
+        HOUR + 10 * 60_000 - 1,
+        6 * HOUR,
+        18 * HOUR + 1,
+      ];
+
+      it('counts records on tile edges, and windows whose bounds fall on edges or inside tiles', async () => {
+        const history: GeneratedTx[] = [];
+        let n = 0;
+        for (let d = 36; d >= 1; d--)
+          for (const [k, o] of offsets.entries()) {
+            // Two customers, one terminal: each tile of the terminal holds several records, some at equal times.
+            const x = gtx(`e${n++}`, EDGE - d * DAY_MS + o, 1 + ((d * 7 + k) % 13) / 4, `c${k % 2}`, 'TE');
+            history.push(x);
+            await ingest(store, x);
+          }
+        // Probes on a day edge, an hour edge, next to them and inside a tile, and at stored records' instants.
+        const probes = [0, 1, -1, HOUR, -HOUR, 37 * 60_000, 5 * HOUR + 1_234_000, -3 * HOUR - 17].map(
+          (o, k) => gtx(`p${k}`, EDGE - DAY_MS + o, 10 + k, `c${k % 2}`, 'TE'),
+        );
+        for (const p of probes) await expectReference(history, p);
+        // Stored transactions, scored after every event: ties at their instants counted by arrival.
+        for (const x of history.slice(-3 * offsets.length)) await expectReference(history, x);
+        // Bounded: every record in range is there once, most of them in tile aggregates; raw, only the records of
+        // the finest tiles that hold a bound (and, in a store that keeps a one-record tile as its record, such tiles).
+        const q = v1.summaryQueries(probes[0]!)[1]!;
+        const [, terminal] = await store.summarize(v1.summaryQueries(probes[0]!));
+        const held = history.filter((x) => x.t > q.bounds[0]! && x.t <= q.bounds.at(-1)!).length;
+        const raw = terminal!.end - terminal!.start;
+        expect(terminal!.tiles!.count.reduce((a, b) => a + b, 0)).toBe(held - raw);
+        expect(raw).toBeLessThan(held / 5);
+        const f = await features(store, v1, probes[0]!);
+        // (EDGE − 38 d, EDGE − 8 d]: days 37..9 before EDGE hold 9 records each, plus the record on EDGE − 8 d.
+        expect(f.TERMINAL_ID_NB_TX_30DAY_WINDOW).toBe(
+          history.filter((x) => x.t > EDGE - 38 * DAY_MS && x.t <= EDGE - 8 * DAY_MS).length,
+        );
+      });
+
+      it('moves the fraud counts of old tiles with labels before and after their transaction, corrections and redeliveries', async () => {
+        const random = rng(3);
+        const history: GeneratedTx[] = [];
+        const early = new Set<string>();
+        for (let i = 0; i < 600; i++) {
+          const t = EDGE - 31 * DAY_MS + Math.floor(random() * 30 * DAY_MS);
+          const x = gtx(
+            `l${i}`,
+            t,
+            Math.round(random() * 10_000) / 100,
+            `c${i % 5}`,
+            `T${i % 2}`,
+            random() < 0.2,
+          );
+          history.push(x);
+        }
+        history.sort((a, b) => a.t - b.t);
+        // Some labels arrive before their transaction.
+        for (const x of history.filter((_, i) => i % 7 === 0)) {
+          early.add(x.id);
+          await label(x, true);
+        }
+        for (const x of history) await ingest(store, x);
+        const corrected = history.filter((x, i) => !x.fraud && early.has(x.id) && i % 2 === 0);
+        for (const x of history.filter((x) => x.fraud)) await label(x, true);
+        // Early labels that were wrong: corrected after the transaction, into old tiles.
+        for (const x of history.filter((x) => !x.fraud && early.has(x.id))) await label(x, false);
+        // Then a correction of the correction for some, and back.
+        for (const x of corrected) {
+          expect(await label(x, true)).toEqual(['applied', 'applied']);
+          expect(await label(x, false)).toEqual(['applied', 'applied']);
+        }
+        // Redeliveries of transactions and labels change nothing.
+        for (const x of history.filter((_, i) => i % 10 === 0)) {
+          expect(await ingest(store, x)).toEqual(['duplicate', 'duplicate']);
+          if (x.fraud || early.has(x.id)) expect(await label(x, x.fraud)).toEqual(['duplicate', 'duplicate']);
+        }
+        expect(history.filter((x) => x.fraud).length).toBeGreaterThan(60);
+        for (let o = 0; o < DAY_MS; o += 47 * 60_000 + 11)
+          await expectReference(history, gtx(`q${o}`, EDGE + o, 5, `c${o % 5}`, `T${o % 2}`));
+        for (const x of history.slice(-40)) await expectReference(history, x);
+      });
+
+      it('reads only what lies inside the horizon when it cuts into the windows, trimmed or not yet', async () => {
+        const history: GeneratedTx[] = [];
+        for (let i = 0; i < 80 * 6; i++) {
+          // One customer and one terminal: they share their newest time, so one cutoff holds for both.
+          const x = gtx(
+            `h${i}`,
+            EDGE - 80 * DAY_MS + i * 4 * HOUR + (i % 3) * 1000,
+            1 + (i % 9),
+            'CH',
+            'TH',
+            i % 5 === 0,
+          );
+          history.push(x);
+          await ingest(store, x);
+          if (x.fraud) await label(x, true);
+          if (i % 37 !== 36) continue;
+          const live = history.filter((y) => y.t > x.t - RETENTION.horizonMs);
+          for (const back of [
+            DAY_MS / 3,
+            5 * DAY_MS,
+            20 * DAY_MS,
+            31 * DAY_MS + 7,
+            RETENTION.horizonMs - HOUR,
+          ])
+            await expectReference(live, gtx(`o${i}-${back}`, x.t - back, 3, 'CH', 'TH'));
+        }
       });
     });
 

@@ -5,6 +5,7 @@ export function failingStore(): FeatureStore {
   return {
     kind: 'broken',
     apply: () => Promise.reject(new Error('connection refused')),
+    summarize: () => Promise.reject(new Error('connection refused')),
     read: () => Promise.reject(new Error('connection refused')),
     ping: () => Promise.reject(new Error('connection refused')),
     close: async () => {},

@@ -158,7 +158,7 @@ describe('two workers in one consumer group, one killed mid-stream', () => {
       let compared = 0;
       for (let i = 0; i < lastDay.length; i += 200) {
         const slice = lastDay.slice(i, i + 200);
-        const windows = await store.read(slice.flatMap((r) => set.queries(r)));
+        const windows = await store.summarize(slice.flatMap((r) => set.summaryQueries(r)));
         const per = set.entities.length;
         slice.forEach((r, k) => {
           const online = [...set.compute(r, windows.slice(k * per, (k + 1) * per))];

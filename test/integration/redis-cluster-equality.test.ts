@@ -48,13 +48,21 @@ async function applyAll(store: FeatureStore, events: readonly StoreEvent[]): Pro
   return out;
 }
 
-/** Every feature of every set for every transaction, as read from the store now. */
-async function features(store: FeatureStore): Promise<number[][]> {
+/**
+ * Every feature of every set for every transaction, as read from the store now: through the bounded read scoring
+ * uses (`summarize`), or from every record (`read`).
+ */
+async function features(
+  store: FeatureStore,
+  through: 'summarize' | 'read' = 'summarize',
+): Promise<number[][]> {
   const out: number[][] = [];
   for (const c of chunks(txs, 250)) {
     for (const set of sets) {
-      const queries = c.flatMap((t: TxInput) => set.queries(t));
-      const windows = await store.read(queries);
+      const windows =
+        through === 'summarize'
+          ? await store.summarize(c.flatMap((t: TxInput) => set.summaryQueries(t)))
+          : await store.read(c.flatMap((t: TxInput) => set.queries(t)));
       const per = set.entities.length;
       c.forEach((t, i) => {
         out.push([...set.compute(t, windows.slice(i * per, (i + 1) * per))]);
@@ -64,8 +72,13 @@ async function features(store: FeatureStore): Promise<number[][]> {
   return out;
 }
 
-describe('single-node Redis = Redis Cluster', () => {
+// Entities as logs (the default for entities this small), and every entity as tiles from its first event.
+describe.each([
+  ['logs', undefined],
+  ['tiles', 0],
+])('single-node Redis = Redis Cluster (%s)', (layout, logFields) => {
   const prefix = uniqueName('eq');
+  const options = { prefix, retention, ...(logFields === undefined ? {} : { logFields }) };
   let redis: Redis;
   let cluster: Cluster;
   let single: RedisFeatureStore;
@@ -76,8 +89,8 @@ describe('single-node Redis = Redis Cluster', () => {
     const { nodes } = await requireRedisCluster();
     redis = new Redis(url, clientOptions);
     cluster = new Cluster(nodes, { enableOfflineQueue: true, redisOptions: clientOptions });
-    single = new RedisFeatureStore(redis, { prefix, retention });
-    sharded = new RedisFeatureStore(cluster, { prefix, retention });
+    single = new RedisFeatureStore(redis, options);
+    sharded = new RedisFeatureStore(cluster, options);
   });
 
   afterAll(async () => {
@@ -111,6 +124,10 @@ describe('single-node Redis = Redis Cluster', () => {
     expect(differing).toBe(0);
     expect(fb).toEqual(fa);
     expect(fm).toEqual(fa);
+    // And the same as every record gives, on each store.
+    expect(await features(single, 'read')).toEqual(fa);
+    expect(await features(sharded, 'read')).toEqual(fa);
+    expect(await features(memory, 'read')).toEqual(fa);
     // Not vacuous: velocity and terminal-risk features are non-zero somewhere.
     const v2 = sets.find((s) => s.id === 'transaction_v2') ?? sets.at(-1)!;
     const risk = v2.names.indexOf('TERMINAL_ID_RISK_7DAY_WINDOW');
@@ -121,7 +138,7 @@ describe('single-node Redis = Redis Cluster', () => {
     );
   });
 
-  it('keeps each entity in one key on the master of its slot and spreads entities over all three masters', async () => {
+  it('keeps each entity in one slot on the master that owns it and spreads entities over all three masters', async () => {
     const masters = cluster.nodes('master');
     expect(masters).toHaveLength(3);
     const owner = await slotOwners(masters[0]!);
@@ -138,9 +155,13 @@ describe('single-node Redis = Redis Cluster', () => {
     expect(new Set(byEntity.keys())).toEqual(ids);
     const perMaster = new Map<string, number>();
     for (const [id, keys] of byEntity) {
-      expect(keys, id).toHaveLength(1);
-      const [{ key, node }] = keys as [{ key: string; node: string }];
-      expect(owner(Number(await masters[0]!.cluster('KEYSLOT', key))), key).toBe(node);
+      // A log, or a log (its metadata) and its tiles.
+      expect(keys.map((k) => k.key.endsWith(':tiles')).sort(), id).toEqual(
+        layout === 'logs' ? [false] : [false, true],
+      );
+      for (const { key, node } of keys)
+        expect(owner(Number(await masters[0]!.cluster('KEYSLOT', key))), key).toBe(node);
+      const node = keys[0]!.node;
       perMaster.set(node, (perMaster.get(node) ?? 0) + 1);
     }
     expect(perMaster.size).toBe(3);

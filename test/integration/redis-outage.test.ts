@@ -110,6 +110,7 @@ describe('Redis goes away under load and comes back', () => {
               storeFailures++;
               throw err;
             }),
+          summarize: (q) => workerStore.summarize(q),
           read: (q) => workerStore.read(q),
           ping: () => workerStore.ping(),
           close: () => workerStore.close(),

@@ -3,8 +3,14 @@ import { describe, expect, it, vi } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { MemoryFeatureStore } from '../../src/adapters/memory/memory-store.js';
 import { RedisFeatureStore } from '../../src/adapters/redis/redis-store.js';
-import { entityUnion, labelEvents, transactionEvents } from '../../src/domain/features/engine.js';
+import {
+  type CompiledFeatureSet,
+  entityUnion,
+  labelEvents,
+  transactionEvents,
+} from '../../src/domain/features/engine.js';
 import { rowsOf } from '../../src/domain/features/records.js';
+import { TILE_LEVELS, tileOf } from '../../src/domain/features/tiles.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
 import type { FutureLimit } from '../../src/ports/clock.js';
 import type { FeatureStore } from '../../src/ports/feature-store.js';
@@ -26,10 +32,37 @@ featureStoreConformance('redis cluster', {
   },
 });
 
+// Entities are kept as logs until they grow; here every one is tiles from its first event, or becomes tiles
+// after a few (state carried over mid-stream: labels before and after, redeliveries, what lies past the horizon).
+for (const logFields of [0, 5])
+  featureStoreConformance(`redis, tiles beyond ${logFields} log fields`, {
+    async create(retention, limit) {
+      const { url } = await requireRedis();
+      return new RedisFeatureStore(new Redis(url), {
+        prefix: uniqueName('conf'),
+        retention,
+        limit,
+        logFields,
+      });
+    },
+  });
+
+featureStoreConformance('redis cluster, tiles beyond 5 log fields', {
+  async create(retention, limit) {
+    const { nodes } = await requireRedisCluster();
+    return new RedisFeatureStore(new Cluster(nodes), {
+      prefix: uniqueName('conf'),
+      retention,
+      limit,
+      logFields: 5,
+    });
+  },
+});
+
 const T0 = Date.parse('2018-05-01T00:00:00Z');
 
 /** A store with a 10-day horizon and a 1-day refresh, and one customer's key to write to and inspect. */
-async function oneCustomer(name: string, limit?: FutureLimit) {
+async function oneCustomer(name: string, limit?: FutureLimit, logFields?: number) {
   const { url } = await requireRedis();
   const redis = new Redis(url);
   const prefix = uniqueName(name);
@@ -39,6 +72,7 @@ async function oneCustomer(name: string, limit?: FutureLimit) {
     retention: { horizonMs },
     ttlRefreshMs: DAY_MS,
     ...(limit ? { limit } : {}),
+    ...(logFields === undefined ? {} : { logFields }),
   });
   const write = (id: string, t: number) =>
     store.apply([{ kind: 'tx', key: { entity: 'customer', id: 'C1' }, txId: id, t, amount: 1 }]);
@@ -78,6 +112,42 @@ describe('RedisFeatureStore upkeep', () => {
     await redis.quit();
   });
 
+  it('keeps a grown entity as tiles, trimmed by tile, with the log holding only the metadata', async () => {
+    const { redis, horizonMs, write, ids, key } = await oneCustomer('tiles', undefined, 2);
+    await write('a', T0);
+    expect(await redis.exists(`${key}:tiles`)).toBe(0);
+    // Three fields (metadata, a, b) > 2: tiles from now on, and the log holds only the metadata.
+    await write('b', T0 + DAY_MS / 2);
+    expect(await redis.hkeys(key)).toEqual(['']);
+    expect(await redis.hget(key, '')).toMatch(/^@/);
+    expect(await ids()).toEqual(['a', 'b']);
+    await write('c', T0 + horizonMs + DAY_MS / 4);
+    expect(await ids()).toEqual(['b', 'c']);
+    await write('d', T0 + horizonMs + (3 * DAY_MS) / 4);
+    expect(await ids()).toEqual(['c', 'd']);
+    expect(await write('e', T0 + DAY_MS / 2)).toEqual(['late']);
+    await write('f', T0 + horizonMs + 2 * DAY_MS);
+    const fields = (await redis.hkeys(`${key}:tiles`)).sort();
+    expect(fields.filter((x) => !x.includes(' '))).toEqual(['c', 'd', 'f']);
+    // The tiles of c, d and f and no others: c and d share a day (its aggregate, and each its own tile one level
+    // down, where a tile of one record is that record); f is alone in its day.
+    const [c, d, f] = [
+      T0 + horizonMs + DAY_MS / 4,
+      T0 + horizonMs + (3 * DAY_MS) / 4,
+      T0 + horizonMs + 2 * DAY_MS,
+    ];
+    const below = TILE_LEVELS.at(-2)!;
+    const [day, part] = [
+      (t: number) => `d ${tileOf(t, DAY_MS)}`,
+      (t: number) => `${below.name} ${tileOf(t, below.ms)}`,
+    ];
+    expect(fields.filter((x) => x.includes(' '))).toEqual([day(c), day(f), part(c), part(d)].sort());
+    expect(await redis.hget(`${key}:tiles`, day(c))).toMatch(/^2 0 /);
+    expect(await redis.hget(`${key}:tiles`, day(f))).toMatch(/^=\d+ \d+ 1 0 f$/);
+    expect(await redis.pttl(`${key}:tiles`)).toBeGreaterThan(horizonMs);
+    await redis.quit();
+  });
+
   it('sends nothing to Redis for an event refused as future: no key, no field, no expiry pushed back', async () => {
     const clock = { now: () => T0 + 30 * DAY_MS, monotonic: () => 0 };
     const { redis, store, write, key } = await oneCustomer('future', { clock, maxFutureMs: 600_000 });
@@ -102,57 +172,81 @@ describe('RedisFeatureStore upkeep', () => {
   });
 });
 
-const ENTITIES = entityUnion([...loadFeatureSets('features').values()]);
+const SETS = [...loadFeatureSets('features').values()];
+const ENTITIES = entityUnion(SETS);
 
 describe('RedisFeatureStore under constant trimming', () => {
-  it('equals the in-memory store, outcome by outcome and record by record, with events out of order', async () => {
-    const { url } = await requireRedis();
-    const retention = { horizonMs: 3 * DAY_MS };
-    const redis = new RedisFeatureStore(new Redis(url), { prefix: uniqueName('churn'), retention });
-    const memory = new MemoryFeatureStore(retention);
-    const random = rng(5);
-    const txs = generateTransactions({ seed: 5, days: 20, customers: 8, terminals: 5, perDay: 40 });
-    // Up to two days early or late (some beyond the horizon, so refused), labels for frauds, redeliveries.
-    const label = (x: (typeof txs)[number], fraud: boolean, customer = x.customer_id) =>
-      labelEvents({ ...x, customer_id: customer, txId: x.id, fraud }, ENTITIES);
-    const order = txs
-      .map((x) => ({ x, at: x.t + (random() - 0.5) * 4 * DAY_MS }))
-      .sort((a, b) => a.at - b.at)
-      .map(({ x }) => x);
-    const events = order.flatMap((x, k) => {
-      const r = random();
-      return [
-        // Labels before their transaction, after it, corrected, and for customers with no transaction at all.
-        ...(x.fraud && r < 0.3 ? label(x, true) : []),
-        ...transactionEvents(x, ENTITIES),
-        ...(x.fraud && r >= 0.3 ? label(x, true) : []),
-        ...(x.fraud && r >= 0.8 ? label(x, false) : []),
-        ...(r < 0.02 ? label(x, true, `labels-only-${k % 3}`) : []),
-        // Redeliveries: at once, and of an event from days before (some of them past the horizon by now).
-        ...(r < 0.05 ? transactionEvents(x, ENTITIES) : []),
-        ...(r > 0.9 && k > 200 ? transactionEvents(order[k - 200]!, ENTITIES) : []),
-      ];
-    });
-    const everything = [
-      ...new Set(txs.flatMap((x) => [`customer:${x.customer_id}`, `terminal:${x.terminal_id}`])),
-      ...[0, 1, 2].map((k) => `customer:labels-only-${k}`),
-    ]
-      .map((k) => k.split(':') as [string, string])
-      .map(([entity, id]) => ({ entity, id, from: 0, to: Number.MAX_SAFE_INTEGER }));
-    // Arrival numbers are each store's own; the order they give is what must agree.
-    const rows = async (store: FeatureStore) =>
-      (await store.read(everything)).map((c) => rowsOf(c).map(({ seq: _, ...r }) => r));
-    const outcomes = { redis: [] as string[], memory: [] as string[] };
-    for (let i = 0; i < events.length; i += 100) {
-      const batch = events.slice(i, i + 100);
-      outcomes.redis.push(...(await redis.apply(batch)));
-      outcomes.memory.push(...(await memory.apply(batch)));
-      expect(await rows(redis), `after ${i + batch.length} events`).toEqual(await rows(memory));
-    }
-    expect(outcomes.redis).toEqual(outcomes.memory);
-    for (const o of ['applied', 'duplicate', 'late']) expect(outcomes.memory).toContain(o);
-    await redis.close();
-  });
+  it.each([
+    ['logs', undefined],
+    ['tiles', 0],
+    ['logs becoming tiles', 12],
+  ])(
+    'equals the in-memory store, outcome by outcome and record by record, with events out of order (%s)',
+    async (_, logFields) => {
+      const { url } = await requireRedis();
+      const retention = { horizonMs: 3 * DAY_MS };
+      const redis = new RedisFeatureStore(new Redis(url), {
+        prefix: uniqueName('churn'),
+        retention,
+        ...(logFields === undefined ? {} : { logFields }),
+      });
+      const memory = new MemoryFeatureStore(retention);
+      const random = rng(5);
+      const txs = generateTransactions({ seed: 5, days: 20, customers: 8, terminals: 5, perDay: 40 });
+      // Up to two days early or late (some beyond the horizon, so refused), labels for frauds, redeliveries.
+      const label = (x: (typeof txs)[number], fraud: boolean, customer = x.customer_id) =>
+        labelEvents({ ...x, customer_id: customer, txId: x.id, fraud }, ENTITIES);
+      const order = txs
+        .map((x) => ({ x, at: x.t + (random() - 0.5) * 4 * DAY_MS }))
+        .sort((a, b) => a.at - b.at)
+        .map(({ x }) => x);
+      const events = order.flatMap((x, k) => {
+        const r = random();
+        return [
+          // Labels before their transaction, after it, corrected, and for customers with no transaction at all.
+          ...(x.fraud && r < 0.3 ? label(x, true) : []),
+          ...transactionEvents(x, ENTITIES),
+          ...(x.fraud && r >= 0.3 ? label(x, true) : []),
+          ...(x.fraud && r >= 0.8 ? label(x, false) : []),
+          ...(r < 0.02 ? label(x, true, `labels-only-${k % 3}`) : []),
+          // Redeliveries: at once, and of an event from days before (some of them past the horizon by now).
+          ...(r < 0.05 ? transactionEvents(x, ENTITIES) : []),
+          ...(r > 0.9 && k > 200 ? transactionEvents(order[k - 200]!, ENTITIES) : []),
+        ];
+      });
+      const everything = [
+        ...new Set(txs.flatMap((x) => [`customer:${x.customer_id}`, `terminal:${x.terminal_id}`])),
+        ...[0, 1, 2].map((k) => `customer:labels-only-${k}`),
+      ]
+        .map((k) => k.split(':') as [string, string])
+        .map(([entity, id]) => ({ entity, id, from: 0, to: Number.MAX_SAFE_INTEGER }));
+      // Arrival numbers are each store's own; the order they give is what must agree.
+      const rows = async (store: FeatureStore) =>
+        (await store.read(everything)).map((c) => rowsOf(c).map(({ seq: _, ...r }) => r));
+      const outcomes = { redis: [] as string[], memory: [] as string[] };
+      // And the features of every transaction through the bounded read, as the in-memory store gives them.
+      const features = async (store: FeatureStore, set: CompiledFeatureSet) =>
+        [...(await store.summarize(txs.flatMap((x) => set.summaryQueries(x))))].flatMap((_, k, all) =>
+          k % set.entities.length === 0
+            ? [[...set.compute(txs[k / set.entities.length]!, all.slice(k, k + set.entities.length))]]
+            : [],
+        );
+      for (let i = 0; i < events.length; i += 100) {
+        const batch = events.slice(i, i + 100);
+        outcomes.redis.push(...(await redis.apply(batch)));
+        outcomes.memory.push(...(await memory.apply(batch)));
+        expect(await rows(redis), `after ${i + batch.length} events`).toEqual(await rows(memory));
+        if (i % 1000 === 0)
+          for (const set of SETS)
+            expect(await features(redis, set), `after ${i + batch.length}`).toEqual(
+              await features(memory, set),
+            );
+      }
+      expect(outcomes.redis).toEqual(outcomes.memory);
+      for (const o of ['applied', 'duplicate', 'late']) expect(outcomes.memory).toContain(o);
+      await redis.close();
+    },
+  );
 });
 
 describe('RedisFeatureStore reads', () => {

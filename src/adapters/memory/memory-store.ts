@@ -4,13 +4,17 @@ import type {
   RecordColumns,
   RetentionPolicy,
   StoreEvent,
+  SummaryQuery,
   WindowQuery,
+  WindowSummary,
 } from '../../domain/features/records.js';
 import { latestEventTime, NO_RECORDS } from '../../domain/features/records.js';
+import { clipBounds, planTiles, TILE_LEVELS, TileColumnsBuilder } from '../../domain/features/tiles.js';
 import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
 import type { WindowStateStore } from '../../ports/window-state.js';
 import { EntityColumns } from './entity-columns.js';
+import { EntityTiles } from './entity-tiles.js';
 
 export interface EntityState {
   readonly records: EntityColumns;
@@ -20,9 +24,17 @@ export interface EntityState {
   maxId: number;
   readonly labels: Map<string, { t: number; fraud: boolean }>;
   newest: number;
+  /** Tile aggregates of `records`, built by the first bounded read and kept in step from then on. */
+  tiles: EntityTiles | undefined;
 }
 
 const SWEEP_EVERY = 100_000;
+
+/**
+ * An entity with at most this many records is summarized from its sorted columns alone: two binary searches and
+ * a copy of a few records, bounded by this size. Beyond it, tiles are built (once) and kept in step.
+ */
+export const RAW_RECORDS = 128;
 
 /**
  * The embedded feature store: one process, no server. It is also the engine of `fraudscore backfill`,
@@ -41,6 +53,7 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
   constructor(
     private readonly retention: RetentionPolicy,
     private readonly limit?: FutureLimit,
+    private readonly options: { readonly rawRecords?: number } = {},
   ) {}
 
   async apply(events: readonly StoreEvent[]): Promise<ApplyOutcome[]> {
@@ -51,20 +64,70 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
   }
 
   async read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {
+    return queries.map((q) => this.slice(this.records(q.entity, q.id), q.from, q.to));
+  }
+
+  /** A copy of the records with from < t ≤ to: the caller may hold the answer while later events change them. */
+  private slice(c: RecordColumns, after: number, upTo: number): RecordColumns {
+    const from = upperBound(c.t, c.start, c.end, after);
+    const to = upperBound(c.t, from, c.end, upTo);
+    return {
+      start: 0,
+      end: to - from,
+      ids: c.ids.slice(from, to),
+      t: c.t.slice(from, to),
+      seq: c.seq.slice(from, to),
+      amount: c.amount.slice(from, to),
+      fraud: c.fraud.slice(from, to),
+    };
+  }
+
+  /**
+   * Bounded reads (see domain/features/tiles.ts): per query, the raw records of the finest tiles that hold a bound, found
+   * by binary search in the sorted columns, and the aggregates of the whole tiles between them (an entity with at
+   * most `rawRecords` records and no tiles yet: its records in range). Records trimmed past the horizon are gone,
+   * so the tile that holds the cutoff is read raw.
+   */
+  async summarize(queries: readonly SummaryQuery[]): Promise<WindowSummary[]> {
     return queries.map((q) => {
-      const c = this.records(q.entity, q.id);
-      // A copy: the caller may hold the answer while later events change the columns.
-      const from = upperBound(c.t, c.start, c.end, q.from);
-      const to = upperBound(c.t, from, c.end, q.to);
-      return {
+      const s = this.state(q.entity, q.id, false);
+      if (!s) return NO_RECORDS;
+      if (!s.tiles && s.records.end - s.records.start <= (this.options.rawRecords ?? RAW_RECORDS))
+        return this.slice(s.records, q.bounds[0] ?? 0, q.bounds[q.bounds.length - 1] ?? 0);
+      s.tiles ??= EntityTiles.of(s.records);
+      const cutoff = s.newest - this.retention.horizonMs;
+      const bounds = q.bounds.length > 0 && cutoff >= q.bounds[0]! ? clipBounds(q.bounds, cutoff) : q.bounds;
+      const plan = planTiles(bounds);
+      if (plan.raw.length === 0 && plan.index.length === 0) return NO_RECORDS;
+      const from = bounds[0]!;
+      const to = bounds[bounds.length - 1]!;
+      const c = s.records;
+      const finest = TILE_LEVELS[0]!.ms;
+      const spans: [number, number][] = plan.raw.map((k) => {
+        const lo = upperBound(c.t, c.start, c.end, Math.max(k * finest, from));
+        return [lo, upperBound(c.t, lo, c.end, Math.min((k + 1) * finest, to))];
+      });
+      const n = spans.reduce((sum, [lo, hi]) => sum + hi - lo, 0);
+      const out = {
         start: 0,
-        end: to - from,
-        ids: c.ids.slice(from, to),
-        t: c.t.slice(from, to),
-        seq: c.seq.slice(from, to),
-        amount: c.amount.slice(from, to),
-        fraud: c.fraud.slice(from, to),
+        end: n,
+        ids: new Array<string | undefined>(n),
+        t: new Float64Array(n),
+        seq: new Float64Array(n),
+        amount: new Float64Array(n),
+        fraud: new Uint8Array(n),
       };
+      let at = 0;
+      for (const [lo, hi] of spans) {
+        out.t.set(c.t.subarray(lo, hi), at);
+        out.seq.set(c.seq.subarray(lo, hi), at);
+        out.amount.set(c.amount.subarray(lo, hi), at);
+        out.fraud.set(c.fraud.subarray(lo, hi), at);
+        for (let k = lo; k < hi; k++) out.ids[at++] = c.ids[k];
+      }
+      const tiles = new TileColumnsBuilder();
+      for (let i = 0; i < plan.index.length; i++) s.tiles.collect(plan.level[i]!, plan.index[i]!, tiles);
+      return { ...out, tiles: tiles.build() };
     });
   }
 
@@ -135,6 +198,7 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
         maxId: -1,
         labels: new Map(),
         newest: Number.NEGATIVE_INFINITY,
+        tiles: undefined,
       };
       kind.set(id, s);
     }
@@ -148,6 +212,7 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
     s.known?.add(id);
     const fraud = s.labels.size > 0 && s.labels.get(id)?.fraud ? 1 : 0;
     s.records.insert(id, t, ++this.seq, amount, fraud);
+    s.tiles?.add(t, amount, fraud);
     return 'applied';
   }
 
@@ -165,7 +230,11 @@ function applyLabel(s: EntityState, id: string, t: number, fraud: boolean): Appl
   if (prev && prev.fraud === fraud) return 'duplicate';
   s.labels.set(id, { t, fraud });
   const k = s.known && !s.known.has(id) ? -1 : s.records.indexOf(id, t);
-  if (k >= 0) s.records.fraud[k] = fraud ? 1 : 0;
+  if (k >= 0) {
+    const flag = fraud ? 1 : 0;
+    if (s.tiles && s.records.fraud[k] !== flag) s.tiles.relabel(s.records.t[k]!, flag - s.records.fraud[k]!);
+    s.records.fraud[k] = flag;
+  }
   return 'applied';
 }
 
@@ -192,7 +261,9 @@ function integerId(id: string): number {
 }
 
 function trim(s: EntityState, cutoff: number): void {
-  if (s.records.start < s.records.end && s.records.t[s.records.start]! <= cutoff)
+  if (s.records.start < s.records.end && s.records.t[s.records.start]! <= cutoff) {
     s.records.trim(cutoff, s.known);
+    s.tiles?.trim(cutoff);
+  }
   if (s.labels.size > 0) for (const [id, l] of s.labels) if (l.t <= cutoff) s.labels.delete(id);
 }

@@ -9,8 +9,11 @@ import {
   type RecordColumns,
   type RetentionPolicy,
   type StoreEvent,
+  type SummaryQuery,
   type WindowQuery,
+  type WindowSummary,
 } from '../../domain/features/records.js';
+import { clipBounds, TILE_LEVELS, TileColumnsBuilder } from '../../domain/features/tiles.js';
 import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
 
@@ -22,6 +25,10 @@ const EVENTS_PER_CALL = 64;
 interface ScriptCommands {
   /** numberOfKeys, then the keys, then the arguments (see lua/apply.lua). */
   fsApply(...args: (string | number)[]): Promise<number[]>;
+  /** The entity's log and tiles keys, then the arguments (see lua/read.lua). */
+  fsRead(log: string, tiles: string, ...args: (string | number)[]): Promise<string>;
+  /** The entity's log and tiles keys (see lua/dump.lua). */
+  fsDump(log: string, tiles: string): Promise<[string[], string[]]>;
 }
 type Client = (Redis | Cluster) & ScriptCommands;
 
@@ -36,12 +43,29 @@ export interface RedisStoreOptions {
   readonly ttlRefreshMs?: number;
   /** Events dated beyond it are refused as `future` and never sent to Redis: no newest time, trim or expiry moves. */
   readonly limit?: FutureLimit;
+  /** The most fields an entity's log holds before the entity is kept as tiles (default LOG_FIELDS; 0: always tiles). */
+  readonly logFields?: number;
 }
 
 /**
- * Feature store on Redis or Redis Cluster. Each entity is one hash, `<prefix>:{<entity>:<id>}` (layout in
- * lua/apply.lua): a write touches one key, atomically, and a read is one HVALS. The braces are a hash tag, so
- * an entity's slot depends on the entity alone; on a cluster one script call takes the writes of one slot.
+ * An entity whose log holds more fields than this (~250 transactions and labels in its horizon) is kept as time
+ * tiles. Below it, one HVALS of the log (at most this many short values, a few KiB) is the cheapest read there
+ * is, for Redis and for this process; above it, a read along the tiles costs the same whatever the history.
+ * Redis keeps hashes of up to 128 (default) or 512 fields in its compact encoding, where looking fields up one by
+ * one costs a scan each: tiles pay off beyond that.
+ */
+export const LOG_FIELDS = 256;
+
+/** Entities known to be kept as tiles, so that their reads go to the tiles at once: a few busy ones. */
+const TILED_REMEMBERED = 10_000;
+
+/**
+ * Feature store on Redis or Redis Cluster (layout in lua/apply.lua). An entity is a log, `<prefix>:{<entity>:<id>}`,
+ * one field per transaction or label — until it holds more than `logFields` fields; then it is kept as time tiles
+ * in `<prefix>:{<entity>:<id>}:tiles` (domain/features/tiles.ts), and the log holds only its metadata. A write
+ * touches the entity's keys atomically in one script; a scoring read is one HVALS of a small log, or one script
+ * that reads the tiles a window bound splits and the aggregates of the rest. The braces are a hash tag, so both
+ * keys of an entity are in one slot; on a cluster one script call takes the writes of one slot.
  */
 export class RedisFeatureStore implements FeatureStore {
   readonly kind: string;
@@ -49,21 +73,28 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly horizonMs: number;
   private readonly ttlMs: number;
   private readonly ttlRefreshMs: number;
+  private readonly logFields: number;
   private queuedReads: QueuedRead[] = [];
+  /** Logs of entities seen kept as tiles (insertion order: the oldest is forgotten first). */
+  private readonly tiled = new Map<string, true>();
 
   constructor(
     client: Redis | Cluster,
     private readonly options: RedisStoreOptions,
   ) {
     client.defineCommand('fsApply', { lua: lua('apply') });
+    client.defineCommand('fsRead', { lua: lua('read'), numberOfKeys: 2 });
+    client.defineCommand('fsDump', { lua: lua('dump'), numberOfKeys: 2 });
     this.client = client as Client;
     this.kind = client.isCluster ? 'redis-cluster' : 'redis';
     // Whole milliseconds for PEXPIRE; with integer event times a rounded-up horizon refuses and trims the same.
     this.horizonMs = Math.ceil(options.retention.horizonMs);
     this.ttlRefreshMs = Math.ceil(options.ttlRefreshMs ?? this.horizonMs / 4);
     this.ttlMs = this.horizonMs + this.ttlRefreshMs;
+    this.logFields = options.logFields ?? LOG_FIELDS;
   }
 
+  /** The entity's log; its tiles are this plus `:tiles`. */
   private key(k: EntityKey): string {
     return `${this.options.prefix}:{${k.entity}:${k.id}}`;
   }
@@ -88,9 +119,9 @@ export class RedisFeatureStore implements FeatureStore {
       : [accepted];
     const calls: number[][] = groups.flatMap((g) => chunks(g, EVENTS_PER_CALL));
     const send = (c: Client, idx: readonly number[]) => {
-      const args: (string | number)[] = [idx.length];
-      for (const i of idx) args.push(keys[i]!);
-      args.push(this.horizonMs, this.ttlMs, this.ttlRefreshMs);
+      const args: (string | number)[] = [2 * idx.length];
+      for (const i of idx) args.push(keys[i]!, `${keys[i]!}${TILES}`);
+      args.push(this.horizonMs, this.ttlMs, this.ttlRefreshMs, LEVELS_ARG, this.logFields);
       for (const i of idx) {
         const e = events[i]!;
         args.push(e.kind, e.txId, e.t, e.kind === 'tx' ? String(e.amount) : e.fraud ? '1' : '0');
@@ -119,19 +150,93 @@ export class RedisFeatureStore implements FeatureStore {
   }
 
   /**
-   * One HVALS per entity, no script. On a single node the reads of one event-loop turn share one pipeline (one
-   * write and one read syscall for all the requests in flight, which is most of a read's cost under load).
+   * Bounded reads: per entity, one HVALS of its log while it is one (bounded by `logFields`), or one script call
+   * on its tiles (lua/read.lua; for entities known to be tiles at once, else after the log said so), whose
+   * arguments are the windows' bounds and whose reply is only what counts — the aggregates of whole tiles and
+   * the records of the tiles a bound splits, looked into only where they hold more than one record. Each is a
+   * snapshot. When the entity's horizon cuts into the windows (a transaction scored long after newer events),
+   * the tiles are read again with the cutoff as a bound.
    */
+  async summarize(queries: readonly SummaryQuery[]): Promise<WindowSummary[]> {
+    const out: WindowSummary[] = new Array(queries.length);
+    let todo = queries.map((q, i) => {
+      const key = this.key(q);
+      return { i, key, queried: q.bounds, bounds: q.bounds, cutoff: NaN, tiles: this.tiled.has(key) };
+    });
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      if (attempt === MAX_READ_ATTEMPTS)
+        throw new Error('the horizon of an entity kept moving during a read');
+      const asked = todo.filter((x) => x.bounds.length > 1 && x.bounds[x.bounds.length - 1]! > x.bounds[0]!);
+      for (const x of todo) if (!asked.includes(x)) out[x.i] = NO_RECORDS;
+      const replies = await this.exec(
+        asked.map((x) => (x.tiles ? { key: x.key, bounds: x.bounds } : { key: x.key })),
+      );
+      todo = [];
+      asked.forEach((x, k) => {
+        const from = x.bounds[0]!;
+        const to = x.bounds[x.bounds.length - 1]!;
+        if (!x.tiles) {
+          // The log, whole: small, or only the metadata of tiles.
+          const values = replies[k] as string[];
+          if (!values.some((v) => v.charCodeAt(0) === AT)) {
+            out[x.i] = parseLog(values, from, to, this.horizonMs);
+            return;
+          }
+          this.remember(x.key);
+          todo.push({ ...x, tiles: true });
+          return;
+        }
+        const lines = (replies[k] as string).split('\n');
+        if (lines[1] === '-1') {
+          // Kept as a log again (expired and written anew).
+          this.tiled.delete(x.key);
+          out[x.i] = parseLog(lines.slice(2), from, to, this.horizonMs);
+          return;
+        }
+        const cutoff = cutoffOf(lines[0] || null, this.horizonMs);
+        const cuts = cutoff >= x.queried[0]!;
+        if (cuts ? cutoff === x.cutoff : Number.isNaN(x.cutoff)) out[x.i] = parseTiles(lines, from, to);
+        else
+          todo.push({
+            ...x,
+            cutoff: cuts ? cutoff : NaN,
+            bounds: cuts ? clipBounds(x.queried, cutoff) : x.queried,
+          });
+      });
+    }
+    return out;
+  }
+
+  private remember(key: string): void {
+    this.tiled.set(key, true);
+    if (this.tiled.size > TILED_REMEMBERED) this.tiled.delete(this.tiled.keys().next().value!);
+  }
+
+  /** Every record in (from, to]: one script call per entity that returns both its keys' values (lua/dump.lua). */
   read(queries: readonly WindowQuery[]): Promise<RecordColumns[]> {
-    if (queries.length === 0) return Promise.resolve([]);
+    return this.exec(queries.map((q) => ({ key: this.key(q), dump: true }))).then((replies) =>
+      queries.map((q, i) => {
+        const [log, tiles] = replies[i] as [string[], string[]];
+        if (!log.some((v) => v.charCodeAt(0) === AT)) return parseLog(log, q.from, q.to, this.horizonMs);
+        const cutoff = Math.max(q.from, cutoffOf(log.find((v) => v.charCodeAt(0) === AT)!, this.horizonMs));
+        return columnsOf(
+          tiles.flatMap((v) => (v.charCodeAt(0) === EQUALS ? [parseRecord(v)] : [])),
+          cutoff,
+          q.to,
+        );
+      }),
+    );
+  }
+
+  /** Read commands; on a single node, the commands of one event-loop turn share a pipeline. */
+  private exec(commands: readonly Command[]): Promise<unknown[]> {
+    if (commands.length === 0) return Promise.resolve([]);
     if (this.client.isCluster) {
       // ioredis routes each command to its slot's master; they run side by side.
-      return Promise.all(queries.map((q) => this.client.hvals(this.key(q)))).then((replies) =>
-        queries.map((q, i) => parseEntity(replies[i]!, q, this.horizonMs)),
-      );
+      return Promise.all(commands.map((c) => send(this.client, c)));
     }
     return new Promise((resolve, reject) => {
-      if (this.queuedReads.push({ queries, resolve, reject }) === 1) setImmediate(() => this.flushReads());
+      if (this.queuedReads.push({ commands, resolve, reject }) === 1) setImmediate(() => this.flushReads());
     });
   }
 
@@ -144,7 +249,7 @@ export class RedisFeatureStore implements FeatureStore {
     let exec: ReturnType<ReturnType<Redis['pipeline']>['exec']>;
     try {
       const p = this.client.pipeline();
-      for (const r of reads) for (const q of r.queries) p.hvals(this.key(q));
+      for (const r of reads) for (const c of r.commands) void send(p as unknown as Client, c);
       exec = p.exec();
     } catch (err) {
       // Nobody awaits this turn's callback: whatever goes wrong here must reach every waiting caller.
@@ -153,18 +258,12 @@ export class RedisFeatureStore implements FeatureStore {
     }
     exec.then((replies) => {
       let at = 0;
-      for (const { queries, resolve, reject } of reads) {
-        const mine = (replies ?? []).slice(at, at + queries.length);
-        at += queries.length;
+      for (const { commands, resolve, reject } of reads) {
+        const mine = (replies ?? []).slice(at, at + commands.length);
+        at += commands.length;
         const failed = mine.find(([err]) => err);
-        if (failed || mine.length < queries.length) reject(failed?.[0] ?? new Error('pipeline aborted'));
-        else {
-          try {
-            resolve(queries.map((q, i) => parseEntity(mine[i]![1] as string[], q, this.horizonMs)));
-          } catch (err) {
-            reject(err);
-          }
-        }
+        if (failed || mine.length < commands.length) reject(failed?.[0] ?? new Error('pipeline aborted'));
+        else resolve(mine.map(([, v]) => v));
       }
     }, failAll);
   }
@@ -178,10 +277,91 @@ export class RedisFeatureStore implements FeatureStore {
   }
 }
 
+const TILES = ':tiles';
+
+/** One read: HVALS of the log, the read script with `bounds`, or the dump script. */
+interface Command {
+  readonly key: string;
+  readonly bounds?: readonly number[];
+  readonly dump?: boolean;
+}
+
+function send(c: Client, command: Command): Promise<unknown> {
+  const tiles = `${command.key}${TILES}`;
+  if (command.bounds) return c.fsRead(command.key, tiles, LEVELS_ARG, ...command.bounds);
+  if (command.dump) return c.fsDump(command.key, tiles);
+  return c.hvals(command.key);
+}
+
 interface QueuedRead {
-  readonly queries: readonly WindowQuery[];
-  resolve(columns: RecordColumns[]): void;
+  readonly commands: readonly Command[];
+  resolve(replies: unknown[]): void;
   reject(err: unknown): void;
+}
+
+/** A horizon that moves at every read would be a broken clock; a read gives up after this many attempts. */
+const MAX_READ_ATTEMPTS = 4;
+
+const LEVELS_ARG = TILE_LEVELS.map((l) => `${l.name} ${l.ms}`).join(' ');
+const LEVEL_MS = new Map(TILE_LEVELS.map((l) => [l.name, l.ms]));
+
+/**
+ * The lines of a read script reply on tiles (lua/read.lua) → the summary: the aggregates of whole tiles, and the
+ * records of the tiles read (whole or split) as raw records, those outside (from, to] dropped.
+ */
+function parseTiles(lines: readonly string[], from: number, to: number): WindowSummary {
+  const n = Number(lines[1]);
+  const tiles: ReadTile[] = [];
+  for (let i = 2; i < 2 + n; i++) {
+    // "<level> <k> <count> <frauds> <dt> <sum part>…"
+    const v = lines[i]!;
+    const a = v.indexOf(' ');
+    const b = v.indexOf(' ', a + 1);
+    const c = v.indexOf(' ', b + 1);
+    const d = v.indexOf(' ', c + 1);
+    let e = v.indexOf(' ', d + 1);
+    if (e < 0) e = v.length;
+    const ms = LEVEL_MS.get(v.slice(0, a))!;
+    const lo = integer(v, a + 1, b) * ms;
+    tiles.push({
+      lo,
+      hi: lo + ms,
+      count: integer(v, b + 1, c),
+      frauds: integer(v, c + 1, d),
+      maxT: lo + integer(v, d + 1, e),
+      parts:
+        e < v.length
+          ? v
+              .slice(e + 1)
+              .split(' ')
+              .map(Number)
+          : [],
+    });
+  }
+  const rows: Row[] = [];
+  for (let i = 2 + n; i < lines.length; i++) rows.push(parseRecord(lines[i]!));
+  const records = columnsOf(rows, from, to);
+  if (tiles.length === 0) return records;
+  const out = new TileColumnsBuilder();
+  for (const t of tiles.sort((x, y) => x.lo - y.lo)) out.push(t.lo, t.hi, t.count, t.frauds, t.maxT, t.parts);
+  return { ...records, tiles: out.build() };
+}
+
+/** Tile aggregates as read, before they are put in time order. */
+interface ReadTile {
+  readonly lo: number;
+  readonly hi: number;
+  readonly count: number;
+  readonly frauds: number;
+  readonly maxT: number;
+  readonly parts: readonly number[];
+}
+
+/** The entity's cutoff from its metadata field: what lies at or before it is past the horizon. */
+function cutoffOf(meta: string | null, horizonMs: number): number {
+  if (!meta) return Number.NEGATIVE_INFINITY;
+  const a = meta.indexOf(' ');
+  return integer(meta, a + 1, meta.indexOf(' ', a + 1)) - horizonMs;
 }
 
 interface Row {
@@ -189,22 +369,59 @@ interface Row {
   readonly t: number;
   readonly seq: number;
   readonly amount: number;
+  fraud: number;
+}
+
+/** A record of tiles, "=<t> <seq> <amount> <0|1> <id>" (see lua/apply.lua). */
+function parseRecord(v: string): Row {
+  const a = v.indexOf(' ', 1);
+  const b = v.indexOf(' ', a + 1);
+  const c = v.indexOf(' ', b + 1);
+  return {
+    id: v.slice(c + 3),
+    t: integer(v, 1, a),
+    seq: integer(v, a + 1, b),
+    amount: Number(v.slice(b + 1, c)),
+    fraud: v.charCodeAt(c + 1) === ONE ? 1 : 0,
+  };
+}
+
+/** The rows with from < t ≤ to, sorted by (t, seq), as columns. */
+function columnsOf(all: Row[], from: number, to: number): RecordColumns {
+  const rows = all.filter((r) => r.t > from && r.t <= to);
+  const n = rows.length;
+  if (n === 0) return NO_RECORDS;
+  rows.sort((x, y) => x.t - y.t || x.seq - y.seq);
+  const ids: string[] = new Array(n);
+  const t = new Float64Array(n);
+  const seq = new Float64Array(n);
+  const amount = new Float64Array(n);
+  const fraud = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    ids[i] = r.id;
+    t[i] = r.t;
+    seq[i] = r.seq;
+    amount[i] = r.amount;
+    fraud[i] = r.fraud;
+  }
+  return { start: 0, end: n, ids, t, seq, amount, fraud };
 }
 
 /**
- * The values of an entity's hash (see lua/apply.lua) → its transactions with from < t ≤ to, sorted by (t, seq),
+ * The values of an entity's log (see lua/apply.lua) → its transactions with from < t ≤ to, sorted by (t, seq),
  * labels joined. Transactions past the horizon may still be there (trimming waits for upkeep); they are left
  * out here, so a read sees exactly what an eagerly trimmed store holds.
  */
-function parseEntity(values: readonly string[], q: WindowQuery, horizonMs: number): RecordColumns {
-  let newest = Number.NEGATIVE_INFINITY;
+function parseLog(values: readonly string[], from: number, to: number, horizonMs: number): RecordColumns {
+  let cutoff = Number.NEGATIVE_INFINITY;
   let fraudIds: Set<string> | undefined;
   const rows: Row[] = [];
   for (const v of values) {
     const a = v.indexOf(' ');
     const b = v.indexOf(' ', a + 1);
     const kind = v.charCodeAt(0);
-    if (kind === HASH) newest = integer(v, a + 1, b);
+    if (kind === HASH) cutoff = integer(v, a + 1, b) - horizonMs;
     else if (kind === BANG) {
       if (v.charCodeAt(a + 1) === ONE) {
         fraudIds ??= new Set();
@@ -213,28 +430,18 @@ function parseEntity(values: readonly string[], q: WindowQuery, horizonMs: numbe
     } else {
       const c = v.indexOf(' ', b + 1);
       const t = integer(v, 0, a);
-      if (t > q.from && t <= q.to)
-        rows.push({ id: v.slice(c + 1), t, seq: integer(v, a + 1, b), amount: Number(v.slice(b + 1, c)) });
+      if (t > from && t <= to)
+        rows.push({
+          id: v.slice(c + 1),
+          t,
+          seq: integer(v, a + 1, b),
+          amount: Number(v.slice(b + 1, c)),
+          fraud: 0,
+        });
     }
   }
-  const from = newest - horizonMs;
-  const kept = rows.filter((r) => r.t > from).sort((x, y) => x.t - y.t || x.seq - y.seq);
-  const n = kept.length;
-  if (n === 0) return NO_RECORDS;
-  const ids: string[] = new Array(n);
-  const t = new Float64Array(n);
-  const seq = new Float64Array(n);
-  const amount = new Float64Array(n);
-  const fraud = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const r = kept[i]!;
-    ids[i] = r.id;
-    t[i] = r.t;
-    seq[i] = r.seq;
-    amount[i] = r.amount;
-    if (fraudIds?.has(r.id)) fraud[i] = 1;
-  }
-  return { start: 0, end: n, ids, t, seq, amount, fraud };
+  if (fraudIds) for (const r of rows) if (fraudIds.has(r.id)) r.fraud = 1;
+  return columnsOf(rows, cutoff, Number.POSITIVE_INFINITY);
 }
 
 /** The integer written in v[from, to) — event times and arrival numbers — without a substring per number. */
@@ -248,7 +455,9 @@ function integer(v: string, from: number, to: number): number {
 const MINUS = '-'.charCodeAt(0);
 const ZERO = '0'.charCodeAt(0);
 const HASH = '#'.charCodeAt(0);
+const AT = '@'.charCodeAt(0);
 const BANG = '!'.charCodeAt(0);
+const EQUALS = '='.charCodeAt(0);
 const ONE = '1'.charCodeAt(0);
 
 function slotOf(key: string): number {

@@ -1,10 +1,13 @@
 import { type Aggregation, type FeatureSet, featureSetId, type WindowFeature } from './definition.js';
+import { ExactSum } from './exact-sum.js';
 import {
   type EntityKey,
   NO_RECORDS,
-  type RecordColumns,
   type StoreEvent,
+  type SummaryQuery,
+  type TileColumns,
   type WindowQuery,
+  type WindowSummary,
 } from './records.js';
 import { DAY_MS, SECOND_MS, utcHour, utcWeekday } from './time.js';
 
@@ -50,6 +53,8 @@ interface WindowGroup {
   /** Indices into the specs, shortest window first, and their spans. */
   readonly specs: readonly number[];
   readonly spans: readonly number[];
+  /** Some feature of these windows reads the amount sum (a mean or a ratio). */
+  readonly needsSum: boolean;
 }
 
 type Compute = (tx: TxInput, stats: readonly WindowStats[]) => number;
@@ -62,15 +67,25 @@ export interface CompiledFeatureSet {
   readonly entities: readonly { readonly name: string; readonly key: 'customer_id' | 'terminal_id' }[];
   /** Longest window plus its delay: how far back a read can reach. */
   readonly lookbackMs: number;
-  /** One query per entity, in `entities` order. */
-  queries(tx: TxInput): WindowQuery[];
   /**
-   * The feature vector of `tx`, given each entity's records from `queries(tx)`. The transaction counts exactly
-   * once whether or not the store holds it already; equal timestamps count in arrival order.
-   * Records outside an entity's query range are ignored, so a store may hand over more than it was asked for.
-   * Empty record lists give the documented defaults: the current transaction alone, no terminal history.
+   * Per entity (in `entities` order), how long before the transaction each bound of its windows lies, in ms,
+   * largest first: the bounds of a transaction at t are t − offset, ascending.
    */
-  compute(tx: TxInput, windows: readonly RecordColumns[], out?: Float64Array): Float64Array;
+  readonly offsets: readonly (readonly number[])[];
+  /** One query per entity, in `entities` order: every record of the range its windows span. */
+  queries(tx: TxInput): WindowQuery[];
+  /** One query per entity, in `entities` order, with every bound of its windows: the bounded read. */
+  summaryQueries(tx: TxInput): SummaryQuery[];
+  /**
+   * The feature vector of `tx`, given each entity's records from `queries(tx)`, or its summary from
+   * `summaryQueries(tx)` (raw records plus whole-tile aggregates; any bounds that include this set's). The
+   * transaction counts exactly once whether or not the store holds it already; equal timestamps count in
+   * arrival order. Records and tiles outside an entity's windows are ignored, so a store may hand over more than
+   * it was asked for; a tile that straddles a window bound is refused (it cannot be counted exactly).
+   * Empty record lists give the documented defaults: the current transaction alone, no terminal history.
+   * Amount sums are exact sums rounded once (exact-sum.ts): the same double however a store split them.
+   */
+  compute(tx: TxInput, windows: readonly WindowSummary[], out?: Float64Array): Float64Array;
 }
 
 const aggregate: Record<Aggregation, (tx: TxInput, s: WindowStats, spanMs: number) => number> = {
@@ -105,6 +120,7 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     return i;
   };
 
+  const needsSum = new Set<number>();
   const computes: Compute[] = definition.features.map((f): Compute => {
     switch (f.kind) {
       case 'request':
@@ -115,6 +131,8 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
         return (tx) => (utcHour(tx.t) <= f.night_end_hour ? 1 : 0);
       case 'window': {
         const i = specFor(f);
+        if (f.aggregation === 'mean_amount' || f.aggregation === 'amount_ratio_to_prior_mean')
+          needsSum.add(i);
         const agg = aggregate[f.aggregation];
         const span = specs[i]!.spanMs;
         return (tx, stats) => agg(tx, stats[i]!, span);
@@ -131,6 +149,11 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     };
   });
   const lookbackMs = Math.max(0, ...ranges.map((r) => r.back));
+  const offsets = entities.map((_, e) => {
+    const mine = specs.filter((s) => s.entityIndex === e);
+    const all = new Set(mine.flatMap((s) => [s.spanMs + s.delayMs, s.delayMs]));
+    return all.size ? [...all].sort((a, b) => b - a) : [0];
+  });
   const byEnd = new Map<string, number[]>();
   for (const [i, spec] of specs.entries()) {
     const k = `${spec.entityIndex}|${spec.delayMs}`;
@@ -139,7 +162,13 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
   const groups: WindowGroup[] = [...byEnd.values()].map((mine) => {
     mine.sort((a, b) => specs[a]!.spanMs - specs[b]!.spanMs);
     const { entityIndex, delayMs } = specs[mine[0]!]!;
-    return { entityIndex, delayMs, specs: mine, spans: mine.map((i) => specs[i]!.spanMs) };
+    return {
+      entityIndex,
+      delayMs,
+      specs: mine,
+      spans: mine.map((i) => specs[i]!.spanMs),
+      needsSum: mine.some((i) => needsSum.has(i)),
+    };
   });
   const stats: WindowStats[] = specs.map(() => ({
     count: 0,
@@ -156,6 +185,7 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     names: definition.features.map((f) => f.name),
     entities,
     lookbackMs,
+    offsets,
     queries(tx) {
       return entities.map((e, i) => ({
         entity: e.name,
@@ -163,6 +193,9 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
         from: tx.t - ranges[i]!.back,
         to: tx.t - ranges[i]!.lag,
       }));
+    },
+    summaryQueries(tx) {
+      return entities.map((e, i) => summaryQuery(e, tx, offsets[i]!));
     },
     compute(tx, windows, out = new Float64Array(computes.length)) {
       for (const g of groups) groupStats(tx, windows[g.entityIndex] ?? NO_RECORDS, g, stats);
@@ -172,11 +205,15 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
   };
 }
 
+const sums = new ExactSum();
+const sumsWithSelf = new ExactSum();
+
 /**
  * Every window of one group in one backward pass from the group's end: the windows share their end and are
- * nested, so each one's aggregates are a prefix of the pass. The records are touched once, newest first.
+ * nested, so each one's aggregates are a prefix of the pass. The raw records are touched once, newest first,
+ * and so are the tiles (whole tiles between the raw records of a bounded read; see tiles.ts).
  */
-function groupStats(tx: TxInput, c: RecordColumns, g: WindowGroup, stats: readonly WindowStats[]): void {
+function groupStats(tx: TxInput, c: WindowSummary, g: WindowGroup, stats: readonly WindowStats[]): void {
   const { t, amount, fraud, start } = c;
   const hi = tx.t - g.delayMs;
   let end = c.end > start && t[c.end - 1]! <= hi ? c.end : upperBound(t, start, c.end, hi);
@@ -190,24 +227,45 @@ function groupStats(tx: TxInput, c: RecordColumns, g: WindowGroup, stats: readon
         end = k;
         break;
       }
-  const prevT = end > start ? t[end - 1]! : Number.NEGATIVE_INFINITY;
+  let prevT = end > start ? t[end - 1]! : Number.NEGATIVE_INFINITY;
+  // Tiles: skip those after the group's end; the last one before it holds the newest tiled record.
+  const tiles = c.tiles;
+  let j = tiles ? tiles.hi.length - 1 : -1;
+  if (tiles) {
+    for (; j >= 0 && tiles.hi[j]! > hi; j--) if (tiles.lo[j]! < hi) straddles(tiles, j, hi);
+    // Records at the transaction's own instant are ordered by arrival: only raw records can say how.
+    if (endsAtSelf && j >= 0 && tiles.maxT[j] === hi) straddles(tiles, j, hi);
+    if (j >= 0 && tiles.maxT[j]! > prevT) prevT = tiles.maxT[j]!;
+  }
+  const needsSum = g.needsSum;
+  sums.reset();
   let count = 0;
-  let sum = 0;
   let frauds = 0;
   let k = end - 1;
   for (let w = 0; w < g.specs.length; w++) {
     const lo = hi - g.spans[w]!;
     for (; k >= start && t[k]! > lo; k--) {
       count++;
-      sum += amount[k]!;
+      if (needsSum) sums.add(amount[k]!);
       frauds += fraud[k]!;
     }
+    for (; j >= 0 && tiles!.hi[j]! > lo; j--) {
+      if (tiles!.lo[j]! < lo) straddles(tiles!, j, lo);
+      count += tiles!.count[j]!;
+      frauds += tiles!.frauds[j]!;
+      if (needsSum) sums.addParts(tiles!.sumParts, tiles!.sumStart[j]!, tiles!.sumStart[j + 1]!);
+    }
     const s = stats[g.specs[w]!]!;
+    const sum = needsSum ? sums.value() : 0;
     if (endsAtSelf) {
       s.priorCount = count;
       s.priorSum = sum;
       s.count = count + 1;
-      s.sum = sum + tx.amount;
+      if (needsSum) {
+        sumsWithSelf.copyFrom(sums);
+        sumsWithSelf.add(tx.amount);
+        s.sum = sumsWithSelf.value();
+      } else s.sum = 0;
       s.frauds = frauds + selfFraud;
       s.prevT = count > 0 ? prevT : Number.NEGATIVE_INFINITY;
     } else {
@@ -219,6 +277,12 @@ function groupStats(tx: TxInput, c: RecordColumns, g: WindowGroup, stats: readon
       s.prevT = Number.NEGATIVE_INFINITY;
     }
   }
+}
+
+function straddles(tiles: TileColumns, j: number, bound: number): never {
+  throw new RangeError(
+    `a tile (${tiles.lo[j]}, ${tiles.hi[j]}] holds the window bound ${bound}: a summary must split tiles at every bound`,
+  );
 }
 
 /** First index in [lo, hi) whose time is greater than `x`; `t` is sorted there. */
@@ -241,6 +305,31 @@ export function entityUnion(sets: readonly CompiledFeatureSet[]): EntitySpec[] {
   const byName = new Map<string, EntitySpec>();
   for (const s of sets) for (const e of s.entities) byName.set(e.name, e);
   return [...byName.values()];
+}
+
+/**
+ * The bounds of every window of every set, per entity of the union (in `entities` order), as offsets before the
+ * transaction: one read per entity serves whichever set a transaction is scored with.
+ */
+export function unionOffsets(
+  sets: readonly CompiledFeatureSet[],
+  entities: readonly EntitySpec[],
+): number[][] {
+  return entities.map((e) => {
+    const all = new Set<number>();
+    for (const s of sets)
+      s.entities.forEach((x, i) => {
+        if (x.name === e.name) for (const o of s.offsets[i]!) all.add(o);
+      });
+    return all.size ? [...all].sort((a, b) => b - a) : [0];
+  });
+}
+
+/** The bounded read of one entity's windows for a transaction: bounds t − offset, ascending. */
+export function summaryQuery(e: EntitySpec, tx: TxInput, offsets: readonly number[]): SummaryQuery {
+  const bounds = new Array<number>(offsets.length);
+  for (let i = 0; i < offsets.length; i++) bounds[i] = tx.t - offsets[i]!;
+  return { entity: e.name, id: tx[e.key], bounds };
 }
 
 export function transactionEvents(tx: TxInput, entities: readonly EntitySpec[]): StoreEvent[] {

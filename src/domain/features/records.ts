@@ -56,6 +56,39 @@ export interface WindowQuery extends EntityKey {
   readonly to: number;
 }
 
+/**
+ * What the windows of one entity need, answered with bounded work (see tiles.ts): every bound of every window,
+ * ascending. The records that matter lie in (bounds[0], bounds[last]]; each window is (bounds[i], bounds[j]].
+ */
+export interface SummaryQuery extends EntityKey {
+  readonly bounds: readonly number[];
+}
+
+/**
+ * Aggregates of whole time tiles, in time order: tile i covers (lo[i], hi[i]], holds `count[i]` ≥ 1 records,
+ * `frauds[i]` of them labelled fraud, the newest at `maxT[i]`, and the exact sum of their amounts as partials
+ * `sumParts[sumStart[i]]` to `sumParts[sumStart[i + 1] - 1]` (see exact-sum.ts). Tiles do not overlap.
+ */
+export interface TileColumns {
+  readonly lo: readonly number[];
+  readonly hi: readonly number[];
+  readonly count: readonly number[];
+  readonly frauds: readonly number[];
+  readonly maxT: readonly number[];
+  readonly sumStart: readonly number[];
+  readonly sumParts: readonly number[];
+}
+
+/**
+ * A store's answer to a SummaryQuery: the records of (bounds[0], bounds[last]] the store holds, as raw records
+ * (the columns, sorted by (t, seq)) and tiles, disjoint in time. No tile holds a bound of the query (b with
+ * lo < b ≤ hi), so each lies wholly inside or outside every window. Raw records alone (no `tiles`, as raw reads
+ * and the backfill give) are a summary too.
+ */
+export interface WindowSummary extends RecordColumns {
+  readonly tiles?: TileColumns;
+}
+
 export type StoreEvent =
   | {
       readonly kind: 'tx';

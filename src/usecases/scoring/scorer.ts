@@ -1,7 +1,12 @@
 import { ServiceError } from '../../domain/errors.js';
 import type { Transaction } from '../../domain/events.js';
-import type { CompiledFeatureSet, EntitySpec } from '../../domain/features/engine.js';
-import { NO_RECORDS, type RecordColumns, type WindowQuery } from '../../domain/features/records.js';
+import {
+  type CompiledFeatureSet,
+  type EntitySpec,
+  summaryQuery,
+  unionOffsets,
+} from '../../domain/features/engine.js';
+import { NO_RECORDS, type SummaryQuery, type WindowSummary } from '../../domain/features/records.js';
 import { txInputOf } from '../../domain/ingest.js';
 import { decide } from '../../domain/scoring/decision.js';
 import { FALLBACK_THRESHOLDS, fallbackScore } from '../../domain/scoring/fallback.js';
@@ -64,14 +69,15 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  */
 export class Scorer implements ScoringService {
   private readonly cache: AnswerCache<Remembered>;
-  private readonly lookbackMs: number;
+  /** Per entity of the union, the bounds of every set's windows (as offsets before the transaction). */
+  private readonly offsets: readonly (readonly number[])[];
   private readonly entityIndex: Map<string, number[]>;
   /** Shadow runs in flight, for `shadowsSettled`. */
   private readonly shadows = new Set<Promise<void>>();
 
   constructor(private readonly d: ScorerDeps) {
     this.cache = new AnswerCache(d.cacheSize ?? 100_000);
-    this.lookbackMs = Math.max(...[...d.featureSets.values()].map((s) => s.lookbackMs));
+    this.offsets = unionOffsets([...d.featureSets.values()], d.entities);
     this.entityIndex = new Map(
       [...d.featureSets.values()].map((s) => [
         s.id,
@@ -296,16 +302,9 @@ export class Scorer implements ScoringService {
     work: readonly Work[],
     deadline: number,
     trace?: TraceContext,
-  ): Promise<RecordColumns[] | undefined> {
+  ): Promise<WindowSummary[] | undefined> {
     const { entities, store } = this.d;
-    const queries = work.flatMap((w) =>
-      entities.map((e) => ({
-        entity: e.name,
-        id: w.input[e.key],
-        from: w.input.t - this.lookbackMs,
-        to: w.input.t,
-      })),
-    );
+    const queries = work.flatMap((w) => entities.map((e, i) => summaryQuery(e, w.input, this.offsets[i]!)));
     const span =
       trace &&
       this.d.tracer!.start('fraudscore.features', {
@@ -321,17 +320,17 @@ export class Scorer implements ScoringService {
 
   private async readChunks(
     work: readonly Work[],
-    queries: readonly WindowQuery[],
+    queries: readonly SummaryQuery[],
     deadline: number,
     span: Span | undefined,
-  ): Promise<RecordColumns[] | undefined> {
+  ): Promise<WindowSummary[] | undefined> {
     const { entities, store, clock, logger } = this.d;
     const per = entities.length;
-    const records: RecordColumns[] = new Array(queries.length);
+    const records: WindowSummary[] = new Array(queries.length);
     for (let i = 0; i < work.length; i += READ_CHUNK) {
       try {
         const got = await withDeadline(
-          store.read(queries.slice(i * per, (i + READ_CHUNK) * per)),
+          store.summarize(queries.slice(i * per, (i + READ_CHUNK) * per)),
           deadline - clock.monotonic(),
         );
         for (let j = 0; j < got.length; j++) records[i * per + j] = got[j]!;
@@ -357,7 +356,7 @@ export class Scorer implements ScoringService {
    */
   private async computeAll(
     work: readonly Work[],
-    records: RecordColumns[] | undefined,
+    records: WindowSummary[] | undefined,
     deadline: number,
   ): Promise<void> {
     let late = false;
@@ -373,7 +372,7 @@ export class Scorer implements ScoringService {
     }
   }
 
-  private computeFeatures(w: Work, records: RecordColumns[] | undefined, k: number): void {
+  private computeFeatures(w: Work, records: WindowSummary[] | undefined, k: number): void {
     const version = w.route?.primary.version;
     const set = version?.featureSet ?? this.defaultSet();
     const at = this.entityIndex.get(set.id)!;

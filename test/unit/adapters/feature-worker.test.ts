@@ -190,6 +190,7 @@ describe('FeatureWorker reports', () => {
         return memory.apply(e);
       },
       read: (q) => memory.read(q),
+      summarize: (q) => memory.summarize(q),
       ping: async () => {},
       close: async () => {},
     };

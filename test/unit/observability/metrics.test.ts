@@ -241,6 +241,7 @@ describe('metrics when the feature store fails', () => {
     const failing: FeatureStore = {
       kind: 'broken',
       apply: down,
+      summarize: down,
       read: down,
       ping: down,
       close: async () => {},
