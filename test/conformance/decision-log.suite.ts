@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { binOf } from '../../src/domain/performance/outcomes.js';
 import type { DecisionLog, LabelFact, LoggedDecision } from '../../src/ports/decision-log.js';
 
 export interface DecisionLogFactory {
@@ -70,11 +71,11 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
         decline: { fraud: 1, legit: 0 },
       });
       expect([c1.explicit, c1.matured]).toEqual([2, 0]);
-      expect(c1.fraud).toEqual(new Map([[95_000, 1]]));
-      expect(c1.legit).toEqual(new Map([[20_000, 1]]));
+      expect(c1.fraud).toEqual(new Map([[binOf(0.95), 1]]));
+      expect(c1.legit).toEqual(new Map([[binOf(0.2), 1]]));
       expect(c1.latencyHours).toEqual(new Map([[3, 2]]));
       const c2 = await log.counts(MODEL, '2', 0);
-      expect(c2.fraud).toEqual(new Map([[40_000, 1]]));
+      expect(c2.fraud).toEqual(new Map([[binOf(0.4), 1]]));
       expect(await log.labelled(MODEL, '2', 0)).toEqual(new Map([['t1', { fraud: true, score: 0.4 }]]));
       expect(await log.labelled(MODEL, '1', 0)).toEqual(
         new Map([
@@ -98,7 +99,7 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
       const fixed = await log.counts(MODEL, '1', 0);
       expect(fixed.confusion.decline).toEqual({ fraud: 0, legit: 1 });
       expect(fixed.fraud).toEqual(new Map());
-      expect(fixed.legit).toEqual(new Map([[95_000, 1]]));
+      expect(fixed.legit).toEqual(new Map([[binOf(0.95), 1]]));
       // The latency is that of the first verdict.
       expect([fixed.explicit, fixed.latencyHours]).toEqual([1, new Map([[3, 1]])]);
       expect((await log.labelled(MODEL, '2', 0)).get('x')).toEqual({ fraud: false, score: 0.3 });
@@ -137,7 +138,7 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
       c = await log.counts(MODEL, '1', 0);
       expect([c.explicit, c.matured]).toEqual([2, 1]);
       expect(c.confusion.review).toEqual({ fraud: 2, legit: 1 });
-      expect(c.legit).toEqual(new Map([[60_000, 1]]));
+      expect(c.legit).toEqual(new Map([[binOf(0.6), 1]]));
       // m4 is not due: an explicit label counts it as a new outcome, not a matured one.
       await log.label(MODEL, [label('m4', false)]);
       expect(await log.mature(MODEL, t0 + HOUR, 10)).toBe(0);

@@ -1,5 +1,5 @@
 import type { Decision } from '../scoring/decision.js';
-import { type OutcomeCounts, SCORE_BINS } from './outcomes.js';
+import type { OutcomeCounts } from './outcomes.js';
 
 export interface VersionMetrics {
   readonly labelled: number;
@@ -24,7 +24,7 @@ const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
 /**
  * AUC (the Mann–Whitney statistic, ties counting half, as scikit-learn's roc_auc_score) and average precision
  * (scikit-learn's average_precision_score: Σ (Rₖ − Rₖ₋₁) Pₖ over descending thresholds, one per occupied bin) from
- * the score histograms of frauds and non-frauds.
+ * the score (logit) histograms of frauds and non-frauds.
  */
 export function rankMetrics(c: Pick<OutcomeCounts, 'fraud' | 'legit'>): {
   auc: number | null;
@@ -95,6 +95,3 @@ export function versionMetrics(c: OutcomeCounts): VersionMetrics {
     },
   };
 }
-
-/** The middle of a bin: what the histograms say a score was. */
-export const binScore = (bin: number) => (bin + 0.5) / SCORE_BINS;

@@ -1,17 +1,23 @@
 import type { Decision } from '../scoring/decision.js';
 
 /**
- * Score resolution of the outcome histograms: 100,000 bins over [0, 1]. Two scores share a bin only when they
- * differ by less than 1e-5, and a shared bin counts its fraud/non-fraud pairs as ties (half a pair each), so the
- * histogram AUC differs from the exact one by at most half the share of fraud/non-fraud pairs within 1e-5 of
- * each other — far below 0.001 for any model whose scores are not piled on a few values (and exactly 0 when the
- * scores themselves tie). Bins are stored sparsely: only the bins scores fall in cost memory.
+ * Outcome histograms bin scores by their logit, in steps of 1e-4 (clamped to ±50, scores below 2e-22 or above
+ * 1 − 2e-22): two scores share a bin only when their odds differ by less than 0.01 %, so a model whose scores pile
+ * up near 0 or 1 (a saturated ensemble: 1e-9 against 3e-9) keeps them apart, where bins of the score itself
+ * would not. A shared bin counts its fraud/non-fraud pairs as ties (half a pair each), so the histogram AUC
+ * differs from the exact one by at most half the share of fraud/non-fraud pairs that close — far below 0.001
+ * unless the scores themselves tie, and then scikit-learn ties them too. Bins are stored sparsely: only the bins
+ * scores fall in cost memory (at most one per labelled decision).
  */
-export const SCORE_BINS = 100_000;
+export const LOGIT_STEP = 1e-4;
+export const LOGIT_LIMIT = 50;
 
 export function binOf(score: number): number {
-  if (!(score > 0)) return 0;
-  return Math.min(SCORE_BINS - 1, Math.floor(score * SCORE_BINS));
+  if (Number.isNaN(score)) return 0;
+  const p = Math.min(1, Math.max(0, score));
+  const logit = Math.log(p) - Math.log1p(-p);
+  const clamped = Math.min(LOGIT_LIMIT, Math.max(-LOGIT_LIMIT, logit));
+  return Math.round(clamped / LOGIT_STEP);
 }
 
 /** One character per decision in the compact records. */
