@@ -46,7 +46,8 @@ export type LabelResult =
  * Every scored transaction's decisions per model version, kept LABEL_HORIZON_DAYS, and the outcomes its labels
  * make of them: counts per version and decision day, in the shared store so every replica reports the fleet's
  * numbers. A redelivered label changes nothing; a corrected one moves the counts once (the last label applied
- * per transaction and version is kept); a decision left unlabelled matures into a non-fraud outcome.
+ * per transaction and version is kept). Every recorded decision is also counted per decision day, so a day's
+ * unlabelled decisions can mature into non-fraud outcomes without any state per decision.
  */
 export interface DecisionLog {
   readonly kind: string;
@@ -54,15 +55,13 @@ export interface DecisionLog {
   record(model: string, entries: readonly DecisionEntry[]): Promise<void>;
   /** Joins each label with the model's recorded decisions of its transaction, in order. */
   label(model: string, labels: readonly LabelFact[]): Promise<LabelResult[]>;
-  /**
-   * Counts up to `limit` unlabelled decisions per version, made at or before `before`, as matured non-fraud
-   * outcomes (oldest first); a later explicit label still moves them. Resolves how many matured.
-   */
-  mature(model: string, before: number, limit: number): Promise<number>;
   /** Versions with recorded decisions, and the role each played last. */
   versions(model: string): Promise<ReadonlyMap<string, DecisionRole>>;
-  /** A version's outcomes of decisions made on UTC day `fromDay` (days since the epoch) or later. */
-  counts(model: string, version: string, fromDay: number): Promise<OutcomeCounts>;
+  /**
+   * A version's outcomes of decisions made on UTC day `fromDay` (days since the epoch) or later; on the days up
+   * to `maturedThroughDay`, the decisions without an explicit label count as matured non-fraud outcomes.
+   */
+  counts(model: string, version: string, fromDay: number, maturedThroughDay: number): Promise<OutcomeCounts>;
   /** A version's explicitly labelled transactions since `fromDay`, with the score it gave each: for DeLong. */
   labelled(model: string, version: string, fromDay: number): Promise<Map<string, Labelled>>;
   /** Transactions labelled without a decision of the model on record. */

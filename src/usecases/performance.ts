@@ -19,9 +19,6 @@ export interface PerformanceDeps {
   readonly alpha?: number;
   /** Labelled transactions per version the comparison reads at most (a deterministic subset by id beyond). */
   readonly maxCompared?: number;
-  /** Decisions matured per version per sweep step, and steps per sweep. */
-  readonly matureBatch?: number;
-  readonly matureSteps?: number;
 }
 
 export interface VersionReport extends VersionMetrics {
@@ -49,22 +46,10 @@ const round6 = (x: number | null) => (x === null ? null : Math.round(x * 1e6) / 
 export class Performance {
   constructor(private readonly d: PerformanceDeps) {}
 
-  /** Matures the unlabelled decisions now due, in bounded steps; resolves how many matured. */
-  async sweep(model: string): Promise<number> {
-    const batch = this.d.matureBatch ?? 1_000;
-    const before = this.d.clock.now() - this.d.maturityMs;
-    let total = 0;
-    for (let step = 0; step < (this.d.matureSteps ?? 20); step++) {
-      const n = await this.d.log.mature(model, before, batch);
-      total += n;
-      if (n < batch) break;
-    }
-    return total;
-  }
-
   async report(model: string, since?: number): Promise<PerformanceReport> {
-    await this.sweep(model);
     const fromDay = since === undefined ? 0 : Math.floor(since / DAY_MS);
+    // A decision day has matured once all of it is LABEL_MATURITY_DAYS old.
+    const maturedThroughDay = Math.floor((this.d.clock.now() - this.d.maturityMs) / DAY_MS) - 1;
     const serving = this.d.serving(model);
     const recorded = await this.d.log.versions(model);
     const roleOf = (v: string): VersionReport['role'] =>
@@ -77,7 +62,7 @@ export class Performance {
             : 'retired';
     const versions = await Promise.all(
       [...recorded.keys()].map(async (version) => {
-        const m = versionMetrics(await this.d.log.counts(model, version, fromDay));
+        const m = versionMetrics(await this.d.log.counts(model, version, fromDay, maturedThroughDay));
         return {
           version,
           role: roleOf(version),

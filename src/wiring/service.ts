@@ -278,19 +278,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   metrics.precisionFloorMinOutcomes.set(config.PRECISION_FLOOR_MIN_OUTCOMES);
   const performanceGauges = performance && cachedReport(performance, config.MODEL_NAME, clock, logger);
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness, performanceGauges);
-  // Every replica matures due decisions now and then (a sweep is atomic per decision: safe to overlap).
-  const sweeper =
-    performance &&
-    setInterval(() => {
-      performance
-        .sweep(config.MODEL_NAME)
-        .catch((err: unknown) => logger.warn({ err }, 'maturing decisions failed; retrying later'));
-    }, 60_000);
-  sweeper?.unref();
-  closers.unshift(async () => {
-    if (sweeper) clearInterval(sweeper);
-    await recorder?.flush();
-  });
+  closers.unshift(async () => recorder?.flush());
 
   const app = await build(config, {
     logger,

@@ -14,6 +14,8 @@ export interface DecisionLogFactory {
 const MODEL = 'fraudscore';
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+/** No decision day has matured. */
+const NOT_MATURED = -1;
 
 /** The one suite every DecisionLog implementation must pass. */
 export function decisionLogConformance(name: string, factory: DecisionLogFactory): void {
@@ -64,7 +66,7 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
         unscored: false,
         versions: [{ version: '1', role: 'active', decision: 'approve', outcome: 'new' }],
       });
-      const c1 = await log.counts(MODEL, '1', 0);
+      const c1 = await log.counts(MODEL, '1', 0, NOT_MATURED);
       expect(c1.confusion).toEqual({
         approve: { fraud: 0, legit: 1 },
         review: { fraud: 0, legit: 0 },
@@ -74,7 +76,7 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
       expect(c1.fraud).toEqual(new Map([[binOf(0.95), 1]]));
       expect(c1.legit).toEqual(new Map([[binOf(0.2), 1]]));
       expect(c1.latencyHours).toEqual(new Map([[3, 2]]));
-      const c2 = await log.counts(MODEL, '2', 0);
+      const c2 = await log.counts(MODEL, '2', 0, NOT_MATURED);
       expect(c2.fraud).toEqual(new Map([[binOf(0.4), 1]]));
       expect(await log.labelled(MODEL, '2', 0)).toEqual(new Map([['t1', { fraud: true, score: 0.4 }]]));
       expect(await log.labelled(MODEL, '1', 0)).toEqual(
@@ -89,14 +91,14 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
       const { log } = await factory.create(120 * DAY);
       await log.record(MODEL, [{ transactionId: 'x', decisions: [active(0.95), shadow(0.3)] }]);
       await log.label(MODEL, [label('x', true)]);
-      const once = await log.counts(MODEL, '1', 0);
+      const once = await log.counts(MODEL, '1', 0, NOT_MATURED);
       const [dup] = await log.label(MODEL, [label('x', true, t0 + 9 * HOUR)]);
       expect(dup).toMatchObject({ versions: [{ outcome: 'duplicate' }, { outcome: 'duplicate' }] });
-      expect(await log.counts(MODEL, '1', 0)).toEqual(once);
+      expect(await log.counts(MODEL, '1', 0, NOT_MATURED)).toEqual(once);
       const [fix] = await log.label(MODEL, [label('x', false, t0 + 20 * HOUR)]);
       expect(fix).toMatchObject({ versions: [{ outcome: 'corrected' }, { outcome: 'corrected' }] });
       await log.label(MODEL, [label('x', false, t0 + 21 * HOUR)]);
-      const fixed = await log.counts(MODEL, '1', 0);
+      const fixed = await log.counts(MODEL, '1', 0, NOT_MATURED);
       expect(fixed.confusion.decline).toEqual({ fraud: 0, legit: 1 });
       expect(fixed.fraud).toEqual(new Map());
       expect(fixed.legit).toEqual(new Map([[binOf(0.95), 1]]));
@@ -116,34 +118,48 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
       expect(await log.unscored('another-model')).toBe(0);
     });
 
-    it('matures unlabelled decisions as legitimate, oldest first; a later fraud label moves them', async () => {
+    it('matures a decision day: its unlabelled decisions count as legitimate; a later fraud label moves one', async () => {
       const { log } = await factory.create(120 * DAY);
+      const today = Math.floor(t0 / DAY);
       await log.record(MODEL, [
-        { transactionId: 'm1', decisions: [active(0.6, t0 - 3 * HOUR)] },
-        { transactionId: 'm2', decisions: [active(0.7, t0 - 2 * HOUR)] },
-        { transactionId: 'm3', decisions: [active(0.8, t0 - HOUR)] },
-        { transactionId: 'm4', decisions: [active(0.1, t0)] },
+        { transactionId: 'm1', decisions: [active(0.6)] },
+        { transactionId: 'm2', decisions: [active(0.7)] },
+        { transactionId: 'm3', decisions: [active(0.8)] },
+        { transactionId: 'm4', decisions: [active(0.1)] },
       ]);
       await log.label(MODEL, [label('m3', true)]);
-      expect(await log.mature(MODEL, t0 - HOUR, 1)).toBe(1);
-      expect(await log.mature(MODEL, t0 - HOUR, 10)).toBe(1);
-      expect(await log.mature(MODEL, t0 - HOUR, 10)).toBe(0);
-      let c = await log.counts(MODEL, '1', 0);
-      expect([c.explicit, c.matured]).toEqual([1, 2]);
+      let c = await log.counts(MODEL, '1', 0, today - 1);
+      expect([c.explicit, c.matured]).toEqual([1, 0]);
+      expect(c.confusion.review).toEqual({ fraud: 1, legit: 0 });
+      c = await log.counts(MODEL, '1', 0, today);
+      expect([c.explicit, c.matured]).toEqual([1, 3]);
       expect(c.confusion.review).toEqual({ fraud: 1, legit: 2 });
-      // m2 matured, then turns out a fraud: moved from matured non-fraud to explicit fraud, once.
+      expect(c.confusion.approve).toEqual({ fraud: 0, legit: 1 });
+      expect(c.legit).toEqual(
+        new Map([
+          [binOf(0.6), 1],
+          [binOf(0.7), 1],
+          [binOf(0.1), 1],
+        ]),
+      );
+      // m2 matured, then turns out a fraud: from matured non-fraud to explicit fraud, once.
       const [late] = await log.label(MODEL, [label('m2', true)]);
       expect(late).toMatchObject({ versions: [{ outcome: 'new' }] });
       await log.label(MODEL, [label('m2', true)]);
-      c = await log.counts(MODEL, '1', 0);
-      expect([c.explicit, c.matured]).toEqual([2, 1]);
+      c = await log.counts(MODEL, '1', 0, today);
+      expect([c.explicit, c.matured]).toEqual([2, 2]);
       expect(c.confusion.review).toEqual({ fraud: 2, legit: 1 });
-      expect(c.legit).toEqual(new Map([[binOf(0.6), 1]]));
-      // m4 is not due: an explicit label counts it as a new outcome, not a matured one.
+      expect(c.legit).toEqual(
+        new Map([
+          [binOf(0.6), 1],
+          [binOf(0.1), 1],
+        ]),
+      );
+      // An explicit non-fraud verdict on m4 replaces its matured one.
       await log.label(MODEL, [label('m4', false)]);
-      expect(await log.mature(MODEL, t0 + HOUR, 10)).toBe(0);
-      c = await log.counts(MODEL, '1', 0);
+      c = await log.counts(MODEL, '1', 0, today);
       expect([c.explicit, c.matured]).toEqual([3, 1]);
+      expect(c.confusion.approve).toEqual({ fraud: 0, legit: 1 });
     });
 
     it('reads outcomes from a decision day on', async () => {
@@ -154,8 +170,8 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
         { transactionId: 'new', decisions: [active(0.9, today * DAY + HOUR)] },
       ]);
       await log.label(MODEL, [label('old', true), label('new', true)]);
-      expect((await log.counts(MODEL, '1', today - 3)).explicit).toBe(2);
-      expect((await log.counts(MODEL, '1', today)).explicit).toBe(1);
+      expect((await log.counts(MODEL, '1', today - 3, NOT_MATURED)).explicit).toBe(2);
+      expect((await log.counts(MODEL, '1', today, NOT_MATURED)).explicit).toBe(1);
       expect([...(await log.labelled(MODEL, '1', today)).keys()]).toEqual(['new']);
     });
 

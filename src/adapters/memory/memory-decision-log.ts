@@ -3,8 +3,11 @@ import {
   addField,
   binOf,
   type DecisionRole,
+  decisionFields,
   emptyCounts,
   latencyHours,
+  matureDay,
+  mergeCounts,
   type OutcomeCounts,
   outcomeFields,
   packDecision,
@@ -28,10 +31,6 @@ interface Expiring<T> {
 }
 
 interface VersionState {
-  /** Unlabelled decisions: transaction id → decision time, bin, decision. */
-  readonly pending: Map<string, { at: number; bin: number; decision: Decision }>;
-  /** Decisions made at or before this time and no longer pending were matured (or labelled). */
-  watermark: number;
   /** Counter fields per decision day. */
   readonly counts: Map<number, Expiring<Map<string, number>>>;
   /** Last label applied per transaction, per decision day: `<0|1><score>`. */
@@ -67,11 +66,9 @@ export class MemoryDecisionLog implements DecisionLog {
       held.expires = now + this.horizonMs;
       for (const d of e.decisions) {
         held.value.set(d.version, packDecision(d));
-        this.version(model, d.version).pending.set(e.transactionId, {
-          at: d.at,
-          bin: binOf(d.score),
-          decision: d.decision,
-        });
+        const counts = this.day(this.version(model, d.version).counts, dayOf(d.at), () => new Map(), now);
+        for (const f of decisionFields({ bin: binOf(d.score), decision: d.decision }))
+          counts.set(f, (counts.get(f) ?? 0) + 1);
         this.rolesOf(model).set(d.version, d.role);
       }
     }
@@ -84,8 +81,7 @@ export class MemoryDecisionLog implements DecisionLog {
     return labels.map((l) => {
       const held = this.decisions.get(`${model}\u0000${l.transactionId}`);
       if (!held || held.expires <= now || held.value.size === 0) {
-        const day = Math.floor(l.transactionAt / DAY_MS);
-        const key = `${model}\u0000${day}`;
+        const key = `${model}\u0000${dayOf(l.transactionAt)}`;
         let set = this.unscoredLabels.get(key);
         if (!set || set.expires <= now) {
           set = { value: new Set(), expires: 0 };
@@ -114,58 +110,42 @@ export class MemoryDecisionLog implements DecisionLog {
     d: { decision: Decision; at: number; score: number; bin: number },
     now: number,
   ): VersionLabel['outcome'] {
-    const day = Math.floor(d.at / DAY_MS);
+    const day = dayOf(d.at);
     const labels = this.day(s.labels, day, () => new Map<string, string>(), now);
     const prev = labels.get(l.transactionId);
-    let prevFraud: boolean | undefined;
-    let matured = false;
-    if (prev !== undefined) prevFraud = prev[0] === '1';
-    else if (s.pending.delete(l.transactionId)) prevFraud = undefined;
-    else if (d.at <= s.watermark) {
-      prevFraud = false;
-      matured = true;
-    }
-    if (prev !== undefined && prevFraud === l.fraud) return 'duplicate';
+    const prevFraud = prev === undefined ? undefined : prev[0] === '1';
+    if (prevFraud === l.fraud) return 'duplicate';
     const counts = this.day(s.counts, day, () => new Map<string, number>(), now);
     const inc = (f: string, by: number) => counts.set(f, (counts.get(f) ?? 0) + by);
-    if (prevFraud !== undefined)
-      for (const f of outcomeFields({ ...d, fraud: prevFraud, matured })) inc(f, -1);
+    if (prevFraud !== undefined) for (const f of outcomeFields({ ...d, fraud: prevFraud })) inc(f, -1);
     for (const f of outcomeFields({ ...d, fraud: l.fraud })) inc(f, 1);
-    if (prev === undefined) inc(`h${latencyHours(l.labelledAt, d.at)}`, 1);
+    if (prev === undefined) {
+      inc('e', 1);
+      inc(`h${latencyHours(l.labelledAt, d.at)}`, 1);
+    }
     labels.set(l.transactionId, `${l.fraud ? 1 : 0}${Number(d.score.toPrecision(9))}`);
     return prev === undefined ? 'new' : 'corrected';
   }
 
-  async mature(model: string, before: number, limit: number): Promise<number> {
-    const now = this.clock.now();
-    let matured = 0;
-    for (const version of this.rolesOf(model).keys()) {
-      const s = this.version(model, version);
-      const due = [...s.pending]
-        .filter(([, p]) => p.at <= before)
-        .sort((a, b) => a[1].at - b[1].at)
-        .slice(0, limit);
-      for (const [id, p] of due) {
-        s.pending.delete(id);
-        const counts = this.day(s.counts, Math.floor(p.at / DAY_MS), () => new Map<string, number>(), now);
-        for (const f of outcomeFields({ ...p, fraud: false, matured: true }))
-          counts.set(f, (counts.get(f) ?? 0) + 1);
-        if (p.at > s.watermark) s.watermark = p.at;
-        matured++;
-      }
-    }
-    return matured;
-  }
-
   async versions(model: string): Promise<ReadonlyMap<string, DecisionRole>> {
-    return new Map(this.rolesOf(model));
+    return new Map([...this.rolesOf(model)].sort(([a], [b]) => Number(a) - Number(b)));
   }
 
-  async counts(model: string, version: string, fromDay: number): Promise<OutcomeCounts> {
+  async counts(
+    model: string,
+    version: string,
+    fromDay: number,
+    maturedThroughDay: number,
+  ): Promise<OutcomeCounts> {
     const now = this.clock.now();
     const out = emptyCounts();
-    for (const [day, held] of this.version(model, version).counts)
-      if (day >= fromDay && held.expires > now) for (const [f, v] of held.value) addField(out, f, v);
+    for (const [day, held] of this.version(model, version).counts) {
+      if (day < fromDay || held.expires <= now) continue;
+      const c = emptyCounts();
+      for (const [f, v] of held.value) addField(c, f, v);
+      if (day <= maturedThroughDay) matureDay(c);
+      mergeCounts(out, c);
+    }
     return out;
   }
 
@@ -190,7 +170,7 @@ export class MemoryDecisionLog implements DecisionLog {
     const key = `${model}\u0000${version}`;
     let s = this.state.get(key);
     if (!s) {
-      s = { pending: new Map(), watermark: Number.NEGATIVE_INFINITY, counts: new Map(), labels: new Map() };
+      s = { counts: new Map(), labels: new Map() };
       this.state.set(key, s);
     }
     return s;
@@ -220,3 +200,5 @@ export class MemoryDecisionLog implements DecisionLog {
     for (const [k, held] of this.decisions) if (held.expires <= now) this.decisions.delete(k);
   }
 }
+
+const dayOf = (t: number) => Math.floor(t / DAY_MS);

@@ -5,11 +5,13 @@ import {
   binOf,
   DECISION_CODE,
   type DecisionRole,
+  decisionFields,
   emptyCounts,
   latencyHours,
+  matureDay,
+  mergeCounts,
   type OutcomeCounts,
   packDecision,
-  pendingMember,
   ROLE_CODE,
   ROLE_OF,
   unpackDecision,
@@ -31,70 +33,44 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
-/**
- * One label on one version, atomically on the version's keys (one hash slot): KEYS pending zset, watermark,
- * the decision day's counters and labels. What the outcome was before: the label kept for the transaction, else
- * nothing if it was still pending, else a matured non-fraud if its decision is at or before the watermark.
- * A repeated label is a duplicate (0); otherwise the previous outcome is taken back, the new one counted, the
- * label kept, and the latency counted on the first explicit label. Returns 1 new, 2 corrected.
- */
-const LABEL = `
-local tx, label, bin, dec, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local prev = redis.call('HGET', KEYS[4], tx)
-local before = nil
-local matured = false
-if prev then
-  before = string.sub(prev, 1, 1)
-  if before == label then return 0 end
-elseif redis.call('ZREM', KEYS[1], ARGV[6]) == 0 then
-  local w = redis.call('GET', KEYS[2])
-  if w and at <= tonumber(w) then before = '0'; matured = true end
-end
-local c = KEYS[3]
-if before then
-  redis.call('HINCRBY', c, (before == '1' and 'f' or 'n') .. bin, -1)
-  redis.call('HINCRBY', c, 'c' .. dec .. before, -1)
-  redis.call('HINCRBY', c, matured and 'm' or 'e', -1)
-end
-redis.call('HINCRBY', c, (label == '1' and 'f' or 'n') .. bin, 1)
-redis.call('HINCRBY', c, 'c' .. dec .. label, 1)
-redis.call('HINCRBY', c, 'e', 1)
-if not prev then redis.call('HINCRBY', c, 'h' .. ARGV[7], 1) end
-redis.call('HSET', KEYS[4], tx, label .. ARGV[9])
-redis.call('PEXPIREAT', c, ARGV[8])
-redis.call('PEXPIREAT', KEYS[4], ARGV[8])
-if prev then return 2 end
+/** Every decision of a version on a day: HINCRBY each field of ARGV[2..] on its counters, kept until ARGV[1]. */
+const COUNT = `
+for i = 2, #ARGV do redis.call('HINCRBY', KEYS[1], ARGV[i], 1) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1`;
 
 /**
- * Up to ARGV[2] pending decisions made at or before ARGV[1], oldest first, become matured non-fraud outcomes
- * on their decision day's counters (ARGV[3] .. day, in the same hash slot); the watermark moves to the newest
- * matured decision time. Returns how many matured.
+ * One label on one version, atomically on the version's keys of its decision day (one hash slot): KEYS the
+ * counters and the labels. A repeated label is a duplicate (0); otherwise the previous explicit outcome, if
+ * any, is taken back and the new one counted, the label kept, and on the first label the explicit outcome and
+ * its latency counted. Returns 1 new, 2 corrected.
  */
-const MATURE = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-local w = tonumber(redis.call('GET', KEYS[2]) or '-1')
-local n = 0
-for i = 1, #due, 2 do
-  local m, at = due[i], tonumber(due[i + 1])
-  redis.call('ZREM', KEYS[1], m)
-  local bar = string.find(m, '|', 1, true)
-  local day = math.floor(at / 86400000)
-  local c = ARGV[3] .. string.format('%d', day)
-  redis.call('HINCRBY', c, 'n' .. string.sub(m, 2, bar - 1), 1)
-  redis.call('HINCRBY', c, 'c' .. string.sub(m, 1, 1) .. '0', 1)
-  redis.call('HINCRBY', c, 'm', 1)
-  redis.call('PEXPIREAT', c, string.format('%.0f', (day + 1) * 86400000 + tonumber(ARGV[4])))
-  if at > w then w = at end
-  n = n + 1
+const LABEL = `
+local tx, label, bin, dec = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local prev = redis.call('HGET', KEYS[2], tx)
+local before = prev and string.sub(prev, 1, 1)
+if before == label then return 0 end
+local c = KEYS[1]
+if before then
+  redis.call('HINCRBY', c, (before == '1' and 'f' or 'n') .. bin, -1)
+  redis.call('HINCRBY', c, 'c' .. dec .. before, -1)
 end
-if n > 0 then redis.call('SET', KEYS[2], string.format('%.0f', w)) end
-return n`;
+redis.call('HINCRBY', c, (label == '1' and 'f' or 'n') .. bin, 1)
+redis.call('HINCRBY', c, 'c' .. dec .. label, 1)
+if not prev then
+  redis.call('HINCRBY', c, 'e', 1)
+  redis.call('HINCRBY', c, 'h' .. ARGV[5], 1)
+end
+redis.call('HSET', KEYS[2], tx, label .. ARGV[7])
+redis.call('PEXPIREAT', c, ARGV[6])
+redis.call('PEXPIREAT', KEYS[2], ARGV[6])
+if prev then return 2 end
+return 1`;
 
 interface Commands {
   fsDecisionRecord(key: string, ttlMs: number, ...fieldsAndValues: string[]): Promise<number>;
+  fsDecisionCount(key: string, expireAt: number, ...fields: string[]): Promise<number>;
   fsDecisionLabel(...keysAndArgs: (string | number)[]): Promise<number>;
-  fsDecisionMature(...keysAndArgs: (string | number)[]): Promise<number>;
 }
 type Client = (Redis | Cluster) & Commands;
 
@@ -109,9 +85,10 @@ export interface RedisDecisionLogOptions {
  * The decision log on Redis or Redis Cluster.
  * - `<prefix>:dl:<model>:<transaction id>`: a hash, field = version, value = the packed decision
  *   (`Ad<time base 36>:<score>`), TTL the horizon: about 100 bytes of Redis memory per transaction.
- * - per version, in one hash slot `{<prefix>:perf:<model>:<version>}`: `:p` the pending decisions by decision
- *   time (a sorted set, emptied by labels and maturity), `:w` the maturity watermark, `:c:<day>` the counters
- *   and `:l:<day>` the last label per transaction of the decisions made that UTC day (expiring a horizon after it).
+ * - per version, in one hash slot `{<prefix>:perf:<model>:<version>}`: `:c:<day>` the counters (every decision
+ *   by score bin and decision, explicit outcomes, latency) and `:l:<day>` the last label per transaction, of the
+ *   decisions made that UTC day, expiring a horizon after it. Their size follows the occupied score bins and the
+ *   labels, not the decisions: an unlabelled decision costs its transaction hash alone.
  * - `<prefix>:perf:<model>:versions` (version → role) and `<prefix>:perf:<model>:u:<day>` (unscored labels).
  */
 export class RedisDecisionLog implements DecisionLog {
@@ -124,8 +101,8 @@ export class RedisDecisionLog implements DecisionLog {
     private readonly o: RedisDecisionLogOptions,
   ) {
     client.defineCommand('fsDecisionRecord', { numberOfKeys: 1, lua: RECORD });
-    client.defineCommand('fsDecisionLabel', { numberOfKeys: 4, lua: LABEL });
-    client.defineCommand('fsDecisionMature', { numberOfKeys: 2, lua: MATURE });
+    client.defineCommand('fsDecisionCount', { numberOfKeys: 1, lua: COUNT });
+    client.defineCommand('fsDecisionLabel', { numberOfKeys: 2, lua: LABEL });
     this.client = client as Client;
   }
 
@@ -142,21 +119,24 @@ export class RedisDecisionLog implements DecisionLog {
   }
 
   async record(model: string, entries: readonly DecisionEntry[]): Promise<void> {
-    const pending = new Map<string, (string | number)[]>();
+    const counted = new Map<string, { key: string; day: number; fields: string[] }>();
     const writes: Promise<unknown>[] = entries.map((e) =>
       this.client.fsDecisionRecord(
         this.tx(model, e.transactionId),
         this.o.horizonMs,
         ...e.decisions.flatMap((d) => {
-          const args = pending.get(d.version) ?? [];
-          pending.set(d.version, args);
-          args.push(d.at, pendingMember(d.decision, binOf(d.score), e.transactionId));
+          const day = Math.floor(d.at / DAY_MS);
+          const key = `${this.tag(model, d.version)}:c:${day}`;
+          const c = counted.get(key) ?? { key, day, fields: [] };
+          counted.set(key, c);
+          c.fields.push(...decisionFields({ bin: binOf(d.score), decision: d.decision }));
           return [d.version, packDecision(d)];
         }),
       ),
     );
-    for (const [version, args] of pending)
-      writes.push(this.client.zadd(`${this.tag(model, version)}:p`, ...args));
+    // One call per version and decision day: the counters of a whole batch.
+    for (const c of counted.values())
+      writes.push(this.client.fsDecisionCount(c.key, this.expiresAt(c.day), ...c.fields));
     const roles = new Map(entries.flatMap((e) => e.decisions.map((d) => [d.version, d.role] as const)));
     for (const [version, role] of roles) {
       const key = `${model}/${version}/${role}`;
@@ -183,20 +163,15 @@ export class RedisDecisionLog implements DecisionLog {
             if (!d) return [];
             const day = Math.floor(d.at / DAY_MS);
             const tag = this.tag(model, version);
-            const bin = binOf(d.score);
             return [
               this.client
                 .fsDecisionLabel(
-                  `${tag}:p`,
-                  `${tag}:w`,
                   `${tag}:c:${day}`,
                   `${tag}:l:${day}`,
                   l.transactionId,
                   l.fraud ? '1' : '0',
-                  bin,
+                  binOf(d.score),
                   DECISION_CODE[d.decision],
-                  d.at,
-                  pendingMember(d.decision, bin, l.transactionId),
                   latencyHours(l.labelledAt, d.at),
                   this.expiresAt(day),
                   String(Number(d.score.toPrecision(9))),
@@ -231,24 +206,6 @@ export class RedisDecisionLog implements DecisionLog {
     return added === 1 ? 'new' : 'duplicate';
   }
 
-  async mature(model: string, before: number, limit: number): Promise<number> {
-    const versions = await this.versions(model);
-    const counts = await Promise.all(
-      [...versions.keys()].map((version) => {
-        const tag = this.tag(model, version);
-        return this.client.fsDecisionMature(
-          `${tag}:p`,
-          `${tag}:w`,
-          before,
-          limit,
-          `${tag}:c:`,
-          this.o.horizonMs,
-        );
-      }),
-    );
-    return counts.reduce((a, b) => a + b, 0);
-  }
-
   async versions(model: string): Promise<ReadonlyMap<string, DecisionRole>> {
     const all = await this.client.hgetall(`${this.o.prefix}:perf:${model}:versions`);
     return new Map(
@@ -266,11 +223,22 @@ export class RedisDecisionLog implements DecisionLog {
     return Array.from({ length: Math.max(0, today + 2 - first) }, (_, i) => first + i);
   }
 
-  async counts(model: string, version: string, fromDay: number): Promise<OutcomeCounts> {
+  async counts(
+    model: string,
+    version: string,
+    fromDay: number,
+    maturedThroughDay: number,
+  ): Promise<OutcomeCounts> {
     const tag = this.tag(model, version);
-    const hashes = await Promise.all(this.days(fromDay).map((d) => this.client.hgetall(`${tag}:c:${d}`)));
+    const days = this.days(fromDay);
+    const hashes = await Promise.all(days.map((d) => this.client.hgetall(`${tag}:c:${d}`)));
     const out = emptyCounts();
-    for (const h of hashes) for (const [f, v] of Object.entries(h)) addField(out, f, Number(v));
+    hashes.forEach((h, i) => {
+      const c = emptyCounts();
+      for (const [f, v] of Object.entries(h)) addField(c, f, Number(v));
+      if (days[i]! <= maturedThroughDay) matureDay(c);
+      mergeCounts(out, c);
+    });
     return out;
   }
 

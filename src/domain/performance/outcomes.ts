@@ -42,6 +42,9 @@ export interface OutcomeCounts {
   matured: number;
   /** Whole hours from decision to its first explicit label → labels. */
   readonly latencyHours: Map<number, number>;
+  /** Every decision recorded, labelled or not: score bin → decisions, and per decision. */
+  readonly decided: Map<number, number>;
+  readonly decidedBy: Record<Decision, number>;
 }
 
 export function emptyCounts(): OutcomeCounts {
@@ -56,6 +59,8 @@ export function emptyCounts(): OutcomeCounts {
     explicit: 0,
     matured: 0,
     latencyHours: new Map(),
+    decided: new Map(),
+    decidedBy: { approve: 0, review: 0, decline: 0 },
   };
 }
 
@@ -66,34 +71,68 @@ export function bump(map: Map<number, number>, key: number, by: number): void {
 }
 
 /**
- * The counter fields both stores use (a Redis hash per version and decision day, a Map in memory):
- * `f<bin>` / `n<bin>` fraud / non-fraud outcomes per score bin, `c<decision code><0|1>` the confusion counts,
- * `e` explicit and `m` matured outcomes, `h<hours>` label latency.
+ * The counter fields both stores keep per version and decision day (a Redis hash, a Map in memory):
+ * `f<bin>` / `n<bin>` explicit fraud / non-fraud outcomes per score bin, `c<decision code><0|1>` their confusion
+ * counts, `e` explicit outcomes, `h<hours>` label latency; and, counted when the decision is recorded,
+ * `d<bin>` / `D<decision code>` every decision made, labelled or not.
  */
 export function addField(into: OutcomeCounts, field: string, value: number): void {
   const kind = field[0];
   if (kind === 'f') bump(into.fraud, Number(field.slice(1)), value);
   else if (kind === 'n') bump(into.legit, Number(field.slice(1)), value);
   else if (kind === 'h') bump(into.latencyHours, Number(field.slice(1)), value);
-  else if (kind === 'c') {
+  else if (kind === 'd') bump(into.decided, Number(field.slice(1)), value);
+  else if (kind === 'D') {
+    const d = DECISION_OF[field[1]!];
+    if (d) into.decidedBy[d] += value;
+  } else if (kind === 'c') {
     const d = DECISION_OF[field[1]!];
     if (d) into.confusion[d][field[2] === '1' ? 'fraud' : 'legit'] += value;
   } else if (field === 'e') into.explicit += value;
-  else if (field === 'm') into.matured += value;
 }
 
-/** The counter changes of one outcome (+1) or of taking one back (-1). */
-export function outcomeFields(o: {
-  bin: number;
-  decision: Decision;
-  fraud: boolean;
-  matured?: boolean;
-}): string[] {
-  return [
-    `${o.fraud ? 'f' : 'n'}${o.bin}`,
-    `c${DECISION_CODE[o.decision]}${o.fraud ? 1 : 0}`,
-    o.matured ? 'm' : 'e',
-  ];
+/** The counter changes of one explicit outcome (+1), or of taking it back (-1). */
+export function outcomeFields(o: { bin: number; decision: Decision; fraud: boolean }): string[] {
+  return [`${o.fraud ? 'f' : 'n'}${o.bin}`, `c${DECISION_CODE[o.decision]}${o.fraud ? 1 : 0}`];
+}
+
+/** The counter changes of one recorded decision. */
+export function decisionFields(o: { bin: number; decision: Decision }): string[] {
+  return [`d${o.bin}`, `D${DECISION_CODE[o.decision]}`];
+}
+
+/**
+ * A matured decision day: every decision of it without an explicit label counts as a non-fraud outcome — per
+ * score bin, the decisions made less the explicit outcomes, and the same per decision. Nothing per decision is
+ * kept for it: a label that arrives later replaces an implicit non-fraud by an explicit outcome on its own.
+ */
+export function matureDay(c: OutcomeCounts): void {
+  for (const [bin, n] of c.decided) {
+    const implicit = n - (c.fraud.get(bin) ?? 0) - (c.legit.get(bin) ?? 0);
+    if (implicit > 0) {
+      bump(c.legit, bin, implicit);
+      c.matured += implicit;
+    }
+  }
+  for (const d of ['approve', 'review', 'decline'] as const) {
+    const implicit = c.decidedBy[d] - c.confusion[d].fraud - c.confusion[d].legit;
+    if (implicit > 0) c.confusion[d].legit += implicit;
+  }
+}
+
+/** Adds one day's counts into a total. */
+export function mergeCounts(into: OutcomeCounts, day: OutcomeCounts): void {
+  for (const [b, n] of day.fraud) bump(into.fraud, b, n);
+  for (const [b, n] of day.legit) bump(into.legit, b, n);
+  for (const [h, n] of day.latencyHours) bump(into.latencyHours, h, n);
+  for (const [b, n] of day.decided) bump(into.decided, b, n);
+  for (const d of ['approve', 'review', 'decline'] as const) {
+    into.confusion[d].fraud += day.confusion[d].fraud;
+    into.confusion[d].legit += day.confusion[d].legit;
+    into.decidedBy[d] += day.decidedBy[d];
+  }
+  into.explicit += day.explicit;
+  into.matured += day.matured;
 }
 
 /**
@@ -121,20 +160,6 @@ export function unpackDecision(
     decision,
     at: Number.parseInt(packed.slice(2, colon), 36),
     score: Number(packed.slice(colon + 1)),
-  };
-}
-
-/** A pending (unlabelled) decision's member in its version's maturity queue: decision code, score bin, id. */
-export function pendingMember(decision: Decision, bin: number, transactionId: string): string {
-  return `${DECISION_CODE[decision]}${bin}|${transactionId}`;
-}
-
-export function parsePending(member: string): { decision: Decision; bin: number; transactionId: string } {
-  const bar = member.indexOf('|');
-  return {
-    decision: DECISION_OF[member[0]!]!,
-    bin: Number(member.slice(1, bar)),
-    transactionId: member.slice(bar + 1),
   };
 }
 
