@@ -11,6 +11,7 @@ import { createMetrics, labelObserver, type Metrics, workerObserver } from '../a
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
 import { RedisAnswerStore } from '../adapters/redis/redis-answer-store.js';
 import { RedisControlPlane } from '../adapters/redis/redis-control-plane.js';
+import { TurnPipeline } from '../adapters/redis/turn-pipeline.js';
 import type { Config } from '../config.js';
 import { DAY_MS } from '../domain/features/time.js';
 import { build } from '../http/app.js';
@@ -97,11 +98,14 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const closers: (() => Promise<void>)[] = [];
   // One client for the API's feature reads, the control plane and the shared answers.
   const redis = o.store && o.control ? undefined : createRedisClient(config, { failFast: true }, logger);
-  const store = o.store ?? createStore(config, features.retention, redis, clock);
+  // The commands of one event-loop turn (feature reads, answer claims and answers) share one pipeline.
+  const pipeline = redis && new TurnPipeline(redis);
+  const store = o.store ?? createStore(config, features.retention, redis, clock, pipeline);
   const control =
     o.control ??
     (redis ? new RedisControlPlane(redis, config.REDIS_KEY_PREFIX, clock) : new MemoryControlPlane(clock));
-  const answers = o.answers ?? (redis ? new RedisAnswerStore(redis, config.REDIS_KEY_PREFIX) : undefined);
+  const answers =
+    o.answers ?? (redis ? new RedisAnswerStore(redis, config.REDIS_KEY_PREFIX, pipeline) : undefined);
   // With no shared store (the embedded one fed by POST /v1/events) there is no worker to be stale.
   const progress = o.progress ?? (redis ? createProgressStore(config, redis, clock) : undefined);
   const decisionLog = config.DECISION_LOG

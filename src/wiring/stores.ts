@@ -6,6 +6,7 @@ import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
 import { RedisDecisionLog } from '../adapters/redis/redis-decision-log.js';
 import { RedisProgressStore } from '../adapters/redis/redis-progress.js';
 import { RedisFeatureStore } from '../adapters/redis/redis-store.js';
+import type { TurnPipeline } from '../adapters/redis/turn-pipeline.js';
 import type { Config } from '../config.js';
 import { type CompiledFeatureSet, type EntitySpec, entityUnion } from '../domain/features/engine.js';
 import type { RetentionPolicy } from '../domain/features/records.js';
@@ -67,7 +68,8 @@ export function createRedisClient(
 }
 
 /**
- * The feature store on `client` (it closes the client when closed), or the in-memory store without one. Every
+ * The feature store on `client` (it closes the client when closed; `pipeline`, the client's per-turn pipeline
+ * when other stores share it), or the in-memory store without one. Every
  * store refuses events dated more than MAX_EVENT_FUTURE_MS after `clock.now()`.
  */
 export function createStore(
@@ -75,10 +77,11 @@ export function createStore(
   retention: RetentionPolicy,
   client: Redis | Cluster | undefined,
   clock: Clock,
+  pipeline?: TurnPipeline,
 ): FeatureStore {
   const limit = { clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS };
   return client
-    ? new RedisFeatureStore(client, { prefix: config.REDIS_KEY_PREFIX, retention, limit })
+    ? new RedisFeatureStore(client, { prefix: config.REDIS_KEY_PREFIX, retention, limit, pipeline })
     : new MemoryFeatureStore(retention, limit);
 }
 

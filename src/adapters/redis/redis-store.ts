@@ -16,6 +16,7 @@ import {
 import { clipBounds, TILE_LEVELS, TileColumnsBuilder } from '../../domain/features/tiles.js';
 import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
+import { TurnPipeline } from './turn-pipeline.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 const OUTCOMES: readonly ApplyOutcome[] = ['applied', 'duplicate', 'late'];
@@ -45,6 +46,8 @@ export interface RedisStoreOptions {
   readonly limit?: FutureLimit;
   /** The most fields an entity's log holds before the entity is kept as tiles (default LOG_FIELDS; 0: always tiles). */
   readonly logFields?: number;
+  /** The per-turn pipeline of the client, shared with the other stores on it (default: one of its own). */
+  readonly pipeline?: TurnPipeline;
 }
 
 /**
@@ -74,7 +77,7 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly ttlMs: number;
   private readonly ttlRefreshMs: number;
   private readonly logFields: number;
-  private queuedReads: QueuedRead[] = [];
+  private readonly pipeline: TurnPipeline;
   /** Logs of entities seen kept as tiles (insertion order: the oldest is forgotten first). */
   private readonly tiled = new Map<string, true>();
 
@@ -92,6 +95,7 @@ export class RedisFeatureStore implements FeatureStore {
     this.ttlRefreshMs = Math.ceil(options.ttlRefreshMs ?? this.horizonMs / 4);
     this.ttlMs = this.horizonMs + this.ttlRefreshMs;
     this.logFields = options.logFields ?? LOG_FIELDS;
+    this.pipeline = options.pipeline ?? new TurnPipeline(client);
   }
 
   /** The entity's log; its tiles are this plus `:tiles`. */
@@ -230,42 +234,7 @@ export class RedisFeatureStore implements FeatureStore {
 
   /** Read commands; on a single node, the commands of one event-loop turn share a pipeline. */
   private exec(commands: readonly Command[]): Promise<unknown[]> {
-    if (commands.length === 0) return Promise.resolve([]);
-    if (this.client.isCluster) {
-      // ioredis routes each command to its slot's master; they run side by side.
-      return Promise.all(commands.map((c) => send(this.client, c)));
-    }
-    return new Promise((resolve, reject) => {
-      if (this.queuedReads.push({ commands, resolve, reject }) === 1) setImmediate(() => this.flushReads());
-    });
-  }
-
-  private flushReads(): void {
-    const reads = this.queuedReads;
-    this.queuedReads = [];
-    const failAll = (err: unknown) => {
-      for (const r of reads) r.reject(err);
-    };
-    let exec: ReturnType<ReturnType<Redis['pipeline']>['exec']>;
-    try {
-      const p = this.client.pipeline();
-      for (const r of reads) for (const c of r.commands) void send(p as unknown as Client, c);
-      exec = p.exec();
-    } catch (err) {
-      // Nobody awaits this turn's callback: whatever goes wrong here must reach every waiting caller.
-      failAll(err);
-      return;
-    }
-    exec.then((replies) => {
-      let at = 0;
-      for (const { commands, resolve, reject } of reads) {
-        const mine = (replies ?? []).slice(at, at + commands.length);
-        at += commands.length;
-        const failed = mine.find(([err]) => err);
-        if (failed || mine.length < commands.length) reject(failed?.[0] ?? new Error('pipeline aborted'));
-        else resolve(mine.map(([, v]) => v));
-      }
-    }, failAll);
+    return this.pipeline.exec(commands.map((c) => (client) => send(client as Client, c)));
   }
 
   async ping(): Promise<void> {
@@ -291,12 +260,6 @@ function send(c: Client, command: Command): Promise<unknown> {
   if (command.bounds) return c.fsRead(command.key, tiles, LEVELS_ARG, ...command.bounds);
   if (command.dump) return c.fsDump(command.key, tiles);
   return c.hvals(command.key);
-}
-
-interface QueuedRead {
-  readonly commands: readonly Command[];
-  resolve(replies: unknown[]): void;
-  reject(err: unknown): void;
 }
 
 /** A horizon that moves at every read would be a broken clock; a read gives up after this many attempts. */

@@ -3,10 +3,11 @@
  * window is read and no inference run starts. Time is a fake clock moved between slices of the event loop, so
  * the test says exactly where the deadline fell, whatever the machine.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryFeatureStore } from '../../../src/adapters/memory/memory-store.js';
 import type { Transaction } from '../../../src/domain/events.js';
 import { entityUnion } from '../../../src/domain/features/engine.js';
+import type { FeatureStore } from '../../../src/ports/feature-store.js';
 import type { Logger } from '../../../src/ports/logger.js';
 import { ModelRegistry } from '../../../src/usecases/models/registry.js';
 import { Scorer } from '../../../src/usecases/scoring/scorer.js';
@@ -15,8 +16,8 @@ import { FakeSource, fakeClock, featureSets } from '../models/fakes.js';
 const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
 const noop = { observe() {}, inc() {} };
 
-async function setup() {
-  const clock = fakeClock();
+async function setup(o: { clock?: ReturnType<typeof fakeClock>; store?: FeatureStore } = {}) {
+  const clock = o.clock ?? fakeClock();
   const source = new FakeSource(['1']);
   const registry = new ModelRegistry({
     source,
@@ -33,7 +34,7 @@ async function setup() {
   const scorer = new Scorer({
     registry,
     modelName: 'fraudscore',
-    store: new MemoryFeatureStore({ horizonMs: 40 * 86_400_000 }),
+    store: o.store ?? new MemoryFeatureStore({ horizonMs: 40 * 86_400_000 }),
     featureSets,
     entities: entityUnion([...featureSets.values()]),
     clock,
@@ -51,6 +52,22 @@ const txs = (n: number, tag: string): Transaction[] =>
     terminal_id: 'T1',
     amount: 10 + i,
   }));
+
+/** A terminal, T1, with 50,000 transactions in its windows (t − 31 d, t − 8 d] before 2018-08-09T10:00Z. */
+async function hotStore(): Promise<MemoryFeatureStore> {
+  const memory = new MemoryFeatureStore({ horizonMs: 40 * 86_400_000 });
+  const t = Date.parse('2018-08-09T10:00:00Z');
+  await memory.apply(
+    Array.from({ length: 50_000 }, (_, i) => ({
+      kind: 'tx' as const,
+      key: { entity: 'terminal', id: 'T1' },
+      txId: `h${i}`,
+      t: t - 8 * 86_400_000 - i * 40_000,
+      amount: 10,
+    })),
+  );
+  return memory;
+}
 
 describe('the deadline is a hard bound', () => {
   it('scores a batch in full when the deadline does not pass', async () => {
@@ -90,5 +107,69 @@ describe('the deadline is a hard bound', () => {
     expect(r!.degraded_reasons).toContain('model_timeout');
     expect(rowsSinceStart()).toBe(0);
     await registry.close();
+  });
+
+  describe('with a store that answers after the deadline', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('answers at the deadline with defaults, not when the store does', async () => {
+      // Timers and performance.now() are fake: the deadline's timer fires when the test moves time, exactly.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+      const clock = { ...fakeClock(), now: () => 1_700_000_000_000, monotonic: () => performance.now() };
+      const memory = await hotStore();
+      const slow: FeatureStore = {
+        ...memory,
+        kind: 'slow',
+        apply: (e) => memory.apply(e),
+        read: (q) => memory.read(q),
+        summarize: (q) => new Promise((r) => setTimeout(() => r(memory.summarize(q)), 200)),
+        ping: async () => {},
+        close: async () => {},
+      };
+      const { scorer, registry } = await setup({ clock: clock as never, store: slow });
+      const scoring = scorer.score(txs(1, 'slow'), { explain: false, deadline: performance.now() + 50 });
+      await vi.advanceTimersByTimeAsync(50);
+      const [r] = await scoring;
+      // Past the deadline nothing more is spent: no inference either.
+      expect(r!.degraded_reasons).toEqual(['features_timeout', 'model_timeout']);
+      expect(r!.timings_ms.total).toBeLessThanOrEqual(50 + 5);
+      await vi.advanceTimersByTimeAsync(200);
+      await registry.close();
+    });
+
+    it('reads a terminal with 50,000 transactions in its windows as a bounded summary, and is not degraded', async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+      const clock = { ...fakeClock(), now: () => 1_700_000_000_000, monotonic: () => performance.now() };
+      const memory = await hotStore();
+      const sizes: number[] = [];
+      const counted: number[] = [];
+      const store: FeatureStore = {
+        ...memory,
+        kind: 'memory',
+        apply: (e) => memory.apply(e),
+        read: (q) => memory.read(q),
+        summarize: async (q) => {
+          const got = await memory.summarize(q);
+          q.forEach((x, i) => {
+            if (x.id !== 'T1') return;
+            const { start, end, tiles } = got[i]!;
+            sizes.push(end - start + (tiles?.count.length ?? 0));
+            counted.push(end - start + (tiles?.count.reduce((a, b) => a + b, 0) ?? 0));
+          });
+          return got;
+        },
+        ping: async () => {},
+        close: async () => {},
+      };
+      const { scorer, registry } = await setup({ clock: clock as never, store });
+      const [r] = await scorer.score(txs(1, 'hot'), { explain: false, deadline: performance.now() + 50 });
+      expect(r!.degraded).toBe(false);
+      // Every one of the 50,000 transactions is accounted for, by a few hundred records and aggregates at most.
+      expect(counted).toEqual([50_000]);
+      expect(sizes[0]).toBeLessThan(500);
+      await registry.close();
+    });
   });
 });
