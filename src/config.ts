@@ -84,6 +84,8 @@ export const EnvSchema = z.object({
   LABEL_HORIZON_DAYS: int(1, 3650).default(120),
   /** A scored transaction with no label this long after its decision counts as legitimate. */
   LABEL_MATURITY_DAYS: int(1, 3650).default(60),
+  /** How often a replica re-reads the decision log for the performance gauges (one report per period, seconds). */
+  PERFORMANCE_REFRESH_SECONDS: int(1, 86_400).default(300),
   /** Below this many labelled frauds, champion against challenger says `insufficient_data`. */
   PERFORMANCE_MIN_FRAUDS: int(1, 1_000_000).default(30),
   /** Alert floor for the active version's precision at its decline threshold (fraudscore_model_precision_floor). */

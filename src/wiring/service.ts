@@ -280,7 +280,9 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   });
   metrics.precisionFloor.set({ at: 'decline' }, config.PRECISION_AT_DECLINE_FLOOR);
   metrics.precisionFloorMinOutcomes.set(config.PRECISION_FLOOR_MIN_OUTCOMES);
-  const performanceGauges = performance && cachedReport(performance, config.MODEL_NAME, clock, logger);
+  const performanceGauges =
+    performance &&
+    cachedReport(performance, config.MODEL_NAME, clock, logger, config.PERFORMANCE_REFRESH_SECONDS * 1000);
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness, performanceGauges);
   closers.unshift(async () => recorder?.flush());
 
@@ -401,14 +403,21 @@ function exportGauges(
 }
 
 /**
- * The performance report behind the gauges: at most one read of the decision log per 30 s, however often
- * /metrics is scraped; a failed read keeps the last report (and is logged).
+ * The performance report behind the gauges: at most one read of the decision log per `refreshMs`
+ * (PERFORMANCE_REFRESH_SECONDS), however often /metrics is scraped — a report reads every decision day's
+ * counters; a failed read keeps the last report (and is logged).
  */
-function cachedReport(performance: Performance, model: string, clock: Clock, logger: Service['logger']) {
+function cachedReport(
+  performance: Performance,
+  model: string,
+  clock: Clock,
+  logger: Service['logger'],
+  refreshMs: number,
+) {
   let last: { at: number; report: PerformanceReport } | undefined;
   let pending: Promise<PerformanceReport | undefined> | undefined;
   return async (): Promise<PerformanceReport | undefined> => {
-    if (last && clock.monotonic() - last.at < 30_000) return last.report;
+    if (last && clock.monotonic() - last.at < refreshMs) return last.report;
     pending ??= performance
       .report(model)
       .then(

@@ -15,6 +15,7 @@ A scored transaction with no label ``maturity_days`` after its decision counts a
 the service does.
 
     python -m fraudscore_training.performance served --decisions d.jsonl --labels l.jsonl [--now ISO]
+    python -m fraudscore_training.performance served --audit-log --decisions service.log --labels l.jsonl
     python -m fraudscore_training.performance metrics --input scores.json   # {"y": [...], "scores": {"v": [...]}}
     python -m fraudscore_training.performance delong --input pairs.json     # {"y": [...], "a": [...], "b": [...]}
 """
@@ -146,6 +147,29 @@ def served_metrics(
     return out
 
 
+def decisions_from_audit_log(lines: Iterable[Mapping]) -> list[dict]:
+    """The decision records of the service's audit log (pino JSON lines): ``audit: decision`` lines for the
+    version that answered (fallback answers, ``model_version: none``, are not a version's), ``audit: shadow``
+    lines for the shadow; ``time`` (epoch ms) is the decision time."""
+    out = []
+    for line in lines:
+        kind = line.get("audit")
+        if kind not in ("decision", "shadow") or line.get("model_version") in (None, "none"):
+            continue
+        at = datetime.fromtimestamp(line["time"] / 1000, tz=timezone.utc).isoformat()
+        out.append(
+            {
+                "transaction_id": line["transaction_id"],
+                "model_version": str(line["model_version"]),
+                "role": "shadow" if kind == "shadow" else "active",
+                "score": line["score"],
+                "decision": line["decision"],
+                "decided_at": at,
+            }
+        )
+    return out
+
+
 def _jsonl(path: str) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -155,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fraudscore_training.performance", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     served = sub.add_parser("served", help="per-version metrics from exported decisions and labels")
-    served.add_argument("--decisions", required=True)
+    served.add_argument("--decisions", required=True, help="decision records, or the audit log with --audit-log")
+    served.add_argument("--audit-log", action="store_true", help="--decisions is the service's JSON log")
     served.add_argument("--labels", required=True)
     served.add_argument("--now", default=None, help="ISO-8601; default: the current time")
     served.add_argument("--maturity-days", type=float, default=60)
@@ -166,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.cmd == "served":
         now = _time(a.now) if a.now else datetime.now(timezone.utc)
-        result = served_metrics(_jsonl(a.decisions), _jsonl(a.labels), now, a.maturity_days)
+        decisions = _jsonl(a.decisions)
+        if a.audit_log:
+            decisions = decisions_from_audit_log(decisions)
+        result = served_metrics(decisions, _jsonl(a.labels), now, a.maturity_days)
     else:
         with open(a.input, encoding="utf-8") as f:
             data = json.load(f)

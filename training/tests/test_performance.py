@@ -56,3 +56,20 @@ def test_delong_reference_identical_scores_have_p_one_and_a_better_model_wins():
     worse = perf.delong_reference(y, good, noise)
     assert worse["difference"] < 0 and worse["p_value"] < 0.05
     assert worse["auc_a"] == pytest.approx(roc_auc_score(y, good))
+
+
+def test_decisions_from_the_audit_log_feed_the_same_metrics():
+    t = int(datetime(2026, 2, 27, tzinfo=timezone.utc).timestamp() * 1000)
+    log = [
+        {"audit": "decision", "time": t, "transaction_id": "a", "model_version": "1", "score": 0.9, "decision": "decline"},
+        {"audit": "decision", "time": t, "transaction_id": "b", "model_version": "1", "score": 0.2, "decision": "approve"},
+        {"audit": "decision", "time": t, "transaction_id": "c", "model_version": "none", "score": 0.5, "decision": "review"},
+        {"audit": "shadow", "time": t, "transaction_id": "a", "model_version": "2", "score": 0.1, "decision": "approve"},
+        {"msg": "request completed", "time": t},
+    ]
+    decisions = perf.decisions_from_audit_log(log)
+    assert [(d["model_version"], d["role"]) for d in decisions] == [("1", "active"), ("1", "active"), ("2", "shadow")]
+    labels = [{"transaction_id": "a", "is_fraud": True}, {"transaction_id": "b", "is_fraud": False}]
+    out = perf.served_metrics(decisions, labels, NOW)
+    assert out["1"]["auc"] == 1.0 and out["1"]["precision_at_decline"] == 1.0
+    assert out["2"]["labelled"] == 1
