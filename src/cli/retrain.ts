@@ -121,6 +121,7 @@ export async function run(argv: string[]): Promise<void> {
     ...(values['feature-set'] ? { featureSet: values['feature-set'] } : {}),
     engine: values.engine,
     ...(values.champion ? { champion: values.champion } : {}),
+    controlPlane: process.env,
     seed: int('seed', values.seed, 0),
     testDays: int('test-days', values['test-days'], 1),
     gapDays: int('gap-days', values['gap-days'], 0),

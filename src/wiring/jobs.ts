@@ -33,7 +33,7 @@ import {
   type RetrainResult,
   retrain,
 } from '../usecases/retrain.js';
-import { createRedisClient } from './stores.js';
+import { connected, createRedisClient } from './stores.js';
 
 /**
  * `fraudscore backfill`: the history through the engine with the in-memory store, into a CSV file.
@@ -143,6 +143,11 @@ export interface RetrainFilesOptions extends Omit<RetrainRequest, 'workDir' | 'f
   readonly featureDir: string;
   /** The champion by version; default: the control plane's active version, else the latest eligible on disk. */
   readonly champion?: string;
+  /**
+   * Settings naming the shared control plane (REDIS_URL or REDIS_CLUSTER_NODES, REDIS_KEY_PREFIX), whose active
+   * version is the default champion; the CLI passes its environment. Without them no control plane is read.
+   */
+  readonly controlPlane?: Record<string, string | undefined>;
   readonly python: string;
   readonly trainingDir: string;
   readonly workDir?: string;
@@ -198,7 +203,7 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
         champion: async (name): Promise<Champion | undefined> => {
           if (o.champion)
             return { version: o.champion, source: 'option', featureSet: await featureSetOf(o.champion) };
-          const active = await activeFromControlPlane(name, o.logger);
+          const active = o.controlPlane && (await activeFromControlPlane(name, o.controlPlane, o.logger));
           if (active)
             return { version: active, source: 'control_plane', featureSet: await featureSetOf(active) };
           const latest = await registry.latestPromotable(name, false);
@@ -235,13 +240,25 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
   }
 }
 
-/** The active version in the shared control plane, when the environment names one (Redis); else undefined. */
-async function activeFromControlPlane(name: string, logger: Logger): Promise<string | undefined> {
-  const config = loadConfig();
+/**
+ * The active version in the shared control plane, when the settings name one (Redis); else undefined. An
+ * unreachable control plane fails the run: the champion would otherwise be a guess.
+ */
+async function activeFromControlPlane(
+  name: string,
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): Promise<string | undefined> {
+  const config = loadConfig(env);
   if (!config.REDIS_URL && !config.REDIS_CLUSTER_NODES) return undefined;
-  const client = createRedisClient(config, { failFast: true }, logger);
+  const client = createRedisClient(config, { failFast: false }, logger);
   if (!client) return undefined;
   try {
+    await connected(client, 5_000);
+    if (client.status !== 'ready')
+      throw new Error(
+        'the control plane (Redis) is unreachable; name the champion with --champion <version>',
+      );
     const state = await new RedisControlPlane(client, config.REDIS_KEY_PREFIX, systemClock).read(name);
     return state?.active;
   } finally {

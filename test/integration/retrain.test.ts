@@ -1,12 +1,17 @@
 import { access, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/adapters/clock/system-clock.js';
+import { RedisControlPlane } from '../../src/adapters/redis/redis-control-plane.js';
 import { loadConfig } from '../../src/config.js';
 import { retrainFromFiles } from '../../src/wiring/jobs.js';
 import { createService } from '../../src/wiring/service.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
 import { trainingModule, trainingPython } from '../helpers/python.js';
+import { deleteByPrefix } from '../helpers/redis.js';
+import { requireRedis, uniqueName } from '../helpers/services.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -74,8 +79,32 @@ describe('fraudscore retrain', () => {
       'Gate verdict: `eligible`',
     );
 
-    const v3 = await retrainFromFiles({ ...base, trainerOptions: ['--smoke', '--debug-shuffle-labels'] });
-    expect(v3).toMatchObject({ version: '3', verdict: 'rejected', champion: { version: '2' } });
+    // The champion is the control plane's active version when there is one (here: v1, not the newest v2).
+    const redis = await requireRedis();
+    const prefix = uniqueName('retrain');
+    const client = new Redis(redis.url);
+    let v3: Awaited<ReturnType<typeof retrainFromFiles>>;
+    try {
+      await new RedisControlPlane(client, prefix, systemClock).write(
+        'fraudscore',
+        0,
+        { active: '1' },
+        'test',
+      );
+      v3 = await retrainFromFiles({
+        ...base,
+        controlPlane: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix },
+        trainerOptions: ['--smoke', '--debug-shuffle-labels'],
+      });
+    } finally {
+      await deleteByPrefix(client, prefix);
+      client.disconnect();
+    }
+    expect(v3).toMatchObject({
+      version: '3',
+      verdict: 'rejected',
+      champion: { version: '1', source: 'control_plane' },
+    });
     // Kept for inspection, and nothing else left behind (no staging folder).
     expect((await readdir(join(models, 'fraudscore'))).sort()).toEqual(['1', '2', '3']);
 
