@@ -1,5 +1,5 @@
-import type { CompiledFeatureSet, TxInput } from '../domain/features/engine.js';
-import type { RecordColumns } from '../domain/features/records.js';
+import { type CompiledFeatureSet, keyValue, linksOf, type TxInput } from '../domain/features/engine.js';
+import { type Links, NO_RECORDS, type RecordColumns } from '../domain/features/records.js';
 import type { RowSink, RowSource } from '../ports/row-source.js';
 import type { EntityWindowState, WindowStateStore } from '../ports/window-state.js';
 
@@ -27,20 +27,35 @@ export async function backfill(source: RowSource, o: BackfillOptions): Promise<{
   out.endRow();
   const vector = new Float64Array(set.names.length);
   const entities = set.entities;
-  const states: EntityWindowState[] = [];
+  const states: (EntityWindowState | undefined)[] = [];
+  const links: (Links | undefined)[] = [];
   const windows: RecordColumns[] = [];
+  const linked = entities.some((e) => e.links);
 
   let done = 0;
   const rows = await source(
     (r) => {
       const tx: TxInput = r;
       for (let e = 0; e < entities.length; e++) {
-        states[e] = store.entity(entities[e]!.name, tx[entities[e]!.key]);
-        windows[e] = states[e]!.records;
+        const spec = entities[e]!;
+        // Without the optional field (a device id, an IP) the entity is not written and its features default.
+        const id = keyValue(tx, spec.key);
+        states[e] = id === undefined ? undefined : store.entity(spec.name, id);
+        windows[e] = states[e]?.records ?? NO_RECORDS;
+        if (linked) links[e] = linksOf(spec, tx);
       }
       set.compute(tx, windows, vector);
-      for (const s of states) store.applyTxTo(s, r.id, r.t, r.amount);
-      if (r.fraud) for (const s of states) store.applyLabelTo(s, r.id, r.t, true);
+      for (let e = 0; e < entities.length; e++) {
+        const s = states[e];
+        if (s) store.applyTxTo(s, r.id, r.t, r.amount, links[e]);
+      }
+      // Labels reach the entities they name (labelEvents): the customer's and the terminal's.
+      if (r.fraud)
+        for (let e = 0; e < entities.length; e++) {
+          const s = states[e];
+          const key = entities[e]!.key;
+          if (s && (key === 'customer_id' || key === 'terminal_id')) store.applyLabelTo(s, r.id, r.t, true);
+        }
       out.text(r.id);
       out.text(r.datetime);
       out.text(r.customer_id);

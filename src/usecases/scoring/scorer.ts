@@ -345,9 +345,12 @@ export class Scorer implements ScoringService {
     const missing = !records || w.defaulted;
     const windows = missing ? at.map(() => NO_RECORDS) : at.map((i) => records[offset + i] ?? NO_RECORDS);
     w.features = set.compute(w.input, windows);
-    if (missing)
+    if (missing) {
       for (const f of set.definition.features)
         if (f.kind === 'window') this.d.metrics.featureDefaulted.inc({ feature: f.name });
+    } else
+      // A request without a device id or an IP: the features keyed by them take their documented defaults.
+      for (const name of set.defaulted(w.input)) this.d.metrics.featureDefaulted.inc({ feature: name });
     if (version) w.row = version.input(w.features);
   }
 
