@@ -345,12 +345,11 @@ export class Scorer implements ScoringService {
     const missing = !records || w.defaulted;
     const windows = missing ? at.map(() => NO_RECORDS) : at.map((i) => records[offset + i] ?? NO_RECORDS);
     w.features = set.compute(w.input, windows);
-    if (missing) {
-      for (const f of set.definition.features)
-        if (f.kind === 'window') this.d.metrics.featureDefaulted.inc({ feature: f.name });
-    } else
-      // A request without a device id or an IP: the features keyed by them take their documented defaults.
-      for (const name of set.defaulted(w.input)) this.d.metrics.featureDefaulted.inc({ feature: name });
+    // Every window feature when the store was not read; else those keyed by a field the request lacks (device_id, ip).
+    const defaulted = missing
+      ? set.definition.features.flatMap((f) => (f.kind === 'window' ? [f.name] : []))
+      : set.defaulted(w.input);
+    for (const name of defaulted) this.d.metrics.featureDefaulted.inc({ feature: name });
     if (version) w.row = version.input(w.features);
   }
 
