@@ -9,4 +9,7 @@ export interface HandbookRow {
   readonly terminal_id: string;
   readonly amount: number;
   readonly fraud: boolean;
+  /** DEVICE_ID and IP, in files that have them (generated with devices, issue 20); absent when empty. */
+  readonly device_id?: string;
+  readonly ip?: string;
 }

@@ -110,6 +110,8 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
   if (missing.length) throw new Error(`${path}: missing column(s) ${missing.join(', ')}`);
   const [id, dt, cust, term, amt] = REQUIRED.map((c) => col[c]!) as [number, number, number, number, number];
   const fraudCol = col.TX_FRAUD ?? -1;
+  const deviceCol = col.DEVICE_ID ?? -1;
+  const ipCol = col.IP ?? -1;
   const parseTime = handbookTimeParser();
   return (line, n) => {
     const f = line.split(',');
@@ -126,6 +128,8 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
       terminal_id: f[term]!,
       amount,
       fraud: f[fraudCol] === '1',
+      ...(f[deviceCol] ? { device_id: f[deviceCol] } : {}),
+      ...(f[ipCol] ? { ip: f[ipCol] } : {}),
     };
   };
 }
