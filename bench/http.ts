@@ -8,9 +8,19 @@
  *   bash scripts/services.sh up redis && npm run build
  *   npx tsx bench/http.ts [--repeats 3] [--duration 10] [--rate 5000] [--profile]
  */
-import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import {
+  autocannon,
+  type Load,
+  metricsText,
+  processCpuSeconds,
+  quantileMs,
+  seedBenchHistory,
+  totalStageBuckets,
+  waitFor,
+} from './lib/service.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,7 +45,6 @@ const MODEL_DIR =
     : 'test/fixtures/models');
 const SERVICE = 18091;
 const BARE = 18090;
-const run = promisify(execFile);
 
 const body = JSON.stringify({
   transaction_id: '[<id>]',
@@ -44,16 +53,6 @@ const body = JSON.stringify({
   terminal_id: 'bench-T1',
   amount: 57.16,
 });
-
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 function start(): { service: ChildProcess; bare: ChildProcess } {
   const prefix = `bench-${Date.now().toString(36)}`;
@@ -86,78 +85,6 @@ function start(): { service: ChildProcess; bare: ChildProcess } {
   return { service, bare };
 }
 
-/** A realistic window for the one customer and terminal of the body: 60 and 40 earlier transactions. */
-async function seed(): Promise<void> {
-  const t0 = Date.parse('2018-08-09T10:00:00Z');
-  const events = [
-    ...Array.from({ length: 60 }, (_, i) => ({
-      type: 'transaction',
-      transaction_id: `seed-c${i}`,
-      timestamp: new Date(t0 - (i + 1) * 11 * 3600_000).toISOString(),
-      customer_id: 'bench-C1',
-      terminal_id: `bench-T${i + 2}`,
-      amount: 20 + i,
-    })),
-    ...Array.from({ length: 40 }, (_, i) => ({
-      type: 'transaction',
-      transaction_id: `seed-t${i}`,
-      timestamp: new Date(t0 - (8 + i * 0.7) * 86_400_000).toISOString(),
-      customer_id: `bench-C${i + 2}`,
-      terminal_id: 'bench-T1',
-      amount: 30 + i,
-    })),
-  ];
-  const r = await fetch(`http://127.0.0.1:${SERVICE}/v1/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${EVENTS_TOKEN}` },
-    body: JSON.stringify({ events }),
-  });
-  if (!r.ok) throw new Error(`seeding failed: ${r.status} ${await r.text()}`);
-}
-
-interface Load {
-  rps: number;
-  requests: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-}
-
-async function autocannon(port: number, extra: string[], duration = DURATION): Promise<Load> {
-  const { stdout, stderr } = await run(
-    process.execPath,
-    [
-      'node_modules/autocannon/autocannon.js',
-      '-j',
-      '-c',
-      CONNECTIONS,
-      '-d',
-      duration,
-      '-m',
-      'POST',
-      '-H',
-      'content-type=application/json',
-      '-b',
-      body,
-      '-I',
-      ...extra,
-      `http://127.0.0.1:${port}/v1/score`,
-    ],
-    { maxBuffer: 1 << 26 },
-  );
-  if (!stdout.trim()) throw new Error(`autocannon printed nothing: ${stderr}`);
-  const r = JSON.parse(stdout);
-  return {
-    rps: r.requests.average,
-    requests: r.requests.total,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    non2xx: r.non2xx,
-    errors: r.errors,
-  };
-}
-
 /** CPU seconds (user + system) the target process has used so far. */
 async function cpuSeconds(port: number): Promise<number> {
   if (port === BARE) {
@@ -167,46 +94,12 @@ async function cpuSeconds(port: number): Promise<number> {
     };
     return (u.user + u.system) / 1e6;
   }
-  const text = await (await fetch(`http://127.0.0.1:${SERVICE}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    const m = /^(?:fraudscore_)?process_cpu_(?:user|system)_seconds_total (\S+)/.exec(line);
-    if (m) total += Number(m[1]);
-  }
-  return total;
+  return processCpuSeconds(await metricsText(SERVICE));
 }
 
-/** p99 of fraudscore_scoring_stage_duration_seconds{stage="total"} between two scrapes, interpolated in its bucket. */
-async function totalBuckets(): Promise<Map<number, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${SERVICE}/metrics`)).text();
-  const m = new Map<number, number>();
-  for (const line of text.split('\n')) {
-    const x =
-      /^fraudscore_scoring_stage_duration_seconds_bucket\{.*le="([^"]+)".*stage="total".*\} (\d+)/.exec(
-        line,
-      ) ??
-      /^fraudscore_scoring_stage_duration_seconds_bucket\{.*stage="total".*le="([^"]+)".*\} (\d+)/.exec(line);
-    if (x) m.set(x[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(x[1]), Number(x[2]));
-  }
-  return m;
-}
-function quantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
-  const les = [...after.keys()].sort((a, b) => a - b);
-  const counts = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
-  const total = counts.at(-1)!;
-  const rank = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (let i = 0; i < les.length; i++) {
-    if (counts[i]! >= rank) {
-      const le = Number.isFinite(les[i]!) ? les[i]! : prevLe;
-      return (prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, counts[i]! - prevCount)) * 1000;
-    }
-    prevLe = les[i]!;
-    prevCount = counts[i]!;
-  }
-  return Number.NaN;
-}
+const totalBuckets = async () => totalStageBuckets(await metricsText(SERVICE));
+const load = (port: number, extra: string[], duration = DURATION) =>
+  autocannon({ port, body, connections: CONNECTIONS, duration, extra });
 
 const { service, bare } = start();
 try {
@@ -214,10 +107,10 @@ try {
     waitFor(`http://127.0.0.1:${SERVICE}/health/ready`),
     new Promise((r) => bare.once('message', r)),
   ]);
-  await seed();
+  await seedBenchHistory(SERVICE, EVENTS_TOKEN);
   // Warm both (JIT, connection pools) before measuring.
-  await autocannon(SERVICE, [], '3');
-  await autocannon(BARE, [], '3');
+  await load(SERVICE, [], '3');
+  await load(BARE, [], '3');
   const rows: {
     repeat: number;
     target: string;
@@ -233,20 +126,20 @@ try {
       ['service', SERVICE],
     ] as const) {
       const cpu0 = await cpuSeconds(port);
-      const saturated = await autocannon(port, []);
+      const saturated = await load(port, []);
       const cpuUsPerRequest = (((await cpuSeconds(port)) - cpu0) * 1e6) / Math.max(1, saturated.requests);
       rows.push({ repeat: k, target, mode: `${CONNECTIONS} connections`, load: saturated, cpuUsPerRequest });
       if (target === 'service') capacity = saturated.rps;
       const rates = target === 'service' ? [RATE, String(Math.round(capacity / 2))] : [RATE];
       for (const rate of rates) {
         const before = target === 'service' ? await totalBuckets() : undefined;
-        const load = await autocannon(port, ['-R', rate]);
-        const serverP99 = before ? quantile(before, await totalBuckets(), 0.99) : undefined;
+        const fixed = await load(port, ['-R', rate]);
+        const serverP99 = before ? quantileMs(before, await totalBuckets(), 0.99) : undefined;
         rows.push({
           repeat: k,
           target,
           mode: rate === RATE ? `${RATE} req/s` : 'half capacity',
-          load,
+          load: fixed,
           ...(serverP99 !== undefined ? { serverP99 } : {}),
         });
       }

@@ -16,11 +16,12 @@
  *   npm run build
  *   npx tsx bench/tracing.ts [--repeats 5] [--duration 10] [--rate 300] [--redis] [--baseline <dir>]
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import { autocannon, type Load, seedBenchHistory, waitFor } from './lib/service.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +43,6 @@ const MODEL_DIR =
   (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
     ? 'models'
     : 'test/fixtures/models');
-const run = promisify(execFile);
 
 const body = JSON.stringify({
   transaction_id: '[<id>]',
@@ -113,85 +113,8 @@ function start(mode: Mode): ChildProcess {
   });
 }
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-/** The bench body's customer and terminal with history, as in bench/http.ts. */
-async function seed(port: number): Promise<void> {
-  const t0 = Date.parse('2018-08-09T10:00:00Z');
-  const events = [
-    ...Array.from({ length: 60 }, (_, i) => ({
-      type: 'transaction',
-      transaction_id: `seed-c${i}`,
-      timestamp: new Date(t0 - (i + 1) * 11 * 3600_000).toISOString(),
-      customer_id: 'bench-C1',
-      terminal_id: `bench-T${i + 2}`,
-      amount: 20 + i,
-    })),
-    ...Array.from({ length: 40 }, (_, i) => ({
-      type: 'transaction',
-      transaction_id: `seed-t${i}`,
-      timestamp: new Date(t0 - (8 + i * 0.7) * 86_400_000).toISOString(),
-      customer_id: `bench-C${i + 2}`,
-      terminal_id: 'bench-T1',
-      amount: 30 + i,
-    })),
-  ];
-  const r = await fetch(`http://127.0.0.1:${port}/v1/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${EVENTS_TOKEN}` },
-    body: JSON.stringify({ events }),
-  });
-  if (!r.ok) throw new Error(`seeding failed: ${r.status} ${await r.text()}`);
-}
-
-interface Load {
-  rps: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-}
-
-async function autocannon(port: number, extra: string[], duration = DURATION): Promise<Load> {
-  const { stdout, stderr } = await run(
-    process.execPath,
-    [
-      'node_modules/autocannon/autocannon.js',
-      '-j',
-      '-c',
-      CONNECTIONS,
-      '-d',
-      duration,
-      '-m',
-      'POST',
-      '-H',
-      'content-type=application/json',
-      '-b',
-      body,
-      '-I',
-      ...extra,
-      `http://127.0.0.1:${port}/v1/score`,
-    ],
-    { maxBuffer: 1 << 26 },
-  );
-  if (!stdout.trim()) throw new Error(`autocannon printed nothing: ${stderr}`);
-  const r = JSON.parse(stdout);
-  return {
-    rps: r.requests.average,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    non2xx: r.non2xx,
-    errors: r.errors,
-  };
-}
+const load = (port: number, extra: string[], duration = DURATION) =>
+  autocannon({ port, body, connections: CONNECTIONS, duration, extra });
 
 /** The process's CPU seconds (user + system) and the /v1/score requests it answered, from its own /metrics. */
 async function counters(port: number): Promise<{ cpu: number; requests: number }> {
@@ -241,16 +164,16 @@ const modes: Mode[] = [
 const children = modes.map(start);
 try {
   await Promise.all(modes.map((m) => waitFor(`http://127.0.0.1:${m.port}/health/ready`)));
-  for (const m of modes) await seed(m.port);
+  for (const m of modes) await seedBenchHistory(m.port, EVENTS_TOKEN);
   // Warm each (JIT, pools) before measuring.
-  for (const m of modes) await autocannon(m.port, [], '3');
+  for (const m of modes) await load(m.port, [], '3');
   const rows: { repeat: number; mode: string; run: string; load: Load; cpuUsPerRequest?: number }[] = [];
   const baseline = modes[0]!.name;
   for (let k = 0; k < REPEATS; k++) {
     // CPU per request: every process under the same fixed rate at the same time, so whatever else the machine
     // does weighs on all of them alike; the ratio to the baseline is taken within the repeat.
     const before = await Promise.all(modes.map((m) => counters(m.port)));
-    const loads = await Promise.all(modes.map((m) => autocannon(m.port, ['-R', RATE])));
+    const loads = await Promise.all(modes.map((m) => load(m.port, ['-R', RATE])));
     const after = await Promise.all(modes.map((m) => counters(m.port)));
     modes.forEach((m, i) => {
       const cpuUsPerRequest =
@@ -269,7 +192,7 @@ try {
         repeat: k,
         mode: m.name,
         run: `${CONNECTIONS} connections`,
-        load: await autocannon(m.port, []),
+        load: await load(m.port, []),
       });
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

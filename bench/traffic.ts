@@ -12,6 +12,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { metricsText, processCpuSeconds, quantileMs, totalStageBuckets, waitFor } from './lib/service.js';
 
 const { values } = parseArgs({
   options: {
@@ -74,47 +75,6 @@ function traffic(seed: number) {
     terminal_id: `T${terminal()}`,
     amount: Math.round(random() * 30000) / 100,
   });
-}
-
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-async function metricsText(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
-
-function cpuSeconds(text: string): number {
-  let total = 0;
-  for (const m of text.matchAll(/^(?:fraudscore_)?process_cpu_(?:user|system)_seconds_total (\S+)/gm))
-    total += Number(m[1]);
-  return total;
-}
-
-function stageBuckets(text: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const m of text.matchAll(
-    /^fraudscore_scoring_stage_duration_seconds_bucket\{(?=[^}]*stage="total")[^}]*le="([^"]+)"[^}]*\} (\d+)/gm,
-  ))
-    out.set(m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2]));
-  return out;
-}
-
-function quantileMs(before: Map<number, number>, after: Map<number, number>, q: number): number {
-  const les = [...after.keys()].sort((a, b) => a - b);
-  const counts = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
-  const rank = q * counts.at(-1)!;
-  let prev = 0;
-  for (let i = 0; i < les.length; i++)
-    if (counts[i]! >= rank) return (Number.isFinite(les[i]!) ? les[i]! : prev) * 1000;
-    else prev = les[i]!;
-  return Number.NaN;
 }
 
 function degradedCount(text: string): number {
@@ -188,10 +148,11 @@ async function scenario(name: string, env: Record<string, string>, port: number)
     return {
       store: name,
       ...result,
-      server_p50_ms: quantileMs(stageBuckets(before), stageBuckets(after), 0.5),
-      server_p99_ms: quantileMs(stageBuckets(before), stageBuckets(after), 0.99),
+      server_p50_ms: quantileMs(totalStageBuckets(before), totalStageBuckets(after), 0.5),
+      server_p99_ms: quantileMs(totalStageBuckets(before), totalStageBuckets(after), 0.99),
       degraded: degradedCount(after) - degradedCount(before),
-      cpu_us_per_request: ((cpuSeconds(after) - cpuSeconds(before)) * 1e6) / Math.max(1, result.total),
+      cpu_us_per_request:
+        ((processCpuSeconds(after) - processCpuSeconds(before)) * 1e6) / Math.max(1, result.total),
     };
   } finally {
     child.kill('SIGTERM');

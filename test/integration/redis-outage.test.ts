@@ -213,10 +213,13 @@ describe('Redis goes away under load and comes back', () => {
     // A sample, not a rate: under CPU stress the load generator sends fewer than planned (225 in one run).
     expect(during.length).toBeGreaterThan(RATE / 5);
     expect(during.every((r) => r.degraded)).toBe(true);
+    // While Redis is up, features are never unavailable; a timeout can still happen when the machine is busy
+    // (a fresh-clone run beside four other test suites timed out 54 of ~480 answers), so that is bounded loosely.
     const before = results.filter((r) => r.at < KILL_AT_MS - 500);
     const degradedBefore = before.filter((r) => r.degraded);
+    expect(before.filter((r) => r.reasons?.includes('features_unavailable'))).toEqual([]);
     expect(degradedBefore.length, JSON.stringify(degradedBefore.slice(0, 5))).toBeLessThan(
-      before.length * 0.05,
+      before.length * 0.25,
     );
 
     // Readiness: 503 with feature_store not ok during the outage, 200 again once Redis answers.
@@ -230,7 +233,8 @@ describe('Redis goes away under load and comes back', () => {
     // Once ready again, scores use the store again.
     const after = results.filter((r) => r.at > firstReady!.at + 200);
     expect(after.length).toBeGreaterThan(RATE / 2);
-    expect(after.filter((r) => r.degraded).length).toBeLessThan(after.length * 0.05);
+    expect(after.filter((r) => r.reasons?.includes('features_unavailable'))).toEqual([]);
+    expect(after.filter((r) => r.degraded).length).toBeLessThan(after.length * 0.25);
 
     // The worker: every event applied once Redis is back, nothing lost, nothing counted twice.
     const total = marks.produced;

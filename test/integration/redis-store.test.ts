@@ -148,6 +148,20 @@ describe('RedisFeatureStore upkeep', () => {
     await redis.quit();
   });
 
+  it('starts from empty tiles when an entity whose log key was lost alone grows into tiles again', async () => {
+    const { redis, write, ids, key } = await oneCustomer('regrow', undefined, 2);
+    await write('a', T0);
+    await write('b', T0 + 1_000);
+    expect(await redis.exists(`${key}:tiles`)).toBe(1);
+    // The log alone is gone (evicted, or deleted by hand): the entity starts again as a log.
+    await redis.del(key);
+    await write('c', T0 + 2_000);
+    await write('d', T0 + 3_000);
+    expect(await ids()).toEqual(['c', 'd']);
+    expect((await redis.hkeys(`${key}:tiles`)).filter((x) => !x.includes(' ')).sort()).toEqual(['c', 'd']);
+    await redis.quit();
+  });
+
   it('sends nothing to Redis for an event refused as future: no key, no field, no expiry pushed back', async () => {
     const clock = { now: () => T0 + 30 * DAY_MS, monotonic: () => 0 };
     const { redis, store, write, key } = await oneCustomer('future', { clock, maxFutureMs: 600_000 });

@@ -78,7 +78,7 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly ttlRefreshMs: number;
   private readonly logFields: number;
   private readonly pipeline: TurnPipeline;
-  /** Logs of entities seen kept as tiles (insertion order: the oldest is forgotten first). */
+  /** Logs of entities seen kept as tiles (least recently read first: it is forgotten first). */
   private readonly tiled = new Map<string, true>();
 
   constructor(
@@ -165,7 +165,7 @@ export class RedisFeatureStore implements FeatureStore {
     const out: WindowSummary[] = new Array(queries.length);
     let todo = queries.map((q, i) => {
       const key = this.key(q);
-      return { i, key, queried: q.bounds, bounds: q.bounds, cutoff: NaN, tiles: this.tiled.has(key) };
+      return { i, key, queried: q.bounds, bounds: q.bounds, cutoff: NaN, tiles: this.isTiled(key) };
     });
     for (let attempt = 0; todo.length > 0; attempt++) {
       if (attempt === MAX_READ_ATTEMPTS)
@@ -209,6 +209,13 @@ export class RedisFeatureStore implements FeatureStore {
       });
     }
     return out;
+  }
+
+  /** Whether the entity was seen kept as tiles; a hit keeps it among the remembered (least recently read last). */
+  private isTiled(key: string): boolean {
+    if (!this.tiled.delete(key)) return false;
+    this.tiled.set(key, true);
+    return true;
   }
 
   private remember(key: string): void {

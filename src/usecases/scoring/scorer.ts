@@ -142,6 +142,7 @@ export class Scorer implements ScoringService {
           id: w.tx.transaction_id,
           fingerprint: this.d.shared!.fingerprint(w.fingerprint),
         })),
+        o.deadline,
       );
       claims?.catch(() => undefined);
       const records = await this.readFeatures(work, o.deadline, trace);

@@ -4,6 +4,7 @@ import type { ScoreResult } from '../../domain/scoring/result.js';
 import type { AnswerStore, Claim } from '../../ports/answer-store.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
+import { withDeadline } from './deadline.js';
 
 /** An answer as every replica keeps it: the result without `features`, and the features by name for ?explain. */
 export interface StoredAnswer {
@@ -46,12 +47,19 @@ export class SharedAnswers {
 
   /**
    * Claims each id (one round trip for all). Throws ServiceError `conflict` when an id holds other content,
-   * after giving back the ids this call claimed.
+   * after giving back the ids this call claimed. A store that has not answered by `deadline` (monotonic ms) is
+   * treated as unavailable: a stalled store must not hold an answer the features gave up waiting for.
    */
-  async claim(items: readonly { id: string; fingerprint: string }[]): Promise<SharedOutcome[]> {
+  async claim(
+    items: readonly { id: string; fingerprint: string }[],
+    deadline: number,
+  ): Promise<SharedOutcome[]> {
     let claims: Claim[];
     try {
-      claims = await this.d.store.claim(items, this.d.pendingTtlMs);
+      claims = await withDeadline(
+        this.d.store.claim(items, this.d.pendingTtlMs),
+        deadline - this.d.clock.monotonic(),
+      );
     } catch (err) {
       this.d.logger.warn({ err }, 'answer store unavailable; answers are remembered by this replica only');
       return items.map(() => ({ kind: 'compute', owned: false, pending: false }));
@@ -91,7 +99,9 @@ export class SharedAnswers {
   async awaitOther(id: string, fingerprint: string, deadline: number): Promise<StoredAnswer | undefined> {
     const pause = this.d.pollMs ?? 2;
     while (this.d.clock.monotonic() < deadline) {
-      const c = await this.d.store.peek(id).catch(() => undefined);
+      const c = await withDeadline(this.d.store.peek(id), deadline - this.d.clock.monotonic()).catch(
+        () => undefined,
+      );
       if (c?.state === 'answered' && c.fingerprint === fingerprint)
         return JSON.parse(c.answer) as StoredAnswer;
       if (!c || c.state === 'claimed') return undefined;

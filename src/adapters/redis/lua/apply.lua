@@ -474,6 +474,8 @@ local function promote(log, tiles)
     args[#args + 1] = f
     args[#args + 1] = v
   end
+  -- Tiles left over from an earlier life of the entity (its log key lost alone) must not be merged in.
+  redis.call('DEL', tiles)
   for i = 1, #args, 1000 do redis.call('HSET', tiles, unpack(args, i, math.min(i + 999, #args))) end
   redis.call('DEL', log)
   redis.call('HSET', log, '', '@' .. seq .. ' ' .. newest .. ' ' .. maintained .. ' ' .. string.format('%d', oldest))
