@@ -525,6 +525,21 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
         expect(g.NETWORK_NB_CUSTOMERS_1DAY_WINDOW).toBe(2);
         expect(g.IP_NB_CUSTOMERS_1DAY_WINDOW).toBe(1);
         expect(g.CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW).toBe(1);
+        // Ids with what a store's encoding must keep apart: @, %, = and spaces (device ids are free text).
+        const odd = ['c@x.org', 'c%40x', 'c=1'];
+        for (const [i, c] of odd.entries())
+          await put({
+            ...tx(`odd${i}`, T0 + 2000 + i, 1, c, 'TB'),
+            fraud: false,
+            device_id: 'my phone@home %1',
+          });
+        const h = await features(store, set, {
+          ...tx('odd-probe', T0 + 9000, 1, 'c@x.org', 'TB'),
+          device_id: 'my phone@home %1',
+        });
+        expect(h.DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW).toBe(3);
+        expect(h.CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW).toBe(0);
+        expect(h.CUSTOMER_ID_SECONDS_SINCE_FIRST_DEVICE_USE_30DAY_WINDOW).toBe(7);
       });
     });
 
