@@ -4,7 +4,7 @@ import { type CompiledFeatureSet, compileFeatureSet } from '../../src/domain/fea
 
 /** The device and network feature set (issue 20). */
 export const v3Definition: FeatureSet = FeatureSetSchema.parse(
-  JSON.parse(readFileSync('test/fixtures/features-v3/transaction_v3.json', 'utf8')),
+  JSON.parse(readFileSync('features/transaction_v3.json', 'utf8')),
 );
 
 /**

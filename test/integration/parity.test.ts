@@ -11,7 +11,7 @@ import { trainingModule } from '../helpers/python.js';
 
 const sets = loadFeatureSets('features');
 sets.set(v3.id, v3);
-const V3_JSON = resolve('test/fixtures/features-v3/transaction_v3.json');
+const V3_JSON = resolve('features/transaction_v3.json');
 const HANDBOOK_MONTH = resolve('..', 'shared', 'data', 'fraud-handbook', 'transactions-2018-04.csv.gz');
 
 /** Every feature of every transaction within 1e-9 relative; returns the number of values compared. */

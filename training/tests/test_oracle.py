@@ -154,7 +154,7 @@ def test_compare_tool(tiny, tmp_path):
     assert len(problems) == 1 and "CUSTOMER_ID_AMOUNT_RATIO_7DAY_WINDOW: 1 rows differ" in problems[0]
 
 
-V3 = featureset.REPO_ROOT / "test" / "fixtures" / "features-v3" / "transaction_v3.json"
+V3 = featureset.REPO_ROOT / "features" / "transaction_v3.json"
 
 
 def test_device_features_and_their_defaults(tmp_path):

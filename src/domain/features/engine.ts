@@ -529,9 +529,12 @@ export function unionOffsets(
 
 /** The bounded read of one entity's windows for a transaction: bounds t − offset, ascending. */
 export function summaryQuery(e: EntitySpec, tx: TxInput, offsets: readonly number[]): SummaryQuery {
+  const id = keyValue(tx, e.key);
+  // Without the field (no device id, no IP) there is nothing to read: no bounds, no round trip.
+  if (id === undefined) return { entity: e.name, id: '', bounds: [] };
   const bounds = new Array<number>(offsets.length);
   for (let i = 0; i < offsets.length; i++) bounds[i] = tx.t - offsets[i]!;
-  return { entity: e.name, id: keyValue(tx, e.key) ?? '', bounds };
+  return { entity: e.name, id, bounds };
 }
 
 /** The links a record of `e` carries for `tx`; undefined when none. */
