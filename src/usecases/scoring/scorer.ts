@@ -422,6 +422,8 @@ export class Scorer implements ScoringService {
     const decision = version ? version.decide(score) : decide(score, FALLBACK_THRESHOLDS);
     const modelVersion = version?.version ?? 'none';
     const degraded = [...new Set(w.degraded)];
+    // The model's inputs the request could not give (no device id, no IP): scored with their defaults, and said so.
+    const defaulted = inputs ? set.defaulted(w.input).filter((n) => inputs.includes(n)) : [];
     const result: ScoreResult = {
       transaction_id: w.tx.transaction_id,
       score,
@@ -436,6 +438,7 @@ export class Scorer implements ScoringService {
         inference: round3(t.t2 - t.t1),
         total: round3(clock.monotonic() - t.t0),
       },
+      ...(defaulted.length ? { defaulted_features: defaulted } : {}),
     };
     results[w.index] = explain ? { ...result, features: explained() } : result;
     w.explained = explained;
