@@ -2,7 +2,7 @@
  * `npm run bench`: every scenario in turn, each against its own baseline in the same run. Starts Redis and
  * Kafka with scripts/services.sh (left running), builds, and writes each scenario's JSON to bench/results/.
  *
- *   npm run bench [-- --only http,ingest,backfill,inference,batch,tracing,hot-entity] [--data ../shared/data/fraud-handbook]
+ *   npm run bench [-- --only http,ingest,backfill,inference,batch,tracing,hot-entity,decision-log] [--data ../shared/data/fraud-handbook]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'inference,backfill,ingest,http,batch,tracing,hot-entity' },
+    only: { type: 'string', default: 'inference,backfill,ingest,http,batch,tracing,hot-entity,decision-log' },
     data: { type: 'string', default: '../shared/data/fraud-handbook' },
   },
 });
@@ -35,6 +35,7 @@ const scenarios: [string, string[]][] = [
   ['batch', ['bench/batch.ts']],
   ['tracing', ['bench/tracing.ts']],
   ['hot-entity', ['bench/hot-entity.ts']],
+  ['decision-log', ['bench/decision-log.ts']],
 ];
 for (const [name, args] of scenarios) {
   if (!only.has(name)) continue;

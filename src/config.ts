@@ -76,6 +76,22 @@ export const EnvSchema = z.object({
   CONTROL_POLL_MS: int(50, 600_000).default(5000),
   CONTROL_HEARTBEAT_MS: int(50, 600_000).default(5000),
   PSI_WINDOW: int(100, 10_000_000).default(10_000),
+  /** Record every model version's decision per transaction for the label join (the decision log). */
+  DECISION_LOG: bool.default(true),
+  /** Decisions held for the decision log while the store is slow; beyond it they are dropped and counted. */
+  DECISION_LOG_QUEUE: int(100, 10_000_000).default(50_000),
+  /** How long decisions (and their outcomes per decision day) are kept for labels to join them. */
+  LABEL_HORIZON_DAYS: int(1, 3650).default(120),
+  /** A scored transaction with no label this long after its decision counts as legitimate. */
+  LABEL_MATURITY_DAYS: int(1, 3650).default(60),
+  /** How often a replica re-reads the decision log for the performance gauges (one report per period, seconds). */
+  PERFORMANCE_REFRESH_SECONDS: int(1, 86_400).default(300),
+  /** Below this many labelled frauds, champion against challenger says `insufficient_data`. */
+  PERFORMANCE_MIN_FRAUDS: int(1, 1_000_000).default(30),
+  /** Alert floor for the active version's precision at its decline threshold (fraudscore_model_precision_floor). */
+  PRECISION_AT_DECLINE_FLOOR: z.coerce.number().min(0).max(1).default(0.5),
+  /** …once at least this many of its declines have an outcome (fraudscore_model_precision_floor_min_outcomes). */
+  PRECISION_FLOOR_MIN_OUTCOMES: int(1, 100_000_000).default(200),
   METRICS_PORT: int(0, 65535).optional(),
   // OpenTelemetry tracing: the standard variables fraudscore itself decides on. The SDK reads the rest (OTEL_SDK_ENV).
   /** Tracing is off unless this names an exporter (the specification's `otlp` default is not assumed). */
@@ -157,6 +173,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (c.ADMIN_TOKEN && c.ADMIN_TOKEN === c.EVENTS_TOKEN)
     throw new ConfigError(
       'invalid configuration:\n  EVENTS_TOKEN: must differ from ADMIN_TOKEN (separate roles)',
+    );
+  if (c.LABEL_MATURITY_DAYS > c.LABEL_HORIZON_DAYS)
+    throw new ConfigError(
+      `invalid configuration:\n  LABEL_MATURITY_DAYS: must not exceed LABEL_HORIZON_DAYS (${c.LABEL_HORIZON_DAYS}), got ${c.LABEL_MATURITY_DAYS}`,
     );
   return Object.freeze(c);
 }

@@ -14,6 +14,7 @@ import type { Tracer } from '../ports/tracer.js';
 import type { Ingest } from '../usecases/ingest.js';
 import type { ModelFleet } from '../usecases/models/fleet.js';
 import type { ModelRegistry } from '../usecases/models/registry.js';
+import type { Performance } from '../usecases/performance.js';
 import { answerError, registerErrorHandling } from './errors.js';
 import { collectRoutes } from './openapi/collect.js';
 import { openApiDocument } from './openapi/document.js';
@@ -38,6 +39,8 @@ export interface AppDeps {
   /** This replica's model versions, and the shared serving state the admin API changes (with ADMIN_TOKEN only). */
   readonly models: ModelRegistry;
   readonly fleet: ModelFleet;
+  /** Live model performance (GET /admin/models/:name/performance), when the decision log is on. */
+  readonly performance?: Performance;
   readonly version: string;
   readonly onEventApplied?: (eventTimeMs: number) => void;
   /** Given when tracing is on: a server span per request, parent of the use cases' spans. */
@@ -126,6 +129,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
       registry: deps.models,
       fleet: deps.fleet,
       token: config.ADMIN_TOKEN,
+      ...(deps.performance ? { performance: deps.performance } : {}),
     });
   return app;
 }

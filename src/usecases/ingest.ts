@@ -1,4 +1,4 @@
-import { TaggedEventSchema } from '../domain/events.js';
+import { eventTimeMs, type Label, TaggedEventSchema } from '../domain/events.js';
 import type { EntitySpec } from '../domain/features/engine.js';
 import type { ApplyOutcome, StoreEvent } from '../domain/features/records.js';
 import {
@@ -10,6 +10,7 @@ import {
 } from '../domain/ingest.js';
 import { type Problem, problemsOf } from '../domain/problems.js';
 import type { FutureLimit } from '../ports/clock.js';
+import type { DecisionLog, LabelFact, LabelResult } from '../ports/decision-log.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 
 /** Why an event was refused before any write: it broke the schema, or it is dated too far ahead of the clock. */
@@ -28,6 +29,8 @@ export interface IngestBatch {
   /** `spans[k]`: how many store writes the k-th accepted event became (one per entity it touches). */
   readonly spans: readonly number[];
   readonly refused: readonly Refused[];
+  /** The accepted labels, for the join with the decision log. */
+  readonly labels: readonly LabelFact[];
 }
 
 export type IngestCounts = Record<ApplyOutcome, number>;
@@ -37,6 +40,15 @@ export interface IngestDeps {
   readonly entities: readonly EntitySpec[];
   /** The processing clock and MAX_EVENT_FUTURE_MS: events dated further ahead are refused as `future`. */
   readonly limit: FutureLimit;
+  /**
+   * The label join: each applied label is joined with the decisions of its transaction the models made (see
+   * DecisionLog), and each result handed to `onLabel` (metrics).
+   */
+  readonly outcomes?: {
+    readonly log: DecisionLog;
+    readonly models: readonly string[];
+    readonly onLabel?: (model: string, label: LabelFact, result: LabelResult) => void;
+  };
 }
 
 export interface IngestResult {
@@ -47,6 +59,8 @@ export interface IngestResult {
   readonly counts: IngestCounts;
   /** Event time (epoch ms) of the newest event the store took (applied, duplicate or late); -Infinity when none. */
   readonly newest: number;
+  /** Labels joined with recorded decisions (per model), and labels of transactions no model scored. */
+  readonly labels: { readonly joined: number; readonly unscored: number };
 }
 
 /**
@@ -85,12 +99,30 @@ export class Ingest {
   async apply(batch: IngestBatch): Promise<IngestResult> {
     let newest = Number.NEGATIVE_INFINITY;
     if (batch.events.length === 0)
-      return { counts: { applied: 0, duplicate: 0, late: 0, future: 0 }, newest };
+      return { counts: { applied: 0, duplicate: 0, late: 0, future: 0 }, newest, labels: NO_LABELS };
     const outcomes = await this.d.store.apply(batch.events);
     batch.events.forEach((e, i) => {
       if (outcomes[i] !== 'future' && e.t > newest) newest = e.t;
     });
-    return { counts: countOutcomes(outcomes, batch.spans), newest };
+    // After the feature writes: a failure of either is retried whole, and both are idempotent.
+    const labels = await this.join(batch.labels);
+    return { counts: countOutcomes(outcomes, batch.spans), newest, labels };
+  }
+
+  private async join(labels: readonly LabelFact[]): Promise<IngestResult['labels']> {
+    const o = this.d.outcomes;
+    if (!o || labels.length === 0) return NO_LABELS;
+    let joined = 0;
+    let unscored = 0;
+    for (const model of o.models) {
+      const results = await o.log.label(model, labels);
+      results.forEach((r, i) => {
+        if (r.unscored) unscored++;
+        else joined++;
+        o.onLabel?.(model, labels[i]!, r);
+      });
+    }
+    return { joined, unscored };
   }
 
   /** One clock reading per batch: every event of it is judged against the same time. */
@@ -99,11 +131,14 @@ export class Ingest {
   }
 }
 
+const NO_LABELS = { joined: 0, unscored: 0 } as const;
+
 class BatchBuilder {
-  readonly batch: { events: StoreEvent[]; spans: number[]; refused: Refused[] } = {
+  readonly batch: { events: StoreEvent[]; spans: number[]; refused: Refused[]; labels: LabelFact[] } = {
     events: [],
     spans: [],
     refused: [],
+    labels: [],
   };
 
   constructor(
@@ -121,6 +156,16 @@ class BatchBuilder {
     const writes = toStoreEvents(kind, event, this.entities);
     for (const w of writes) this.batch.events.push(w);
     this.batch.spans.push(writes.length);
+    if (kind === 'label') {
+      const l = event as Label;
+      // `labeled_at` is when the verdict was given; without it, when it reached us.
+      this.batch.labels.push({
+        transactionId: l.transaction_id,
+        fraud: l.is_fraud,
+        transactionAt: eventTimeMs(l.transaction_timestamp),
+        labelledAt: l.labeled_at ? eventTimeMs(l.labeled_at) : this.nowMs,
+      });
+    }
   }
 
   refuse(index: number, outcome: RefusedOutcome, problems: readonly Problem[]): void {

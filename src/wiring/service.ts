@@ -7,28 +7,39 @@ import { FsModelRepository } from '../adapters/fs/model-repository.js';
 import { KafkaDecisionSink } from '../adapters/kafka/decision-sink.js';
 import { auditLogger, createLogger } from '../adapters/logging/logger.js';
 import { MemoryControlPlane } from '../adapters/memory/memory-control-plane.js';
-import { createMetrics, type Metrics, workerObserver } from '../adapters/metrics/metrics.js';
+import { createMetrics, labelObserver, type Metrics, workerObserver } from '../adapters/metrics/metrics.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
 import { RedisAnswerStore } from '../adapters/redis/redis-answer-store.js';
 import { RedisControlPlane } from '../adapters/redis/redis-control-plane.js';
 import { TurnPipeline } from '../adapters/redis/turn-pipeline.js';
 import type { Config } from '../config.js';
+import { DAY_MS } from '../domain/features/time.js';
 import { build } from '../http/app.js';
 import type { AnswerStore } from '../ports/answer-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { ControlPlane } from '../ports/control-plane.js';
+import type { DecisionLog } from '../ports/decision-log.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { WorkerProgressStore } from '../ports/worker-progress.js';
-import { Ingest } from '../usecases/ingest.js';
+import { Ingest, type IngestDeps } from '../usecases/ingest.js';
 import { ModelFleet } from '../usecases/models/fleet.js';
 import type { LoadedVersion } from '../usecases/models/loaded-version.js';
 import { ModelRegistry, type RegistryEvent } from '../usecases/models/registry.js';
 import { startModelWatch } from '../usecases/models/watch.js';
+import { Performance, type PerformanceReport } from '../usecases/performance.js';
+import { DecisionRecorder } from '../usecases/scoring/decision-recorder.js';
 import { Scorer } from '../usecases/scoring/scorer.js';
 import { SharedAnswers } from '../usecases/scoring/shared-answers.js';
 import { FeatureStaleness } from '../usecases/staleness.js';
 import { buildInfo } from '../version.js';
-import { connected, createProgressStore, createRedisClient, createStore, loadFeatures } from './stores.js';
+import {
+  connected,
+  createDecisionLog,
+  createProgressStore,
+  createRedisClient,
+  createStore,
+  loadFeatures,
+} from './stores.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { createFeatureWorker } from './worker.js';
 
@@ -39,6 +50,10 @@ export interface Service {
   readonly fleet: ModelFleet;
   readonly metrics: Metrics;
   readonly promRegistry: Registry;
+  /** Live model performance from the decision log (undefined when DECISION_LOG is off). */
+  readonly performance?: Performance;
+  /** Writes the decisions queued for the decision log (tests: before labels that must find them). */
+  flushDecisions(): Promise<void>;
   /** OpenTelemetry tracing: `tracer` is undefined when it is off (OTEL_TRACES_EXPORTER unset). */
   readonly tracing: Tracing;
   /** Stops accepting, drains in-flight requests, then closes the worker, models and store, and flushes spans. */
@@ -54,6 +69,8 @@ export interface ServiceOptions {
   readonly answers?: AnswerStore;
   /** Where workers record their progress (default: the shared store's; none for an embedded store). */
   readonly progress?: WorkerProgressStore;
+  /** Replace the decision log the config implies (tests: replicas sharing one embedded log). */
+  readonly decisionLog?: DecisionLog;
   /** Replace the tracing the config implies (tests: the SDK with an in-memory exporter); the caller shuts it down. */
   readonly tracing?: Tracing;
 }
@@ -91,6 +108,14 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     o.answers ?? (redis ? new RedisAnswerStore(redis, config.REDIS_KEY_PREFIX, pipeline) : undefined);
   // With no shared store (the embedded one fed by POST /v1/events) there is no worker to be stale.
   const progress = o.progress ?? (redis ? createProgressStore(config, redis, clock) : undefined);
+  const decisionLog = config.DECISION_LOG
+    ? (o.decisionLog ?? createDecisionLog(config, redis, clock))
+    : undefined;
+  const outcomes: IngestDeps['outcomes'] = decisionLog && {
+    log: decisionLog,
+    models: [config.MODEL_NAME],
+    onLabel: labelObserver(metrics),
+  };
   // An injected control plane is the caller's to close.
   if (!o.control) closers.push(() => control.close());
   closers.push(() => store.close());
@@ -111,6 +136,18 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
         clock,
         inProcess: true,
         ...(tracer ? { tracer } : {}),
+        ...(outcomes
+          ? {
+              outcomes: {
+                ...outcomes,
+                // The worker waits for Redis rather than failing fast: its own client, the same keys.
+                log:
+                  workerClient && !o.decisionLog
+                    ? createDecisionLog(config, workerClient, clock)
+                    : outcomes.log,
+              },
+            }
+          : {}),
       },
     );
     closers.unshift(
@@ -189,6 +226,31 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
           ...(tracer ? { tracer } : {}),
         })
       : undefined;
+  const recorder =
+    decisionLog &&
+    new DecisionRecorder({
+      log: decisionLog,
+      model: config.MODEL_NAME,
+      logger: logger.child({ component: 'decision-log' }),
+      maxQueue: config.DECISION_LOG_QUEUE,
+      onDropped: (n, reason) => metrics.decisionLogDropped.inc({ reason }, n),
+    });
+  const performance =
+    decisionLog &&
+    new Performance({
+      log: decisionLog,
+      clock,
+      serving: (model) => {
+        const m = registry.serving().find((x) => x.name === model);
+        return {
+          ...(m?.active ? { active: m.active.version } : {}),
+          ...(m?.canary ? { canary: m.canary.version } : {}),
+          ...(m?.shadow ? { shadow: m.shadow.version } : {}),
+        };
+      },
+      maturityMs: config.LABEL_MATURITY_DAYS * DAY_MS,
+      minFrauds: config.PERFORMANCE_MIN_FRAUDS,
+    });
   const scorer = new Scorer({
     registry,
     modelName: config.MODEL_NAME,
@@ -214,8 +276,15 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     ...(decisions ? { decisions } : {}),
     ...(staleness ? { featuresStale: () => staleness.stale() } : {}),
     ...(tracer ? { tracer } : {}),
+    ...(recorder ? { recorder } : {}),
   });
-  exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness);
+  metrics.precisionFloor.set({ at: 'decline' }, config.PRECISION_AT_DECLINE_FLOOR);
+  metrics.precisionFloorMinOutcomes.set(config.PRECISION_FLOOR_MIN_OUTCOMES);
+  const performanceGauges =
+    performance &&
+    cachedReport(performance, config.MODEL_NAME, clock, logger, config.PERFORMANCE_REFRESH_SECONDS * 1000);
+  exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness, performanceGauges);
+  closers.unshift(async () => recorder?.flush());
 
   const app = await build(config, {
     logger,
@@ -227,9 +296,11 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       store,
       entities: features.entities,
       limit: { clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
+      ...(outcomes ? { outcomes } : {}),
     }),
     models: registry,
     fleet,
+    ...(performance ? { performance } : {}),
     version: info.version,
     onEventApplied: markApplied,
     ...(tracer ? { tracer } : {}),
@@ -243,6 +314,11 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     fleet,
     metrics,
     promRegistry,
+    ...(performance ? { performance } : {}),
+    flushDecisions: async () => {
+      await scorer.shadowsSettled();
+      await recorder?.flush();
+    },
     tracing,
     async close() {
       await watch.stop();
@@ -283,8 +359,11 @@ function exportGauges(
   clock: Clock,
   newestEvent: () => number,
   staleness: FeatureStaleness | undefined,
+  performance?: () => Promise<PerformanceReport | undefined>,
 ) {
   const collect = async () => {
+    const report = await performance?.();
+    if (report) setPerformanceGauges(metrics, report);
     metrics.modelInfo.reset();
     metrics.featurePsi.reset();
     metrics.scorePsi.reset();
@@ -321,6 +400,68 @@ function exportGauges(
     await collect();
     return originalJson();
   };
+}
+
+/**
+ * The performance report behind the gauges: at most one read of the decision log per `refreshMs`
+ * (PERFORMANCE_REFRESH_SECONDS), however often /metrics is scraped — a report reads every decision day's
+ * counters; a failed read keeps the last report (and is logged).
+ */
+function cachedReport(
+  performance: Performance,
+  model: string,
+  clock: Clock,
+  logger: Service['logger'],
+  refreshMs: number,
+) {
+  let last: { at: number; report: PerformanceReport } | undefined;
+  let pending: Promise<PerformanceReport | undefined> | undefined;
+  return async (): Promise<PerformanceReport | undefined> => {
+    if (last && clock.monotonic() - last.at < refreshMs) return last.report;
+    pending ??= performance
+      .report(model)
+      .then(
+        (report) => {
+          last = { at: clock.monotonic(), report };
+          return report;
+        },
+        (err: unknown) => {
+          logger.warn({ err }, 'decision log unavailable for the performance gauges');
+          return last?.report;
+        },
+      )
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  };
+}
+
+function setPerformanceGauges(metrics: Metrics, report: PerformanceReport): void {
+  for (const g of [
+    metrics.modelAuc,
+    metrics.modelAveragePrecision,
+    metrics.modelPrecision,
+    metrics.modelRecall,
+    metrics.modelOutcomes,
+  ])
+    g.reset();
+  for (const v of report.versions) {
+    const labels = { model_version: v.version, role: v.role };
+    if (v.auc !== null) metrics.modelAuc.set(labels, v.auc);
+    if (v.average_precision !== null) metrics.modelAveragePrecision.set(labels, v.average_precision);
+    if (v.precision_at_review !== null)
+      metrics.modelPrecision.set({ ...labels, at: 'review' }, v.precision_at_review);
+    if (v.precision_at_decline !== null)
+      metrics.modelPrecision.set({ ...labels, at: 'decline' }, v.precision_at_decline);
+    if (v.recall_at_review !== null) metrics.modelRecall.set({ ...labels, at: 'review' }, v.recall_at_review);
+    if (v.recall_at_decline !== null)
+      metrics.modelRecall.set({ ...labels, at: 'decline' }, v.recall_at_decline);
+    for (const [decision, n] of Object.entries(v.outcomes_by_decision)) {
+      metrics.modelOutcomes.set({ ...labels, decision, label: 'fraud' }, n.fraud);
+      metrics.modelOutcomes.set({ ...labels, decision, label: 'not_fraud' }, n.not_fraud);
+    }
+  }
 }
 
 /** The model watch changes roles through the fleet, so a version it picks up reaches every replica. */

@@ -1,7 +1,9 @@
 import { Cluster, Redis } from 'ioredis';
 import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
+import { MemoryDecisionLog } from '../adapters/memory/memory-decision-log.js';
 import { MemoryProgressStore } from '../adapters/memory/memory-progress.js';
 import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
+import { RedisDecisionLog } from '../adapters/redis/redis-decision-log.js';
 import { RedisProgressStore } from '../adapters/redis/redis-progress.js';
 import { RedisFeatureStore } from '../adapters/redis/redis-store.js';
 import type { TurnPipeline } from '../adapters/redis/turn-pipeline.js';
@@ -10,6 +12,7 @@ import { type CompiledFeatureSet, type EntitySpec, entityUnion } from '../domain
 import type { RetentionPolicy } from '../domain/features/records.js';
 import { DAY_MS } from '../domain/features/time.js';
 import type { Clock } from '../ports/clock.js';
+import type { DecisionLog } from '../ports/decision-log.js';
 import type { FeatureStore } from '../ports/feature-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { WorkerProgressStore } from '../ports/worker-progress.js';
@@ -91,6 +94,18 @@ export function createProgressStore(
   return client
     ? new RedisProgressStore(client, { prefix: config.REDIS_KEY_PREFIX, clock })
     : new MemoryProgressStore(clock);
+}
+
+/** The decision log on `client` (`<prefix>:dl:…`, `{<prefix>:perf:…}`), or in this process's memory. */
+export function createDecisionLog(
+  config: Config,
+  client: Redis | Cluster | undefined,
+  clock: Clock,
+): DecisionLog {
+  const horizonMs = config.LABEL_HORIZON_DAYS * DAY_MS;
+  return client
+    ? new RedisDecisionLog(client, { prefix: config.REDIS_KEY_PREFIX, clock, horizonMs })
+    : new MemoryDecisionLog(clock, horizonMs);
 }
 
 /** ioredis emits an error per failed reconnect; log the first of each outage, not every attempt. */

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { FeatureWorker } from '../adapters/kafka/feature-worker.js';
 import { createLogger } from '../adapters/logging/logger.js';
-import { createMetrics, workerObserver } from '../adapters/metrics/metrics.js';
+import { createMetrics, labelObserver, workerObserver } from '../adapters/metrics/metrics.js';
 import { startMetricsServer } from '../adapters/metrics/metrics-server.js';
 import { type Config, ConfigError } from '../config.js';
 import type { Clock } from '../ports/clock.js';
@@ -12,9 +12,10 @@ import type { Logger } from '../ports/logger.js';
 import type { Tracer } from '../ports/tracer.js';
 import type { WorkerObserver } from '../ports/worker-observer.js';
 import type { WorkerProgressStore } from '../ports/worker-progress.js';
-import { Ingest } from '../usecases/ingest.js';
+import { Ingest, type IngestDeps } from '../usecases/ingest.js';
 import { buildInfo } from '../version.js';
 import {
+  createDecisionLog,
   createProgressStore,
   createRedisClient,
   createStore,
@@ -32,6 +33,8 @@ export interface WorkerExtras {
   readonly inProcess?: boolean;
   /** Given when tracing is on: continues the traces messages carry. */
   readonly tracer?: Tracer;
+  /** The label join (DECISION_LOG): labels joined with the decisions on record. */
+  readonly outcomes?: IngestDeps['outcomes'];
 }
 
 /** The Kafka feature worker over `store`, or undefined when KAFKA_BROKERS is not set. */
@@ -58,6 +61,7 @@ export function createFeatureWorker(
       store,
       entities: features.entities,
       limit: { clock, maxFutureMs: config.MAX_EVENT_FUTURE_MS },
+      ...(extras.outcomes ? { outcomes: extras.outcomes } : {}),
     }),
     concurrency: config.WORKER_CONCURRENCY,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
@@ -112,6 +116,15 @@ export async function startWorkerProcess(
   const worker = createFeatureWorker(config, features, store, logger, observer, {
     progress,
     clock: systemClock,
+    ...(config.DECISION_LOG
+      ? {
+          outcomes: {
+            log: createDecisionLog(config, client, systemClock),
+            models: [config.MODEL_NAME],
+            onLabel: labelObserver(metrics),
+          },
+        }
+      : {}),
     ...(tracing.tracer ? { tracer: tracing.tracer } : {}),
   })!;
   const server = config.METRICS_PORT

@@ -325,6 +325,7 @@ export class FeatureWorker {
     const events: IngestBatch['events'][number][] = [];
     const spans: number[] = [];
     const refused: IngestBatch['refused'][number][] = [];
+    const labels: IngestBatch['labels'][number][] = [];
     for (let i = 0; i < chunk.length; i += size) {
       if (i > 0) await this.yieldTurn();
       const part = this.o.ingest.decodeMessages(
@@ -334,8 +335,9 @@ export class FeatureWorker {
       for (const e of part.events) events.push(e);
       for (const n of part.spans) spans.push(n);
       for (const p of part.refused) refused.push({ ...p, index: p.index + i });
+      for (const l of part.labels) labels.push(l);
     }
-    return { events, spans, refused };
+    return { events, spans, refused, labels };
   }
 
   /**

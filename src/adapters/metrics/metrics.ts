@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
+import type { LabelFact, LabelResult } from '../../ports/decision-log.js';
 
 const STAGE_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025,
@@ -133,6 +134,64 @@ export function createMetrics(registry: Registry, build: { version: string; comm
       help: 'Decision audit records not published to the decisions topic (queue full while the broker was away); the log keeps them.',
       registers: r,
     }),
+    labelled: new Counter({
+      name: 'fraudscore_labelled_total',
+      help: "Labels joined with a model version's recorded decision (new or corrected; redeliveries not), by version, its decision and the label (fraud, not_fraud).",
+      labelNames: ['model_version', 'decision', 'label'] as const,
+      registers: r,
+    }),
+    labelsUnscored: new Counter({
+      name: 'fraudscore_labels_unscored_total',
+      help: 'Labels of transactions with no recorded decision of the model (never scored, or before the horizon); redeliveries not counted.',
+      registers: r,
+    }),
+    decisionLogDropped: new Counter({
+      name: 'fraudscore_decision_log_dropped_total',
+      help: 'Decisions not recorded in the decision log, by reason (queue_full, store_error): their labels will count as unscored.',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    modelAuc: new Gauge({
+      name: 'fraudscore_model_auc',
+      help: 'ROC AUC of each model version on its labelled outcomes (explicit and matured), fleet-wide.',
+      labelNames: ['model_version', 'role'] as const,
+      registers: r,
+    }),
+    modelAveragePrecision: new Gauge({
+      name: 'fraudscore_model_average_precision',
+      help: 'Average precision of each model version on its labelled outcomes, fleet-wide.',
+      labelNames: ['model_version', 'role'] as const,
+      registers: r,
+    }),
+    modelPrecision: new Gauge({
+      name: 'fraudscore_model_precision',
+      help: 'Precision of each model version at its review (review or decline) and decline thresholds (`at`).',
+      labelNames: ['model_version', 'role', 'at'] as const,
+      registers: r,
+    }),
+    modelRecall: new Gauge({
+      name: 'fraudscore_model_recall',
+      help: 'Recall of each model version at its review and decline thresholds (`at`).',
+      labelNames: ['model_version', 'role', 'at'] as const,
+      registers: r,
+    }),
+    modelOutcomes: new Gauge({
+      name: 'fraudscore_model_outcomes',
+      help: 'Outcomes (explicit labels and matured decisions) per model version, its decision and the label, fleet-wide.',
+      labelNames: ['model_version', 'role', 'decision', 'label'] as const,
+      registers: r,
+    }),
+    precisionFloor: new Gauge({
+      name: 'fraudscore_model_precision_floor',
+      help: "PRECISION_AT_DECLINE_FLOOR: the alert fires when the active version's precision at decline is below it.",
+      labelNames: ['at'] as const,
+      registers: r,
+    }),
+    precisionFloorMinOutcomes: new Gauge({
+      name: 'fraudscore_model_precision_floor_min_outcomes',
+      help: 'PRECISION_FLOOR_MIN_OUTCOMES: declines with an outcome needed before the precision floor alert can fire.',
+      registers: r,
+    }),
     controlGeneration: new Gauge({
       name: 'fraudscore_control_generation',
       help: 'Generation of the shared serving state per model: desired (in the control plane) and applied (by this replica).',
@@ -168,5 +227,22 @@ export function workerObserver(m: Metrics, applied: (eventTimeMs: number) => voi
     storeWrite: (seconds: number) => m.storeWrite.observe(seconds),
     deadLetter: (topic: string) => m.deadLetters.inc({ topic }),
     applied,
+  };
+}
+
+/** The label join's hook: counts labels joined per version (new or corrected) and new unscored ones. */
+export function labelObserver(m: Metrics) {
+  return (_model: string, label: LabelFact, r: LabelResult) => {
+    if (r.unscored) {
+      if (r.outcome === 'new') m.labelsUnscored.inc();
+      return;
+    }
+    for (const v of r.versions)
+      if (v.outcome !== 'duplicate')
+        m.labelled.inc({
+          model_version: v.version,
+          decision: v.decision,
+          label: label.fraud ? 'fraud' : 'not_fraud',
+        });
   };
 }

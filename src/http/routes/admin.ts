@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { type ErrorCode, MODEL_LOAD_ERRORS } from '../../domain/errors.js';
+import { type ErrorCode, MODEL_LOAD_ERRORS, ServiceError } from '../../domain/errors.js';
 import { ModelNameSchema, ModelVersionSchema } from '../../domain/models/names.js';
 import type { ModelFleet } from '../../usecases/models/fleet.js';
 import type { ModelRegistry } from '../../usecases/models/registry.js';
+import type { Performance } from '../../usecases/performance.js';
 import { requireBearer } from '../bearer.js';
 import { validationError } from '../errors.js';
 import { documented, type RouteDoc } from '../openapi/route-doc.js';
@@ -14,10 +15,22 @@ export interface AdminRoutesOptions {
   /** The shared serving state: every role change goes through it, so every replica applies it. */
   readonly fleet: ModelFleet;
   readonly token: string;
+  /** Live model performance from the decision log; absent when DECISION_LOG is off. */
+  readonly performance?: Performance;
 }
 
 const Params = z.object({ name: ModelNameSchema, version: ModelVersionSchema.optional() });
 const VersionBody = z.object({ version: ModelVersionSchema }).strict();
+const PerformanceQuery = z
+  .object({
+    since: z
+      .union([z.iso.date(), z.iso.datetime({ offset: true })], {
+        error: 'must be a date (2026-01-31) or an ISO-8601 date-time with a zone',
+      })
+      .optional()
+      .describe('Count decisions made on this UTC day or later (a date-time counts from its day)'),
+  })
+  .strict();
 const CanaryBody = VersionBody.extend({ percent: z.number().gt(0).max(100) }).strict();
 
 /** Every admin route is behind the token: the onRequest hook below answers 401 and 403. */
@@ -140,6 +153,41 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     const { name } = params(req);
     await change(req, 'canary_clear', { model: name }, () => o.fleet.clearCanary(name));
     return summary(name);
+  });
+
+  const performanceDoc = guarded({
+    summary:
+      "Live performance of each version from labels joined with its recorded decisions (the fleet's numbers), and the champion against the challenger (DeLong: paired for a shadow, unpaired for a canary)",
+    params: Params,
+    query: PerformanceQuery,
+    responses: { 200: { description: 'Per-version metrics and the comparison' } },
+    errors: ['invalid_request', 'model_not_found', 'store_unavailable'],
+  });
+  app.get('/admin/models/:name/performance', performanceDoc, async (req) => {
+    const { name } = params(req);
+    const q = PerformanceQuery.safeParse(req.query ?? {});
+    if (!q.success) throw validationError(q.error, 'query');
+    const performance = o.performance;
+    if (!performance)
+      throw new ServiceError(
+        'model_not_found',
+        'the decision log is off (DECISION_LOG=false): no performance',
+      );
+    const since = q.data.since === undefined ? undefined : Date.parse(q.data.since);
+    let report: Awaited<ReturnType<Performance['report']>>;
+    try {
+      report = await performance.report(name, since);
+    } catch (err) {
+      req.log.warn({ err }, 'decision log unavailable for the performance report');
+      throw new ServiceError('store_unavailable', 'the decision log is unavailable; retry later');
+    }
+    const known = o.registry.serving().some((m) => m.name === name);
+    if (!known && report.versions.length === 0)
+      throw new ServiceError(
+        'model_not_found',
+        `no model ${name} serves here and none has recorded decisions`,
+      );
+    return report;
   });
 
   const shadowDoc = guarded({

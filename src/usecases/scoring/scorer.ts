@@ -22,6 +22,7 @@ import type { ModelRegistry, Route } from '../models/registry.js';
 import { AnswerCache } from './answer-cache.js';
 import { auditDecisions } from './audit.js';
 import { DeadlineExceeded, withDeadline } from './deadline.js';
+import type { DecisionRecorder } from './decision-recorder.js';
 import { scheduleShadow } from './shadow.js';
 import type { SharedAnswers, SharedOutcome } from './shared-answers.js';
 import { groupByVersion, type Work } from './work.js';
@@ -44,6 +45,8 @@ export interface ScorerDeps {
   readonly featuresStale?: () => boolean;
   /** Given when tracing is on: spans for the request, the feature read, inference and the decision. */
   readonly tracer?: Tracer;
+  /** The decision log: every decision a model version made (primary and shadow), for the label join. */
+  readonly recorder?: DecisionRecorder;
 }
 
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
@@ -69,6 +72,8 @@ export class Scorer implements ScoringService {
   /** Per entity of the union, the bounds of every set's windows (as offsets before the transaction). */
   private readonly offsets: readonly (readonly number[])[];
   private readonly entityIndex: Map<string, number[]>;
+  /** Shadow runs in flight, for `shadowsSettled`. */
+  private readonly shadows = new Set<Promise<void>>();
 
   constructor(private readonly d: ScorerDeps) {
     this.cache = new AnswerCache(d.cacheSize ?? 100_000);
@@ -173,14 +178,19 @@ export class Scorer implements ScoringService {
       metrics.stageDuration.observe({ stage: 'inference' }, (t2 - t1) / 1000);
       metrics.stageDuration.observe({ stage: 'ensemble' }, (t3 - t2) / 1000);
       metrics.stageDuration.observe({ stage: 'total' }, (t3 - t0) / 1000);
-      auditDecisions(
-        todo.filter((w) => !w.settled),
-        results,
+      const answered = todo.filter((w) => !w.settled);
+      auditDecisions(answered, results, this.d.logger, this.d.decisions, trace);
+      if (this.d.recorder) this.recordDecisions(answered, results);
+      const shadows = scheduleShadow(
+        todo,
         this.d.logger,
-        this.d.decisions,
-        trace,
+        metrics,
+        this.d.recorder && { recorder: this.d.recorder, clock },
       );
-      scheduleShadow(todo, this.d.logger, metrics);
+      if (shadows) {
+        this.shadows.add(shadows);
+        void shadows.finally(() => this.shadows.delete(shadows));
+      }
       shadowsHandedOver = true;
     } finally {
       for (const w of work) {
@@ -189,6 +199,26 @@ export class Scorer implements ScoringService {
       }
     }
     return results;
+  }
+
+  /**
+   * The decisions a model version made (not the fallback rules' answers, which say nothing of a version), into
+   * the decision log, off the response path.
+   */
+  private recordDecisions(answered: readonly Work[], results: readonly ScoreResult[]): void {
+    const at = this.d.clock.now();
+    const entries = [];
+    for (const w of answered) {
+      if (w.score === undefined || !w.route) continue;
+      const r = results[w.index]!;
+      entries.push({
+        transactionId: r.transaction_id,
+        decisions: [
+          { version: r.model.version, role: w.route.arm, score: r.score, decision: r.decision, at },
+        ],
+      });
+    }
+    this.d.recorder!.record(entries);
   }
 
   /** Takes the answers the shared store already holds; the rest are scored. */
@@ -237,6 +267,11 @@ export class Scorer implements ScoringService {
         w.settled = true;
       }),
     );
+  }
+
+  /** Resolves once the shadow runs started so far have settled (their decisions handed to the recorder). */
+  async shadowsSettled(): Promise<void> {
+    await Promise.all([...this.shadows]);
   }
 
   async readiness(): Promise<Readiness> {

@@ -468,6 +468,38 @@ describe('overlay prod', () => {
     expect(await fires('FraudscoreFeaturesStale', { lag: 0, appliedAgo: 0, staleness: 299 })).toEqual([]);
   });
 
+  it("alerts when the active version's precision at decline is under the floor over enough labelled declines", async () => {
+    const rule = one(rendered('prod'), 'PrometheusRule', 'fraudscore') as K8sObject & IPrometheusRule;
+    const expr = String(
+      (rule.spec.groups ?? [])
+        .flatMap((g) => g.rules ?? [])
+        .find((a) => a.alert === 'FraudscorePrecisionAtDeclineLow')?.expr,
+    );
+    /** Two API pods reporting the shared store's numbers, as the service sets its gauges. */
+    const fires = async (o: { precision: number; frauds: number; legit: number; role?: string }) => {
+      const series = [];
+      for (const pod of ['a-1', 'a-2']) {
+        const api = new Registry();
+        const m = createMetrics(api, { version: 'test', commit: 'test' });
+        m.precisionFloor.set({ at: 'decline' }, 0.5);
+        m.precisionFloorMinOutcomes.set(200);
+        const labels = { model_version: '7', role: o.role ?? 'active' };
+        m.modelPrecision.set({ ...labels, at: 'decline' }, o.precision);
+        m.modelOutcomes.set({ ...labels, decision: 'decline', label: 'fraud' }, o.frauds);
+        m.modelOutcomes.set({ ...labels, decision: 'decline', label: 'not_fraud' }, o.legit);
+        series.push(...parseExposition(await api.metrics(), { namespace: 'ns', pod, job: 'fraudscore-api' }));
+      }
+      const v = evaluate(expr, series, { time: 1_800_000_000 });
+      return v.type === 'vector' ? v.series.map((x) => ({ ...x.labels, value: x.value })) : v;
+    };
+    expect(await fires({ precision: 0.4, frauds: 80, legit: 120 })).toEqual([
+      { namespace: 'ns', value: 0.4 },
+    ]);
+    expect(await fires({ precision: 0.4, frauds: 79, legit: 120 })).toEqual([]);
+    expect(await fires({ precision: 0.6, frauds: 600, legit: 400 })).toEqual([]);
+    expect(await fires({ precision: 0.1, frauds: 100, legit: 900, role: 'shadow' })).toEqual([]);
+  });
+
   it('ships a Grafana dashboard whose every query is valid PromQL over exported metrics', () => {
     const cm = one(rendered('prod'), 'ConfigMap', 'fraudscore-grafana-dashboard') as K8sObject & IConfigMap;
     expect(cm.metadata.labels?.grafana_dashboard).toBe('1');

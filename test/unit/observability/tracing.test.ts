@@ -436,7 +436,14 @@ async function probe(env: Record<string, string>) {
     process.execPath,
     ['--import', 'tsx', 'test/helpers/tracing-probe.ts'],
     {
-      env: { PATH: process.env.PATH, MODEL_DIR: FIXTURES, PROBE_TRACEPARENT: TRACEPARENT, ...env },
+      // A generous deadline: on a busy machine a 50 ms one skips inference, and its member spans with it.
+      env: {
+        PATH: process.env.PATH,
+        MODEL_DIR: FIXTURES,
+        PROBE_TRACEPARENT: TRACEPARENT,
+        REQUEST_DEADLINE_MS: '10000',
+        ...env,
+      },
       timeout: 60_000,
     },
   );
