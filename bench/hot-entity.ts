@@ -18,7 +18,7 @@ import { systemClock } from '../src/adapters/clock/system-clock.js';
 import { loadFeatureSets } from '../src/adapters/fs/feature-set-files.js';
 import { RedisFeatureStore } from '../src/adapters/redis/redis-store.js';
 import { loadConfig } from '../src/config.js';
-import { entityUnion, labelEvents, transactionEvents } from '../src/domain/features/engine.js';
+import { entityUnion, keyValue, labelEvents, transactionEvents } from '../src/domain/features/engine.js';
 import type { RecordColumns, StoreEvent } from '../src/domain/features/records.js';
 import { DAY_MS } from '../src/domain/features/time.js';
 import { createService } from '../src/wiring/service.js';
@@ -169,7 +169,9 @@ function columns(xs: readonly Tx[]): RecordColumns {
 
 function reference(x: Tx, featureSet: string): Record<string, number> {
   const set = sets.get(featureSet)!;
-  const windows = set.entities.map((e) => columns(all.filter((y) => y[e.key] === x[e.key])));
+  const windows = set.entities.map((e) =>
+    columns(all.filter((y) => keyValue(y, e.key) === keyValue(x, e.key))),
+  );
   const v = set.compute(x, windows);
   return Object.fromEntries(set.names.map((name, i) => [name, v[i]!]));
 }

@@ -15,4 +15,7 @@ export interface HandbookRow {
    * transaction.
    */
   readonly labeledAt?: number;
+  /** DEVICE_ID and IP, in files that have them (generated with devices, issue 20); absent when empty. */
+  readonly device_id?: string;
+  readonly ip?: string;
 }

@@ -1,5 +1,6 @@
 import { eventTimeMs, type Label, LabelSchema, type Transaction, TransactionSchema } from './events.js';
 import { type EntitySpec, labelEvents, type TxInput, transactionEvents } from './features/engine.js';
+import { ipPrefix } from './features/keys.js';
 import { type ApplyOutcome, latestEventTime, type StoreEvent } from './features/records.js';
 import { type Problem, problemsOf } from './problems.js';
 
@@ -13,6 +14,9 @@ export function txInputOf(tx: Transaction): TxInput {
     amount: tx.amount,
     customer_id: tx.customer_id,
     terminal_id: tx.terminal_id,
+    // Optional: feature sets keyed by them (transaction_v3) default without them.
+    ...(tx.device_id === undefined ? {} : { device_id: tx.device_id }),
+    ...(tx.ip === undefined ? {} : { ip: tx.ip, ip_prefix: ipPrefix(tx.ip) }),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { ApplyOutcome, RecordColumns } from '../domain/features/records.js';
+import type { ApplyOutcome, Links, RecordColumns } from '../domain/features/records.js';
 
 /** One entity's records, held where a job can update and read them without a round trip. */
 export interface EntityWindowState {
@@ -11,6 +11,6 @@ export interface EntityWindowState {
  */
 export interface WindowStateStore<S extends EntityWindowState = EntityWindowState> {
   entity(kind: string, id: string): S;
-  applyTxTo(state: S, txId: string, t: number, amount: number): ApplyOutcome;
+  applyTxTo(state: S, txId: string, t: number, amount: number, links?: Links): ApplyOutcome;
   applyLabelTo(state: S, txId: string, t: number, fraud: boolean): ApplyOutcome;
 }

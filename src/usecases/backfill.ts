@@ -1,5 +1,5 @@
-import type { CompiledFeatureSet, TxInput } from '../domain/features/engine.js';
-import type { RecordColumns } from '../domain/features/records.js';
+import { type CompiledFeatureSet, keyValue, linksOf, type TxInput } from '../domain/features/engine.js';
+import { type Links, NO_RECORDS, type RecordColumns } from '../domain/features/records.js';
 import type { HandbookRow } from '../domain/history.js';
 import type { RowSink, RowSource } from '../ports/row-source.js';
 import type { EntityWindowState, WindowStateStore } from '../ports/window-state.js';
@@ -30,13 +30,18 @@ export async function backfill(source: RowSource, o: BackfillOptions): Promise<{
   out.endRow();
   const vector = new Float64Array(set.names.length);
   const entities = set.entities;
-  const states: EntityWindowState[] = [];
+  const states: (EntityWindowState | undefined)[] = [];
+  const links: (Links | undefined)[] = [];
   const windows: RecordColumns[] = [];
+  const linked = entities.some((e) => e.links);
 
   // Labels known later than their transaction, by the time they become known (a binary min-heap).
   const later: HandbookRow[] = [];
+  // Labels reach the entities they name (labelEvents): the customer's and the terminal's.
   const labelNow = (r: HandbookRow) => {
-    for (const e of entities) store.applyLabelTo(store.entity(e.name, r[e.key]), r.id, r.t, true);
+    for (const e of entities)
+      if (e.key === 'customer_id' || e.key === 'terminal_id')
+        store.applyLabelTo(store.entity(e.name, r[e.key]), r.id, r.t, true);
   };
 
   let done = 0;
@@ -45,13 +50,20 @@ export async function backfill(source: RowSource, o: BackfillOptions): Promise<{
       while (later.length > 0 && later[0]!.labeledAt! <= r.t) labelNow(popEarliest(later));
       const tx: TxInput = r;
       for (let e = 0; e < entities.length; e++) {
-        states[e] = store.entity(entities[e]!.name, tx[entities[e]!.key]);
-        windows[e] = states[e]!.records;
+        const spec = entities[e]!;
+        // Without the optional field (a device id, an IP) the entity is not written and its features default.
+        const id = keyValue(tx, spec.key);
+        states[e] = id === undefined ? undefined : store.entity(spec.name, id);
+        windows[e] = states[e]?.records ?? NO_RECORDS;
+        if (linked) links[e] = linksOf(spec, tx);
       }
       set.compute(tx, windows, vector);
-      for (const s of states) store.applyTxTo(s, r.id, r.t, r.amount);
+      for (let e = 0; e < entities.length; e++) {
+        const s = states[e];
+        if (s) store.applyTxTo(s, r.id, r.t, r.amount, links[e]);
+      }
       if (r.fraud && r.labeledAt !== undefined && r.labeledAt > r.t) pushLabel(later, r);
-      else if (r.fraud) for (const s of states) store.applyLabelTo(s, r.id, r.t, true);
+      else if (r.fraud) labelNow(r);
       out.text(r.id);
       out.text(r.datetime);
       out.text(r.customer_id);

@@ -21,6 +21,8 @@ export function transactionOf(r: HandbookRow): Transaction {
     customer_id: r.customer_id,
     terminal_id: r.terminal_id,
     amount: r.amount,
+    ...(r.device_id === undefined ? {} : { device_id: r.device_id }),
+    ...(r.ip === undefined ? {} : { ip: r.ip }),
   };
 }
 

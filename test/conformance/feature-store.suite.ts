@@ -11,6 +11,7 @@ import { type RetentionPolicy, rowsOf } from '../../src/domain/features/records.
 import { DAY_MS } from '../../src/domain/features/time.js';
 import type { FutureLimit } from '../../src/ports/clock.js';
 import type { FeatureStore } from '../../src/ports/feature-store.js';
+import { linkCoverage } from '../helpers/device-sets.js';
 import { type GeneratedTx, generateTransactions, rng } from '../helpers/generate.js';
 import { referenceFeatures } from '../helpers/reference-features.js';
 
@@ -18,6 +19,8 @@ export interface StoreFactory {
   /** A fresh, empty store for each test (e.g. a new key prefix), refusing events dated beyond `limit`. */
   create(retention: RetentionPolicy, limit: FutureLimit): Promise<FeatureStore>;
   teardown?(): Promise<void>;
+  /** The store keeps records' links (device and network features, issue 20): the link cases run. */
+  links?: boolean;
 }
 
 const sets = loadFeatureSets('features');
@@ -427,6 +430,119 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
       });
     });
 
+    describe.runIf(factory.links)('device and network features (links)', () => {
+      const linked = entityUnion([...sets.values(), linkCoverage]);
+      const set = linkCoverage;
+      const put = async (x: GeneratedTx) => {
+        await store.apply(transactionEvents(x, linked));
+        if (x.fraud) await store.apply(labelEvents({ ...x, txId: x.id, fraud: true }, linked));
+      };
+      const expectReference = async (history: readonly GeneratedTx[], index: number, x = history[index]!) => {
+        const expected = referenceFeatures(set.definition, history, index);
+        const got = Object.values(await features(store, set, x));
+        expect(got, `${x.id} at ${new Date(x.t).toISOString()}`).toEqual(
+          expected.map((e, k) => closeTo(e, got[k]!)),
+        );
+        return got;
+      };
+
+      it('gives the brute-force reference on generated history with devices, shared ones and missing ones', async () => {
+        const history = generateTransactions({
+          seed: 11,
+          days: 32,
+          customers: 12,
+          terminals: 9,
+          perDay: 18,
+          devices: true,
+        });
+        expect(history.filter((x) => x.device_id === undefined).length).toBeGreaterThan(30);
+        expect(history.filter((x) => x.device_id === 'D-shared-0').length).toBeGreaterThan(40);
+        let i = 0;
+        for (const x of history) {
+          const before = await expectReference(history, i);
+          await put(x);
+          expect(Object.values(await features(store, set, x))).toEqual(before);
+          i++;
+        }
+      }, 60_000);
+
+      it('counts distinct cards of a hot device exactly across tiles, edges and equal times', async () => {
+        const HOUR = 3_600_000;
+        const EDGE = Date.parse('2018-06-20T00:00:00Z');
+        const history: GeneratedTx[] = [];
+        const random = rng(5);
+        for (let i = 0; i < 900; i++) {
+          const t =
+            EDGE - 9 * DAY_MS + Math.floor(random() * 9 * 24) * HOUR + (i % 4 === 0 ? 0 : (i % 7) * 1000);
+          history.push({
+            ...tx(`h${i}`, t, 1 + (i % 13), `c${Math.floor(random() * (i % 2 ? 40 : 400))}`, `T${i % 3}`),
+            fraud: false,
+            device_id: i % 10 === 0 ? `D${i % 3}` : 'HOT',
+            ip: i % 5 === 0 ? `2001:db8:1:${i % 3}::1` : `192.0.2.${i % 256}`,
+          });
+        }
+        history.sort((a, b) => a.t - b.t);
+        for (const x of history) await put(x);
+        for (const [k, x] of history.entries()) if (k % 9 === 0) await expectReference(history, k, x);
+        const probe = {
+          ...tx('probe', EDGE, 5, 'c-new', 'T0'),
+          fraud: false,
+          device_id: 'HOT',
+          ip: '192.0.2.1',
+        };
+        const got = await expectReference([...history, probe], history.length, probe);
+        expect(got[set.names.indexOf('DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW')]).toBeGreaterThan(40);
+        const [, , device] = await store.summarize(set.summaryQueries(probe));
+        expect(device!.tiles!.count.length).toBeGreaterThan(0);
+      }, 60_000);
+
+      it('writes no device or network without the field, and gives the documented defaults', async () => {
+        const bare: GeneratedTx = { ...tx('bare', T0, 7, 'CB', 'TB'), fraud: false };
+        await put({
+          ...tx('with', T0 - 1000, 3, 'CB', 'TB'),
+          fraud: false,
+          device_id: 'DB',
+          ip: '198.51.100.4',
+        });
+        expect(await store.apply(transactionEvents(bare, linked))).toEqual(['applied', 'applied']);
+        const f = await features(store, set, bare);
+        expect(f.CUSTOMER_ID_NB_DEVICES_30DAY_WINDOW).toBe(1);
+        expect(f.CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW).toBe(0);
+        expect(f.CUSTOMER_ID_SECONDS_SINCE_FIRST_DEVICE_USE_30DAY_WINDOW).toBe(30 * 86_400);
+        expect(f.DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW).toBe(0);
+        expect(f.DEVICE_ID_NB_TX_1DAY_WINDOW).toBe(0);
+        expect(f.NETWORK_NB_CUSTOMERS_1DAY_WINDOW).toBe(0);
+        expect(set.defaulted(bare)).toContain('DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW');
+        expect(set.defaulted(bare)).not.toContain('CUSTOMER_ID_NB_DEVICES_30DAY_WINDOW');
+        const other = {
+          ...tx('other', T0 + 1000, 7, 'CX', 'TB'),
+          fraud: false,
+          device_id: 'DB',
+          ip: '198.51.100.77',
+        };
+        const g = await features(store, set, other);
+        expect(g.DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW).toBe(2);
+        expect(g.NETWORK_NB_CUSTOMERS_1DAY_WINDOW).toBe(2);
+        expect(g.IP_NB_CUSTOMERS_1DAY_WINDOW).toBe(1);
+        expect(g.CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW).toBe(1);
+        // Ids with what a store's encoding must keep apart: @, %, = and spaces (device ids are free text).
+        const odd = ['c@x.org', 'c%40x', 'c=1'];
+        for (const [i, c] of odd.entries())
+          await put({
+            ...tx(`odd${i}`, T0 + 2000 + i, 1, c, 'TB'),
+            fraud: false,
+            device_id: 'my phone@home %1',
+          });
+        const h = await features(store, set, {
+          ...tx('odd-probe', T0 + 9000, 1, 'c@x.org', 'TB'),
+          device_id: 'my phone@home %1',
+        });
+        expect(h.DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW).toBe(3);
+        expect(h.CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW).toBe(0);
+        expect(h.CUSTOMER_ID_SECONDS_SINCE_FIRST_DEVICE_USE_30DAY_WINDOW).toBe(7);
+      });
+    });
+
     describe('on generated history', () => {
       const history = generateTransactions({ seed: 7, days: 40, customers: 12, terminals: 9, perDay: 30 });
       beforeAll(() => expect(history.length).toBeGreaterThan(1000));
@@ -445,7 +561,8 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
           expect(after).toEqual(before);
           i++;
         }
-      });
+        // Brute force over the whole history for every transaction: seconds, more on a machine under load.
+      }, 60_000);
     });
   });
 }

@@ -24,6 +24,12 @@ export interface GenerateOptions {
   terminals?: number;
   perDay?: number;
   start?: string;
+  /**
+   * Give transactions device ids and IPs (from their own random stream, so the rest is as without): customers keep
+   * a few devices and a home network, some transactions lack one or both, and a few devices and networks are
+   * shared by many customers (card testing, rings). IPv6 networks too, and addresses on /24 and /48 edges.
+   */
+  devices?: boolean;
 }
 
 /**
@@ -52,8 +58,32 @@ export function generateTransactions(o: GenerateOptions = {}): GeneratedTx[] {
       else if (hazard < 0.11) out.push({ ...base, id: `tx${n++}`, t: t + 7 * DAY_MS, fraud: r() < 0.5 });
     }
   }
+  if (o.devices) withDevices(out, o.seed ?? 1);
   // Stable sort keeps the generation order for equal times: that is the arrival order.
   return out.sort((a, b) => a.t - b.t);
+}
+
+function withDevices(out: GeneratedTx[], seed: number): void {
+  const r = rng(seed * 7919 + 13);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const shared = ['D-shared-0', 'D-shared-1'];
+  const nets = ['203.0.113.7', '203.0.113.250', '2001:db8:aa::1', '2001:0db8:00aa:ffff::2', '198.51.100.9'];
+  for (const [i, x] of out.entries()) {
+    const c = Number(x.customer_id.slice(1)) || 0;
+    const u = r();
+    const device_id =
+      u < 0.1 ? undefined : u < 0.25 ? pick(shared) : `D${c}-${Math.floor(r() * (1 + (c % 3)))}`;
+    const v = r();
+    const ip =
+      v < 0.1
+        ? undefined
+        : v < 0.3
+          ? pick(nets)
+          : c % 4 === 0
+            ? `2001:db8:${c.toString(16)}::${i % 7}`
+            : `10.0.${c}.${i % 250}`;
+    out[i] = { ...x, ...(device_id ? { device_id } : {}), ...(ip ? { ip } : {}) };
+  }
 }
 
 export type GeneratedRow = GeneratedTx & { readonly datetime: string };

@@ -24,13 +24,22 @@ import { waitFor } from '../helpers/wait.js';
 
 const sets = loadFeatureSets('features');
 const set = sets.get('transaction_v2')!;
+const v3 = sets.get('transaction_v3')!;
 const entities = entityUnion([...sets.values()]);
-const retention = { horizonMs: set.lookbackMs + DAY_MS };
+const retention = { horizonMs: Math.max(set.lookbackMs, v3.lookbackMs) + DAY_MS };
 
 const DAYS = 9;
 const START = Date.parse('2018-04-01T00:00:00Z');
 // The generator also adds a few transactions days after its range; keep to the range.
-const generated = generateTransactions({ seed: 11, days: DAYS, customers: 60, terminals: 40, perDay: 300 });
+// With device ids and IPs (some missing, some shared by many customers), for the v3 features.
+const generated = generateTransactions({
+  seed: 11,
+  days: DAYS,
+  customers: 60,
+  terminals: 40,
+  perDay: 300,
+  devices: true,
+});
 const rows: HandbookRow[] = handbookRows(generated.filter((x) => x.t < START + DAYS * DAY_MS));
 
 describe('online = offline: Kafka → worker → Redis gives the features of the in-memory backfill', () => {
@@ -114,28 +123,45 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     expect(dlq[0]!.value?.toString()).toBe('{not json');
 
     const dir = await mkdtemp(join(tmpdir(), 'oo-'));
-    await backfillToCsv(arrayRows(rows), { set, output: join(dir, 'features.csv') });
-    const offline = parseFeatures(readFileSync(join(dir, 'features.csv'), 'utf8'), set.names);
     const lastDay = rows.filter((r) => r.t > rows[rows.length - 1]!.t - DAY_MS);
     expect(lastDay.length).toBeGreaterThan(200);
-    let compared = 0;
-    for (const r of lastDay) {
-      const tx = {
-        id: r.id,
-        t: r.t,
-        amount: r.amount,
-        customer_id: r.customer_id,
-        terminal_id: r.terminal_id,
-      };
-      const online = [...set.compute(tx, await store.summarize(set.summaryQueries(tx)))];
-      expect(online, r.id).toEqual(offline.get(r.id));
-      expect([...set.compute(tx, await store.read(set.queries(tx)))], r.id).toEqual(online);
-      compared++;
+    const offlineOf = new Map<string, Map<string, number[]>>();
+    for (const s of [set, v3]) {
+      const output = join(dir, `${s.id}.csv`);
+      await backfillToCsv(arrayRows(rows), { set: s, output });
+      const offline = parseFeatures(readFileSync(output, 'utf8'), s.names);
+      offlineOf.set(s.id, offline);
+      let compared = 0;
+      for (const r of lastDay) {
+        const tx = {
+          id: r.id,
+          t: r.t,
+          amount: r.amount,
+          customer_id: r.customer_id,
+          terminal_id: r.terminal_id,
+          device_id: r.device_id,
+          ip: r.ip,
+        };
+        const online = [...s.compute(tx, await store.summarize(s.summaryQueries(tx)))];
+        expect(online, `${s.id} ${r.id}`).toEqual(offline.get(r.id));
+        expect([...s.compute(tx, await store.read(s.queries(tx)))], r.id).toEqual(online);
+        compared++;
+      }
+      expect(compared).toBe(lastDay.length);
     }
-    expect(compared).toBe(lastDay.length);
-    // The comparison is not vacuous: terminal risk is non-zero somewhere on the last day.
-    const risk = set.names.indexOf('TERMINAL_ID_RISK_7DAY_WINDOW');
-    expect(lastDay.some((r) => offline.get(r.id)![risk]! > 0)).toBe(true);
+    // The comparison is not vacuous: terminal risk is non-zero somewhere on the last day, some devices have
+    // several customers, some customers a new device, and some transactions no device.
+    const at = (s: typeof set, name: string) => s.names.indexOf(name);
+    const v2Rows = offlineOf.get(set.id)!;
+    const v3Rows = offlineOf.get(v3.id)!;
+    expect(lastDay.some((r) => v2Rows.get(r.id)![at(set, 'TERMINAL_ID_RISK_7DAY_WINDOW')]! > 0)).toBe(true);
+    expect(lastDay.some((r) => v3Rows.get(r.id)![at(v3, 'DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW')]! > 5)).toBe(
+      true,
+    );
+    expect(lastDay.some((r) => v3Rows.get(r.id)![at(v3, 'CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW')] === 1)).toBe(
+      true,
+    );
+    expect(lastDay.some((r) => r.device_id === undefined)).toBe(true);
   });
 });
 
@@ -146,5 +172,7 @@ function transactionJson(r: HandbookRow) {
     customer_id: r.customer_id,
     terminal_id: r.terminal_id,
     amount: r.amount,
+    ...(r.device_id === undefined ? {} : { device_id: r.device_id }),
+    ...(r.ip === undefined ? {} : { ip: r.ip }),
   };
 }

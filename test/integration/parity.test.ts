@@ -6,9 +6,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { fileRows } from '../../src/adapters/fs/handbook-csv.js';
 import { backfillToCsv } from '../../src/wiring/jobs.js';
+import { v3 } from '../helpers/device-sets.js';
 import { trainingModule } from '../helpers/python.js';
 
 const sets = loadFeatureSets('features');
+sets.set(v3.id, v3);
+const V3_JSON = resolve('features/transaction_v3.json');
 const HANDBOOK_MONTH = resolve('..', 'shared', 'data', 'fraud-handbook', 'transactions-2018-04.csv.gz');
 
 /** Every feature of every transaction within 1e-9 relative; returns the number of values compared. */
@@ -44,7 +47,8 @@ async function parity(input: string, setId: string, dir: string): Promise<number
   const set = sets.get(setId)!;
   const oracle = join(dir, `${setId}-oracle.csv`);
   const engine = join(dir, `${setId}-engine.csv`);
-  await trainingModule('oracle', ['--input', input, '--output', oracle, '--feature-set', setId]);
+  const spec = setId === v3.id ? V3_JSON : setId;
+  await trainingModule('oracle', ['--input', input, '--output', oracle, '--feature-set', spec]);
   await backfillToCsv(fileRows([input]), { set, output: engine });
   return compare(
     oracle,
@@ -56,6 +60,7 @@ async function parity(input: string, setId: string, dir: string): Promise<number
 describe('the TypeScript engine equals the independent pandas oracle', () => {
   let dir: string;
   let generated: string;
+  let withDevices: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'parity-'));
     generated = join(dir, 'generated.csv');
@@ -71,7 +76,22 @@ describe('the TypeScript engine equals the independent pandas oracle', () => {
       '--output',
       generated,
     ]);
+    // The same customers with devices and networks, and the device scenarios (takeover, card testing, rings).
+    withDevices = join(dir, 'generated-devices.csv');
+    await trainingModule('generate', [
+      ...['--days', '50', '--customers', '150', '--terminals', '300', '--seed', '5', '--devices'],
+      ...['--output', withDevices],
+    ]);
   });
+
+  it.each(['transaction_v1', 'transaction_v2', 'transaction_v3'])(
+    'on generated data with devices, networks and every fraud scenario, the device ones included (%s)',
+    async (setId) => {
+      const csv = readFileSync(withDevices, 'utf8');
+      for (const scenario of [1, 2, 3, 4, 5, 6]) expect(csv).toMatch(new RegExp(`,1,${scenario},`));
+      expect(await parity(withDevices, setId, dir)).toBeGreaterThan(50_000);
+    },
+  );
 
   it.each(['transaction_v1', 'transaction_v2'])(
     'on generated data with every fraud scenario (%s)',

@@ -23,6 +23,7 @@ featureStoreConformance('redis', {
     const { url } = await requireRedis();
     return new RedisFeatureStore(new Redis(url), { prefix: uniqueName('conf'), retention, limit });
   },
+  links: true,
 });
 
 featureStoreConformance('redis cluster', {
@@ -30,6 +31,7 @@ featureStoreConformance('redis cluster', {
     const { nodes } = await requireRedisCluster();
     return new RedisFeatureStore(new Cluster(nodes), { prefix: uniqueName('conf'), retention, limit });
   },
+  links: true,
 });
 
 // Entities are kept as logs until they grow; here every one is tiles from its first event, or becomes tiles
@@ -45,6 +47,7 @@ for (const logFields of [0, 5])
         logFields,
       });
     },
+    links: true,
   });
 
 featureStoreConformance('redis cluster, tiles beyond 5 log fields', {
@@ -57,6 +60,7 @@ featureStoreConformance('redis cluster, tiles beyond 5 log fields', {
       logFields: 5,
     });
   },
+  links: true,
 });
 
 const T0 = Date.parse('2018-05-01T00:00:00Z');

@@ -17,6 +17,8 @@ class FeatureSet:
     version: int
     features: list[dict[str, Any]]
     path: Path
+    # Entity name -> the request field it is keyed by (customer_id, terminal_id, device_id, ip, ip_prefix).
+    entities: dict[str, str] | None = None
 
     @property
     def id(self) -> str:
@@ -50,4 +52,21 @@ def load(spec: str, features_dir: Path | None = None) -> FeatureSet:
     names = [f["name"] for f in doc["features"]]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: duplicate feature names")
-    return FeatureSet(name=doc["name"], version=int(doc["version"]), features=doc["features"], path=path)
+    entities = {name: e["key"] for name, e in doc.get("entities", {}).items()}
+    return FeatureSet(
+        name=doc["name"], version=int(doc["version"]), features=doc["features"], path=path, entities=entities
+    )
+
+
+def ip_prefix(ip: str) -> str | None:
+    """The network of an address, as the engine names it (src/domain/features/keys.ts): an IPv4 /24
+    (`192.0.2.0/24`), an IPv6 /48 as its first three groups in lowercase hex (`2001:db8:0::/48`)."""
+    import ipaddress
+
+    try:
+        a = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return None
+    if a.version == 4:
+        return str(ipaddress.ip_network(f"{a}/24", strict=False))
+    return ":".join(format(int(h, 16), "x") for h in a.exploded.split(":")[:3]) + "::/48"

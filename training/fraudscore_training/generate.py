@@ -9,11 +9,30 @@ of transactions a day around noon, normal amounts; then the three fraud scenario
 3. compromised customers: in the next 14 days, 1/3 of the customer's transactions get
    their amount x5 and are frauds.
 
+With devices (`--devices`, issue 20), every transaction also gets a DEVICE_ID and an IP, and
+three more scenarios add fraudulent transactions that only device and network features can
+see (the handbook's three are kept as they are, on the same legitimate transactions):
+
+- devices and networks: each customer has one to three devices (a phone used most, a laptop,
+  a tablet) and a home network (an IPv4 /24, or an IPv6 /48 for a quarter of them); a quarter
+  of transactions come from one of a few mobile carriers' networks, shared by many customers
+  (carrier-grade NAT); some customers replace their phone once in the period (a new device,
+  legitimately), and some travel for a few days (hotel networks). 3% of transactions have no
+  DEVICE_ID and 3% no IP (requests that lack them).
+4. account takeover: a fraudster logs in as the customer from a new device and a network of
+   its own, then makes two to six transactions of 2-5x the customer's mean amount within six
+   hours, at terminals anywhere;
+5. card testing: one device on one network tries 20 to 60 stolen cards (customers) with small
+   amounts (0.50-3.00) within two hours, then spends 100-200 on a few of them;
+6. fraud ring: three devices on two networks, shared by the cards the ring compromises
+   (about one a day), each card used once to three times for 50-200 over a few days.
+
 On purpose, some transactions of a customer share the exact timestamp (second) of the
 customer's previous one, and same-second rows are written in an order that differs from
 TRANSACTION_ID order (as in the handbook data): the file order is the arrival order.
 
     python -m fraudscore_training.generate --days 30 --customers 200 --terminals 400 --seed 1 --output x.csv
+    python -m fraudscore_training.generate ... --devices --output with-devices.csv
 """
 
 from __future__ import annotations
@@ -37,6 +56,15 @@ COLUMNS = [
     "TX_FRAUD",
     "TX_FRAUD_SCENARIO",
 ]
+DEVICE_COLUMNS = ["DEVICE_ID", "IP"]
+SCENARIOS = {
+    1: "large amount",
+    2: "compromised terminal",
+    3: "compromised customer",
+    4: "account takeover",
+    5: "card testing",
+    6: "fraud ring",
+}
 
 
 def generate(
@@ -49,6 +77,7 @@ def generate(
     terminal_compromise_rate: float | None = None,
     customer_compromise_rate: float | None = None,
     same_second_rate: float = 0.01,
+    devices: bool = False,
 ) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     # Profiles.
@@ -137,9 +166,111 @@ def generate(
         df.loc[pick, "TX_AMOUNT"] = np.round(df.loc[pick, "TX_AMOUNT"] * 5, 2)
         df.loc[pick, ["TX_FRAUD", "TX_FRAUD_SCENARIO"]] = [1, 3]
 
+    columns = COLUMNS
+    if devices:
+        df = _with_devices(df, days, customers, terminals, seed, mean_amount)
+        columns = COLUMNS + DEVICE_COLUMNS
     start = pd.Timestamp(start_date)
     df["TX_DATETIME"] = (start + pd.to_timedelta(df["TX_TIME_SECONDS"], unit="s")).dt.strftime("%Y-%m-%d %H:%M:%S")
-    return df[COLUMNS]
+    return df[columns]
+
+
+def _with_devices(
+    df: pd.DataFrame, days: int, customers: int, terminals: int, seed: int, mean_amount: np.ndarray
+) -> pd.DataFrame:
+    """Devices and networks for the legitimate transactions, then scenarios 4-6 as new rows (see the module doc)."""
+    # A stream of its own: the transactions and the handbook's scenarios are those of the same seed without devices.
+    rng = np.random.default_rng([seed, 20])
+    n = len(df)
+    cust = df["CUSTOMER_ID"].to_numpy()
+    tday = df["TX_TIME_DAYS"].to_numpy()
+    nb_devices = rng.integers(1, 4, customers)
+    ipv6_home = rng.random(customers) < 0.25
+    carriers = [f"100.64.{k}" for k in range(6)]
+
+    def home_ip(c: int) -> str:
+        if ipv6_home[c]:
+            return f"2001:db8:{c:x}::{int(rng.integers(1, 0xFFFF)):x}"
+        return f"10.{c // 256}.{c % 256}.{int(rng.integers(2, 255))}"
+
+    # Churn: a new phone from a random day on (a fifth of customers); travel for 2-6 days (a tenth).
+    new_phone_day = np.where(rng.random(customers) < 0.2, rng.integers(1, max(2, days), customers), days + 1)
+    travel_from = np.where(rng.random(customers) < 0.1, rng.integers(0, max(1, days), customers), -100)
+    travel_len = rng.integers(2, 7, customers)
+    dev = np.empty(n, dtype=object)
+    ip = np.empty(n, dtype=object)
+    u = rng.random(n)
+    which = rng.random(n)
+    for i in range(n):
+        c = int(cust[i])
+        d = int(tday[i])
+        k = 0 if nb_devices[c] == 1 or which[i] < 0.7 else 1 + int(which[i] * 10) % (nb_devices[c] - 1)
+        phone = f"{c}-{k}" if k > 0 or d < new_phone_day[c] else f"{c}-0b"
+        dev[i] = f"dev-{phone}"
+        if travel_from[c] <= d < travel_from[c] + travel_len[c]:
+            ip[i] = f"192.0.{(c * 7 + travel_from[c]) % 256}.{int(rng.integers(2, 255))}"
+        elif u[i] < 0.25:
+            ip[i] = f"{carriers[c % len(carriers)]}.{int(rng.integers(2, 255))}"
+        else:
+            ip[i] = home_ip(c)
+    dev[rng.random(n) < 0.03] = None
+    ip[rng.random(n) < 0.03] = None
+    df = df.assign(DEVICE_ID=dev, IP=ip)
+
+    rows: list[tuple[int, int, int, float, str, str, int]] = []  # seconds, customer, terminal, amount, device, ip, scenario
+    # 4. Account takeover.
+    for d in range(days):
+        for v in rng.choice(customers, min(customers, int(rng.poisson(customers * 0.002))), replace=False):
+            t0 = d * 86400 + int(rng.integers(0, 86400))
+            device, net = f"ato-{d}-{v}", f"185.220.{int(rng.integers(0, 256))}"
+            for _ in range(int(rng.integers(2, 7))):
+                t = t0 + int(rng.integers(0, 6 * 3600))
+                amount = round(float(mean_amount[v] * rng.uniform(2, 5)), 2)
+                rows.append((t, int(v), int(rng.integers(terminals)), amount, device, f"{net}.{int(rng.integers(2, 255))}", 4))
+    # 5. Card testing.
+    for d in range(days):
+        for e in range(int(rng.poisson(0.2))):
+            t0 = d * 86400 + int(rng.integers(0, 86400))
+            device, ipaddr = f"ct-{d}-{e}", f"2001:db8:f{d % 16:x}{e:x}::{int(rng.integers(1, 0xFFFF)):x}"
+            merchant = int(rng.integers(terminals))
+            cards = rng.choice(customers, min(customers, int(rng.integers(20, 61))), replace=False)
+            for c in cards:
+                rows.append((t0 + int(rng.integers(0, 7200)), int(c), merchant, round(float(rng.uniform(0.5, 3)), 2), device, ipaddr, 5))
+            for c in cards[: int(rng.integers(1, 4))]:
+                t = t0 + 7200 + int(rng.integers(0, 3600))
+                rows.append((t, int(c), int(rng.integers(terminals)), round(float(rng.uniform(100, 200)), 2), device, ipaddr, 5))
+    # 6. Fraud ring.
+    ring_devices = [f"ring-{k}" for k in range(3)]
+    ring_nets = ["198.51.100", "203.0.113"]
+    for d in range(days):
+        for c in rng.choice(customers, min(customers, int(rng.poisson(1.0))), replace=False):
+            for _ in range(int(rng.integers(1, 4))):
+                t = (d + int(rng.integers(0, 3))) * 86400 + int(rng.integers(0, 86400))
+                if t >= days * 86400:
+                    continue
+                rows.append(
+                    (
+                        t,
+                        int(c),
+                        int(rng.integers(terminals)),
+                        round(float(rng.uniform(50, 200)), 2),
+                        ring_devices[int(rng.integers(3))],
+                        f"{ring_nets[int(rng.integers(2))]}.{int(rng.integers(2, 255))}",
+                        6,
+                    )
+                )
+    if not rows:
+        return df
+    extra = pd.DataFrame(
+        rows, columns=["TX_TIME_SECONDS", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "DEVICE_ID", "IP", "TX_FRAUD_SCENARIO"]
+    )
+    extra["TRANSACTION_ID"] = np.arange(len(df), len(df) + len(extra))
+    extra["TX_TIME_DAYS"] = extra["TX_TIME_SECONDS"] // 86400
+    extra["TX_FRAUD"] = 1
+    # Arrival order: by time; at equal times the legitimate transactions first.
+    df = df.drop(columns=["_arrival", "_idkey"])
+    out = pd.concat([df, extra[df.columns]], ignore_index=True)
+    return out.sort_values("TX_TIME_SECONDS", kind="stable").reset_index(drop=True)
 
 
 def write(df: pd.DataFrame, path: str | Path) -> None:
@@ -157,9 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--terminals", type=int, default=400)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start-date", default="2018-04-01")
+    ap.add_argument("--devices", action="store_true", help="DEVICE_ID and IP columns, and scenarios 4-6 (issue 20)")
     ap.add_argument("--output", required=True, help="csv (csv.gz if it ends in .gz)")
     args = ap.parse_args(argv)
-    df = generate(args.days, args.customers, args.terminals, args.seed, args.start_date)
+    df = generate(args.days, args.customers, args.terminals, args.seed, args.start_date, devices=args.devices)
     write(df, args.output)
     print(
         f"generate: {len(df)} transactions, {int(df.TX_FRAUD.sum())} frauds "

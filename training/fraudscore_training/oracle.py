@@ -14,6 +14,17 @@ Semantics (all times UTC, continuous time):
   rolling window ends at the current row). With d > 0 it is computed, as in the
   handbook, as window(n+d) - window(d): both contain the current row and the same
   same-timestamp rows, which cancel.
+- Entities keyed by an optional field (DEVICE_ID, IP, and the network derived from IP:
+  IPv4 /24, IPv6 /48) leave out the rows without it; those rows take the documented defaults
+  of the entity's features: 0 for counts, distinct counts, means, rates and new-with flags,
+  1 for amount ratios, the window's span for seconds. A file without DEVICE_ID / IP columns
+  is a file where every row lacks them.
+- count_distinct of another entity `of` over (t-(n+d), t-d]: distinct ids of `of` among the
+  entity's rows there (for d = 0, rows arrived up to and including this one), counted by
+  two pointers per entity; rows without an `of` id count for none.
+- seconds_since_first_with / new_with of `of` (d = 0): per (entity, of id) pair, the pair's
+  earliest earlier-arrived row in (t-n, t]: seconds since it (the span when none, or when
+  the row has no `of` id) and 1 when there is none (0 when the row has no `of` id).
 - Amount sums are exact decimal sums when every amount is a whole number of cents
   (the handbook's amounts are): they are summed as integer cents.
 
@@ -36,6 +47,7 @@ import pandas as pd
 from . import featureset as fsmod
 
 PREFIX_COLUMNS = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"]
+OPTIONAL_COLUMNS = ["DEVICE_ID", "IP"]
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DAY = pd.Timedelta(days=1)
 
@@ -48,7 +60,8 @@ def read_raw(paths: Iterable[str | Path]) -> pd.DataFrame:
             pd.read_csv(
                 p,
                 dtype={"TRANSACTION_ID": str, "TX_DATETIME": str, "CUSTOMER_ID": str, "TERMINAL_ID": str},
-                usecols=lambda c: c in {"TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"},
+                usecols=lambda c: c in {"TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"}
+                | set(OPTIONAL_COLUMNS),
             )
         )
     if not frames:
@@ -59,7 +72,11 @@ def read_raw(paths: Iterable[str | Path]) -> pd.DataFrame:
         raise ValueError(f"input lacks columns {missing}")
     df["TX_AMOUNT"] = df["TX_AMOUNT"].astype(np.float64)
     df["TX_FRAUD"] = df["TX_FRAUD"].astype(np.int64)
-    return df[PREFIX_COLUMNS]
+    for c in OPTIONAL_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+        df[c] = df[c].astype(object).where(df[c].notna() & (df[c].astype(str) != ""), None)
+    return df[PREFIX_COLUMNS + OPTIONAL_COLUMNS]
 
 
 def parse_datetime(s: pd.Series) -> pd.Series:
@@ -98,6 +115,73 @@ class _Windows:
         return np.rint(cnt).astype(np.int64), amt, np.rint(frd).astype(np.int64)
 
 
+LINK_AGGREGATIONS = {"count_distinct", "seconds_since_first_with", "new_with"}
+NS = 1_000_000_000
+
+
+def _groups(codes: np.ndarray):
+    """Row indices of each code >= 0, in row (time, arrival) order."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    for rows in np.split(order, bounds):
+        if rows.size and codes[rows[0]] >= 0:
+            yield rows
+
+
+def _distinct(ent: np.ndarray, other: np.ndarray, tns: np.ndarray, days: int, delay: int) -> np.ndarray:
+    """Distinct `other` ids (>= 0) among the entity's rows in (t-(days+delay), t-delay], by two pointers."""
+    out = np.zeros(len(ent), dtype=np.int64)
+    span, lag = days * 86400 * NS, delay * 86400 * NS
+    for rows in _groups(ent):
+        t = tns[rows].tolist()
+        o = other[rows].tolist()
+        counts: dict[int, int] = {}
+        lo = hi = 0
+        for k in range(len(rows)):
+            if delay == 0:
+                stop = k + 1
+            else:
+                stop = hi
+                while stop < len(rows) and t[stop] <= t[k] - lag:
+                    stop += 1
+            for j in range(hi, stop):
+                if o[j] >= 0:
+                    counts[o[j]] = counts.get(o[j], 0) + 1
+            hi = stop
+            while lo < hi and t[lo] <= t[k] - lag - span:
+                if o[lo] >= 0:
+                    counts[o[lo]] -= 1
+                    if counts[o[lo]] == 0:
+                        del counts[o[lo]]
+                lo += 1
+            out[rows[k]] = len(counts)
+    return out
+
+
+def _first_with(ent: np.ndarray, other: np.ndarray, tns: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, seconds since the (entity, other) pair's earliest earlier row in (t-days, t] (span if none) and
+    whether there is none (1) - 0 and the span for rows without either id."""
+    n = len(ent)
+    cap = float(days * 86400)
+    seconds = np.full(n, cap)
+    new = np.zeros(n, dtype=np.int64)
+    span = days * 86400 * NS
+    valid = (ent >= 0) & (other >= 0)
+    pair = np.where(valid, ent.astype(np.int64) * (int(other.max(initial=0)) + 1) + other, -1)
+    for rows in _groups(pair):
+        t = tns[rows].tolist()
+        lo = 0
+        for k in range(len(rows)):
+            while lo < k and t[lo] <= t[k] - span:
+                lo += 1
+            if lo < k:
+                seconds[rows[k]] = (t[k] - t[lo]) / NS
+            else:
+                new[rows[k]] = 1
+    return seconds, new
+
+
 def compute_features(raw: pd.DataFrame, fs: fsmod.FeatureSet) -> pd.DataFrame:
     """Returns PREFIX_COLUMNS + every feature of `fs` (TX_AMOUNT not repeated), in input row order."""
     n = len(raw)
@@ -121,12 +205,21 @@ def compute_features(raw: pd.DataFrame, fs: fsmod.FeatureSet) -> pd.DataFrame:
     for f in fs.features:
         if f.get("kind") == "window":
             ent_defs[f["entity"]] = None
+            if f.get("of"):
+                ent_defs[f["of"]] = None
+    keys = fs.entities or {}
     for ent in ent_defs:
-        key = ent + "_id"
-        col = key.upper()
-        if col not in raw.columns:
-            raise ValueError(f"entity {ent!r}: no column {col}")
-        codes, _ = pd.factorize(raw[col], sort=False)
+        key = keys.get(ent, ent + "_id")
+        if key == "ip_prefix":
+            ips = raw["IP"] if "IP" in raw.columns else pd.Series([None] * n)
+            values = ips.map(lambda v: None if v is None or v != v else fsmod.ip_prefix(str(v)))
+        else:
+            col = key.upper()
+            if col not in raw.columns:
+                raise ValueError(f"entity {ent!r}: no column {col}")
+            values = raw[col]
+        # Rows without the field get code -1: outside every group, given their defaults below.
+        codes, _ = pd.factorize(values, sort=False, use_na_sentinel=True)
         w["_e_" + ent] = codes
         entity_cols[ent] = "_e_" + ent
 
@@ -155,6 +248,18 @@ def compute_features(raw: pd.DataFrame, fs: fsmod.FeatureSet) -> pd.DataFrame:
                 out[name] = (ts.hour <= int(f.get("night_end_hour", 6))).to_numpy().astype(np.int64)
             else:
                 raise ValueError(f"{name}: unsupported calendar {f['calendar']!r}")
+        elif kind == "window" and f["aggregation"] in LINK_AGGREGATIONS:
+            days, delay = int(f["window_days"]), int(f.get("delay_days", 0))
+            ent = w[entity_cols[f["entity"]]].to_numpy()
+            other = w[entity_cols[f["of"]]].to_numpy()
+            tns = w["_t"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+            if f["aggregation"] == "count_distinct":
+                out[name] = _distinct(ent, other, tns, days, delay)
+            else:
+                if delay:
+                    raise ValueError(f"{name}: {f['aggregation']} with a delay is not defined")
+                seconds, new = _first_with(ent, other, tns, days)
+                out[name] = seconds if f["aggregation"] == "seconds_since_first_with" else new
         elif kind == "window":
             ecol = entity_cols[f["entity"]]
             days, delay = int(f["window_days"]), int(f.get("delay_days", 0))
@@ -191,6 +296,11 @@ def compute_features(raw: pd.DataFrame, fs: fsmod.FeatureSet) -> pd.DataFrame:
                     out[name] = np.where(np.isnan(dt) | (dt >= limit), limit, dt)
                 else:
                     raise ValueError(f"{name}: unsupported aggregation {agg!r}")
+            # Rows without the entity's field: the documented defaults.
+            absent = w[ecol].to_numpy() < 0
+            if absent.any():
+                default = {"amount_ratio_to_prior_mean": 1.0, "seconds_since_previous": float(days * 86400)}.get(agg, 0)
+                out[name] = np.where(absent, default, out[name])
         else:
             raise ValueError(f"{name}: unsupported kind {kind!r}")
 

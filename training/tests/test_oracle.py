@@ -152,3 +152,44 @@ def test_compare_tool(tiny, tmp_path):
     df.to_csv(b, index=False)
     problems = compare.compare(str(b), str(a))
     assert len(problems) == 1 and "CUSTOMER_ID_AMOUNT_RATIO_7DAY_WINDOW: 1 rows differ" in problems[0]
+
+
+V3 = featureset.REPO_ROOT / "features" / "transaction_v3.json"
+
+
+def test_device_features_and_their_defaults(tmp_path):
+    """Link aggregations on a hand-made history; a file without DEVICE_ID / IP gives the documented defaults."""
+    rows = [
+        # id, datetime, customer, terminal, amount, fraud, device, ip
+        ("1", "2018-04-01 10:00:00", "A", "T", "10.00", "0", "d1", "192.0.2.1"),
+        ("2", "2018-04-01 11:00:00", "B", "T", "20.00", "0", "d1", "192.0.2.200"),
+        ("3", "2018-04-01 12:00:00", "A", "T", "30.00", "0", "d2", "2001:db8:1::1"),
+        ("4", "2018-04-01 12:00:00", "A", "T", "40.00", "0", "", ""),
+        ("5", "2018-04-02 10:30:00", "A", "T", "50.00", "0", "d1", "192.0.2.3"),
+    ]
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,DEVICE_ID,IP\n"
+        + "".join(",".join(r) + "\n" for r in rows)
+    )
+    fs = featureset.load(str(V3))
+    out = oracle.compute_features(oracle.read_raw([path]), fs).set_index("TRANSACTION_ID")
+    col = lambda name: out[name].tolist()  # noqa: E731
+    # Row 5 is 23.5 h after row 2 (B on d1, same /24) and 24.5 h after row 1.
+    assert col("DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW") == [1, 2, 1, 0, 2]
+    assert col("NETWORK_NB_CUSTOMERS_1DAY_WINDOW") == [1, 2, 1, 0, 2]
+    assert col("IP_NB_CUSTOMERS_1DAY_WINDOW") == [1, 1, 1, 0, 1]
+    assert col("CUSTOMER_ID_NB_DEVICES_1DAY_WINDOW") == [1, 1, 2, 2, 2]
+    assert col("CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW") == [1, 1, 1, 0, 0]
+    assert col("CUSTOMER_ID_SECONDS_SINCE_FIRST_DEVICE_USE_30DAY_WINDOW") == [2592000, 2592000, 2592000, 2592000, 88200]
+    assert col("DEVICE_ID_NB_TX_1DAY_WINDOW") == [1, 2, 1, 0, 2]
+    assert featureset.ip_prefix("2001:db8::1") == "2001:db8:0::/48"
+    assert featureset.ip_prefix("192.0.2.77") == "192.0.2.0/24"
+    # Handbook-format data without the columns: every device and network feature takes its default.
+    bare = tmp_path / "bare.csv"
+    bare.write_text("\n".join(",".join(r[:6]) for r in [("TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"), *rows]) + "\n")
+    b = oracle.compute_features(oracle.read_raw([bare]), fs)
+    assert (b["DEVICE_ID_NB_CUSTOMERS_7DAY_WINDOW"] == 0).all()
+    assert (b["CUSTOMER_ID_NEW_NETWORK_30DAY_WINDOW"] == 0).all()
+    assert (b["CUSTOMER_ID_SECONDS_SINCE_FIRST_DEVICE_USE_30DAY_WINDOW"] == 2592000).all()
+    assert b["CUSTOMER_ID_NB_TX_1DAY_WINDOW"].tolist() == [1, 1, 2, 3, 3]

@@ -111,6 +111,8 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
   const [id, dt, cust, term, amt] = REQUIRED.map((c) => col[c]!) as [number, number, number, number, number];
   const fraudCol = col.TX_FRAUD ?? -1;
   const labeledCol = col.LABELED_AT ?? -1;
+  const deviceCol = col.DEVICE_ID ?? -1;
+  const ipCol = col.IP ?? -1;
   const parseTime = handbookTimeParser();
   const parseLabeled = handbookTimeParser();
   return (line, n) => {
@@ -128,6 +130,8 @@ function rowParser(path: string, header: string): (line: string, n: number) => H
       terminal_id: f[term]!,
       amount,
       fraud: f[fraudCol] === '1',
+      ...(f[deviceCol] ? { device_id: f[deviceCol] } : {}),
+      ...(f[ipCol] ? { ip: f[ipCol] } : {}),
     };
     const labeled = labeledCol >= 0 ? f[labeledCol] : undefined;
     if (!labeled) return row;

@@ -1,5 +1,5 @@
 import { upperBound } from '../../domain/features/engine.js';
-import type { RecordColumns } from '../../domain/features/records.js';
+import type { Links, RecordColumns } from '../../domain/features/records.js';
 
 /** One entity's records as growable columns sorted by (t, seq); trimming moves `start`, compaction is amortised. */
 export class EntityColumns implements RecordColumns {
@@ -10,9 +10,12 @@ export class EntityColumns implements RecordColumns {
   seq = new Float64Array(4);
   amount = new Float64Array(4);
   fraud = new Uint8Array(4);
+  /** Per row, its links; created by the first record that has any. */
+  links: (Links | undefined)[] | undefined;
 
   /** Inserts after every record with time ≤ t: equal times keep arrival order. */
-  insert(id: string, t: number, seq: number, amount: number, fraud: number): void {
+  insert(id: string, t: number, seq: number, amount: number, fraud: number, links?: Links): void {
+    if (links && !this.links) this.links = new Array<Links | undefined>(this.end);
     if (this.end === this.t.length) this.makeRoom();
     const at =
       this.end > this.start && this.t[this.end - 1]! > t
@@ -24,7 +27,11 @@ export class EntityColumns implements RecordColumns {
       this.amount.copyWithin(at + 1, at, this.end);
       this.fraud.copyWithin(at + 1, at, this.end);
       this.ids.splice(at, 0, id);
-    } else this.ids[at] = id;
+      this.links?.splice(at, 0, links);
+    } else {
+      this.ids[at] = id;
+      if (this.links) this.links[at] = links;
+    }
     this.t[at] = t;
     this.seq[at] = seq;
     this.amount[at] = amount;
@@ -37,12 +44,14 @@ export class EntityColumns implements RecordColumns {
     while (this.start < this.end && this.t[this.start]! <= cutoff) {
       index?.delete(this.ids[this.start]!);
       this.ids[this.start] = undefined;
+      if (this.links) this.links[this.start] = undefined;
       this.start++;
     }
     if (this.start === this.end) {
       this.start = 0;
       this.end = 0;
       this.ids.length = 0;
+      if (this.links) this.links.length = 0;
     }
   }
 
@@ -63,6 +72,7 @@ export class EntityColumns implements RecordColumns {
       this.amount.copyWithin(0, this.start, this.end);
       this.fraud.copyWithin(0, this.start, this.end);
       this.ids = this.ids.slice(this.start, this.end);
+      this.links = this.links?.slice(this.start, this.end);
     } else {
       const grow = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
         const b = make(a.length * 2);
@@ -74,6 +84,7 @@ export class EntityColumns implements RecordColumns {
       this.amount = grow(this.amount, (n) => new Float64Array(n));
       this.fraud = grow(this.fraud, (n) => new Uint8Array(n));
       this.ids = this.ids.slice(this.start, this.end);
+      this.links = this.links?.slice(this.start, this.end);
     }
     this.end = live;
     this.start = 0;

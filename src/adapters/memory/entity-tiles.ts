@@ -1,5 +1,5 @@
 import { ExactSum } from '../../domain/features/exact-sum.js';
-import type { RecordColumns } from '../../domain/features/records.js';
+import type { Links, RecordColumns } from '../../domain/features/records.js';
 import { TILE_LEVELS, type TileColumnsBuilder, tileOf } from '../../domain/features/tiles.js';
 
 interface Aggregate {
@@ -7,6 +7,8 @@ interface Aggregate {
   frauds: number;
   maxT: number;
   readonly sum: ExactSum;
+  /** Distinct links of the tile's records: other entity → id → time of its first record (see TileColumns). */
+  links: Map<string, Map<string, number>> | undefined;
 }
 
 /**
@@ -21,16 +23,16 @@ export class EntityTiles {
 
   static of(c: RecordColumns): EntityTiles {
     const tiles = new EntityTiles();
-    for (let k = c.start; k < c.end; k++) tiles.add(c.t[k]!, c.amount[k]!, c.fraud[k]!);
+    for (let k = c.start; k < c.end; k++) tiles.add(c.t[k]!, c.amount[k]!, c.fraud[k]!, c.links?.[k]);
     return tiles;
   }
 
-  add(t: number, amount: number, fraud: number): void {
+  add(t: number, amount: number, fraud: number, links?: Links): void {
     TILE_LEVELS.forEach((level, l) => {
       const k = tileOf(t, level.ms);
       let a = this.levels[l]!.get(k);
       if (!a) {
-        a = { count: 0, frauds: 0, maxT: t, sum: new ExactSum() };
+        a = { count: 0, frauds: 0, maxT: t, sum: new ExactSum(), links: undefined };
         this.levels[l]!.set(k, a);
         if (k < this.oldest[l]!) this.oldest[l] = k;
       }
@@ -38,6 +40,18 @@ export class EntityTiles {
       a.frauds += fraud;
       if (t > a.maxT) a.maxT = t;
       a.sum.add(amount);
+      if (links)
+        for (const entity in links) {
+          a.links ??= new Map();
+          let ids = a.links.get(entity);
+          if (!ids) {
+            ids = new Map();
+            a.links.set(entity, ids);
+          }
+          const id = links[entity]!;
+          const first = ids.get(id);
+          if (first === undefined || t < first) ids.set(id, t);
+        }
     });
   }
 
@@ -66,6 +80,6 @@ export class EntityTiles {
     if (!a) return;
     const ms = TILE_LEVELS[level]!.ms;
     const parts = a.sum.parts();
-    out.push(index * ms, (index + 1) * ms, a.count, a.frauds, a.maxT, parts);
+    out.push(index * ms, (index + 1) * ms, a.count, a.frauds, a.maxT, parts, 0, parts.length, a.links);
   }
 }

@@ -1,6 +1,7 @@
 import { upperBound } from '../../domain/features/engine.js';
 import type {
   ApplyOutcome,
+  Links,
   RecordColumns,
   RetentionPolicy,
   StoreEvent,
@@ -79,6 +80,7 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
       seq: c.seq.slice(from, to),
       amount: c.amount.slice(from, to),
       fraud: c.fraud.slice(from, to),
+      ...(c.links ? { links: c.links.slice(from, to) } : {}),
     };
   }
 
@@ -116,9 +118,11 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
         seq: new Float64Array(n),
         amount: new Float64Array(n),
         fraud: new Uint8Array(n),
+        links: c.links ? new Array<Links | undefined>(n) : undefined,
       };
       let at = 0;
       for (const [lo, hi] of spans) {
+        if (c.links) for (let k = lo; k < hi; k++) out.links![at + k - lo] = c.links[k];
         out.t.set(c.t.subarray(lo, hi), at);
         out.seq.set(c.seq.subarray(lo, hi), at);
         out.amount.set(c.amount.subarray(lo, hi), at);
@@ -151,7 +155,7 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
   applySync(e: StoreEvent): ApplyOutcome {
     const s = this.entity(e.key.entity, e.key.id);
     return e.kind === 'tx'
-      ? this.applyTxTo(s, e.txId, e.t, e.amount)
+      ? this.applyTxTo(s, e.txId, e.t, e.amount, e.links)
       : this.applyLabelTo(s, e.txId, e.t, e.fraud);
   }
 
@@ -163,9 +167,9 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
     return this.state(entity, id, true)!;
   }
 
-  applyTxTo(s: EntityState, txId: string, t: number, amount: number): ApplyOutcome {
+  applyTxTo(s: EntityState, txId: string, t: number, amount: number, links?: Links): ApplyOutcome {
     if (t <= s.newest - this.retention.horizonMs) return 'late';
-    return this.after(s, t, this.applyTx(s, txId, t, amount));
+    return this.after(s, t, this.applyTx(s, txId, t, amount, links));
   }
 
   applyLabelTo(s: EntityState, txId: string, t: number, fraud: boolean): ApplyOutcome {
@@ -205,14 +209,14 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
     return s;
   }
 
-  private applyTx(s: EntityState, id: string, t: number, amount: number): ApplyOutcome {
+  private applyTx(s: EntityState, id: string, t: number, amount: number, links?: Links): ApplyOutcome {
     const n = integerId(id);
     if (n > s.maxId) s.maxId = n;
     else if (knownIds(s).has(id)) return 'duplicate';
     s.known?.add(id);
     const fraud = s.labels.size > 0 && s.labels.get(id)?.fraud ? 1 : 0;
-    s.records.insert(id, t, ++this.seq, amount, fraud);
-    s.tiles?.add(t, amount, fraud);
+    s.records.insert(id, t, ++this.seq, amount, fraud, links);
+    s.tiles?.add(t, amount, fraud, links);
     return 'applied';
   }
 

@@ -68,7 +68,7 @@ export function createMetrics(registry: Registry, build: { version: string; comm
     }),
     featureDefaulted: new Counter({
       name: 'fraudscore_feature_defaulted_total',
-      help: 'Features answered with their documented default because the store could not be read in time.',
+      help: 'Features answered with their documented default: the store could not be read in time, or the request lacked a field they are keyed by (device_id, ip).',
       labelNames: ['feature'] as const,
       registers: r,
     }),

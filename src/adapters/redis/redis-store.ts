@@ -4,6 +4,7 @@ import type { Cluster, Redis } from 'ioredis';
 import {
   type ApplyOutcome,
   type EntityKey,
+  type Links,
   latestEventTime,
   NO_RECORDS,
   type RecordColumns,
@@ -13,7 +14,7 @@ import {
   type WindowQuery,
   type WindowSummary,
 } from '../../domain/features/records.js';
-import { clipBounds, TILE_LEVELS, TileColumnsBuilder } from '../../domain/features/tiles.js';
+import { clipBounds, TILE_LEVELS, TileColumnsBuilder, type TileLinks } from '../../domain/features/tiles.js';
 import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
 import { TurnPipeline } from './turn-pipeline.js';
@@ -128,7 +129,13 @@ export class RedisFeatureStore implements FeatureStore {
       args.push(this.horizonMs, this.ttlMs, this.ttlRefreshMs, LEVELS_ARG, this.logFields);
       for (const i of idx) {
         const e = events[i]!;
-        args.push(e.kind, e.txId, e.t, e.kind === 'tx' ? String(e.amount) : e.fraud ? '1' : '0');
+        args.push(
+          e.kind,
+          e.txId,
+          e.t,
+          e.kind === 'tx' ? String(e.amount) : e.fraud ? '1' : '0',
+          e.kind === 'tx' && e.links ? encodeLinks(e.links) : '',
+        );
       }
       return c.fsApply(...args);
     };
@@ -293,6 +300,9 @@ function parseTiles(lines: readonly string[], from: number, to: number): WindowS
     if (e < 0) e = v.length;
     const ms = LEVEL_MS.get(v.slice(0, a))!;
     const lo = integer(v, a + 1, b) * ms;
+    const bar = v.indexOf(' |', d);
+    const end = bar < 0 ? v.length : bar;
+    if (e > end) e = end;
     tiles.push({
       lo,
       hi: lo + ms,
@@ -300,12 +310,13 @@ function parseTiles(lines: readonly string[], from: number, to: number): WindowS
       frauds: integer(v, c + 1, d),
       maxT: lo + integer(v, d + 1, e),
       parts:
-        e < v.length
+        e < end
           ? v
-              .slice(e + 1)
+              .slice(e + 1, end)
               .split(' ')
               .map(Number)
           : [],
+      links: bar < 0 ? undefined : parseLinkSet(v.slice(bar + 2)),
     });
   }
   const rows: Row[] = [];
@@ -313,7 +324,8 @@ function parseTiles(lines: readonly string[], from: number, to: number): WindowS
   const records = columnsOf(rows, from, to);
   if (tiles.length === 0) return records;
   const out = new TileColumnsBuilder();
-  for (const t of tiles.sort((x, y) => x.lo - y.lo)) out.push(t.lo, t.hi, t.count, t.frauds, t.maxT, t.parts);
+  for (const t of tiles.sort((x, y) => x.lo - y.lo))
+    out.push(t.lo, t.hi, t.count, t.frauds, t.maxT, t.parts, 0, t.parts.length, t.links);
   return { ...records, tiles: out.build() };
 }
 
@@ -325,6 +337,7 @@ interface ReadTile {
   readonly frauds: number;
   readonly maxT: number;
   readonly parts: readonly number[];
+  readonly links: TileLinks | undefined;
 }
 
 /** The entity's cutoff from its metadata field: what lies at or before it is past the horizon. */
@@ -340,20 +353,65 @@ interface Row {
   readonly seq: number;
   readonly amount: number;
   fraud: number;
+  readonly links?: Links;
 }
 
-/** A record of tiles, "=<t> <seq> <amount> <0|1> <id>" (see lua/apply.lua). */
+/** A record of tiles, "=<t> <seq> <amount> <0|1> <id>[ <links>]" (see lua/apply.lua). */
 function parseRecord(v: string): Row {
   const a = v.indexOf(' ', 1);
   const b = v.indexOf(' ', a + 1);
   const c = v.indexOf(' ', b + 1);
-  return {
-    id: v.slice(c + 3),
+  const d = v.indexOf(' ', c + 3);
+  const row: Row = {
+    id: d < 0 ? v.slice(c + 3) : v.slice(c + 3, d),
     t: integer(v, 1, a),
     seq: integer(v, a + 1, b),
     amount: Number(v.slice(b + 1, c)),
     fraud: v.charCodeAt(c + 1) === ONE ? 1 : 0,
   };
+  return d < 0 ? row : { ...row, links: parseLinks(v.slice(d + 1)) };
+}
+
+/**
+ * Links as records carry them (lua/apply.lua): " <name>=<id>…", ids with `%`, `@` and whitespace percent-encoded so
+ * that a record's fields and a link set's entries (`<name>=<id>@<t>`) stay apart.
+ */
+function encodeLinks(links: Links): string {
+  let out = '';
+  for (const name in links) out += ` ${name}=${links[name]!.replace(/[%@\s]/gu, encodeURIComponent)}`;
+  return out;
+}
+
+function decodeId(s: string): string {
+  return s.includes('%') ? decodeURIComponent(s) : s;
+}
+
+/** "<name>=<id> …" → links. */
+function parseLinks(s: string): Links {
+  const out: Record<string, string> = {};
+  for (const link of s.split(' ')) {
+    const eq = link.indexOf('=');
+    if (eq > 0) out[link.slice(0, eq)] = decodeId(link.slice(eq + 1));
+  }
+  return out;
+}
+
+/** A tile's link set, " <name>=<id>@<t>…" → other entity → id → first time. */
+function parseLinkSet(s: string): TileLinks {
+  const out = new Map<string, Map<string, number>>();
+  for (const entry of s.split(' ')) {
+    const eq = entry.indexOf('=');
+    const at = entry.lastIndexOf('@');
+    if (eq <= 0 || at < eq) continue;
+    const name = entry.slice(0, eq);
+    let ids = out.get(name);
+    if (!ids) {
+      ids = new Map();
+      out.set(name, ids);
+    }
+    ids.set(decodeId(entry.slice(eq + 1, at)), Number(entry.slice(at + 1)));
+  }
+  return out;
 }
 
 /** The rows with from < t ≤ to, sorted by (t, seq), as columns. */
@@ -367,6 +425,7 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
   const seq = new Float64Array(n);
   const amount = new Float64Array(n);
   const fraud = new Uint8Array(n);
+  let links: (Links | undefined)[] | undefined;
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
     ids[i] = r.id;
@@ -374,8 +433,14 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
     seq[i] = r.seq;
     amount[i] = r.amount;
     fraud[i] = r.fraud;
+    if (r.links) {
+      links ??= new Array<Links | undefined>(n);
+      links[i] = r.links;
+    }
   }
-  return { start: 0, end: n, ids, t, seq, amount, fraud };
+  return links
+    ? { start: 0, end: n, ids, t, seq, amount, fraud, links }
+    : { start: 0, end: n, ids, t, seq, amount, fraud };
 }
 
 /**
@@ -400,14 +465,18 @@ function parseLog(values: readonly string[], from: number, to: number, horizonMs
     } else {
       const c = v.indexOf(' ', b + 1);
       const t = integer(v, 0, a);
-      if (t > from && t <= to)
-        rows.push({
-          id: v.slice(c + 1),
+      if (t > from && t <= to) {
+        // "<t> <seq> <amount> <id>[ <links>]"
+        const d = v.indexOf(' ', c + 1);
+        const row: Row = {
+          id: d < 0 ? v.slice(c + 1) : v.slice(c + 1, d),
           t,
           seq: integer(v, a + 1, b),
           amount: Number(v.slice(b + 1, c)),
           fraud: 0,
-        });
+        };
+        rows.push(d < 0 ? row : { ...row, links: parseLinks(v.slice(d + 1)) });
+      }
     }
   }
   if (fraudIds) for (const r of rows) if (fraudIds.has(r.id)) r.fraud = 1;

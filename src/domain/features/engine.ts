@@ -1,7 +1,17 @@
-import { type Aggregation, type FeatureSet, featureSetId, type WindowFeature } from './definition.js';
+import {
+  type Aggregation,
+  type FeatureSet,
+  featureSetId,
+  type KeyField,
+  LinkAggregations,
+  OptionalKeyFields,
+  type WindowFeature,
+} from './definition.js';
 import { ExactSum } from './exact-sum.js';
+import { ipPrefix } from './keys.js';
 import {
   type EntityKey,
+  type Links,
   NO_RECORDS,
   type StoreEvent,
   type SummaryQuery,
@@ -19,6 +29,17 @@ export interface TxInput {
   readonly amount: number;
   readonly customer_id: string;
   readonly terminal_id: string;
+  /** Optional request fields (features keyed by them take their defaults without them). */
+  readonly device_id?: string | undefined;
+  readonly ip?: string | undefined;
+  /** Derived from `ip` when absent (keys.ts); give it to save the parse. */
+  readonly ip_prefix?: string | undefined;
+}
+
+/** The id a transaction has for an entity keyed by `field`; undefined when the request lacks it. */
+export function keyValue(tx: TxInput, field: KeyField): string | undefined {
+  if (field === 'ip_prefix') return tx.ip_prefix ?? (tx.ip === undefined ? undefined : ipPrefix(tx.ip));
+  return tx[field];
 }
 
 export interface LabelInput {
@@ -38,6 +59,12 @@ interface WindowStats {
   priorCount: number;
   priorSum: number;
   prevT: number;
+  /** The transaction has an id for the entity (else every aggregate is the empty window's). */
+  present: boolean;
+  /** Per other entity (`of`): distinct ids in the window, this transaction's included when the window ends at it. */
+  distinct: Record<string, number>;
+  /** Per other entity: time of the earliest earlier record with this transaction's id for it; +∞ when none. */
+  firstWith: Record<string, number>;
 }
 
 interface WindowSpec {
@@ -55,6 +82,14 @@ interface WindowGroup {
   readonly spans: readonly number[];
   /** Some feature of these windows reads the amount sum (a mean or a ratio). */
   readonly needsSum: boolean;
+  readonly key: KeyField;
+  /** The other entities whose ids its link features read (distinct counts, novelty). */
+  readonly links: readonly LinkSpec[];
+}
+
+export interface LinkSpec {
+  readonly name: string;
+  readonly key: KeyField;
 }
 
 type Compute = (tx: TxInput, stats: readonly WindowStats[]) => number;
@@ -64,7 +99,7 @@ export interface CompiledFeatureSet {
   readonly id: string;
   readonly definition: FeatureSet;
   readonly names: readonly string[];
-  readonly entities: readonly { readonly name: string; readonly key: 'customer_id' | 'terminal_id' }[];
+  readonly entities: readonly EntitySpec[];
   /** Longest window plus its delay: how far back a read can reach. */
   readonly lookbackMs: number;
   /**
@@ -86,6 +121,8 @@ export interface CompiledFeatureSet {
    * Amount sums are exact sums rounded once (exact-sum.ts): the same double however a store split them.
    */
   compute(tx: TxInput, windows: readonly WindowSummary[], out?: Float64Array): Float64Array;
+  /** Names of the features that take their documented default because `tx` lacks a field they are keyed by. */
+  defaulted(tx: TxInput): string[];
 }
 
 const aggregate: Record<Aggregation, (tx: TxInput, s: WindowStats, spanMs: number) => number> = {
@@ -98,10 +135,45 @@ const aggregate: Record<Aggregation, (tx: TxInput, s: WindowStats, spanMs: numbe
   },
   seconds_since_previous: (tx, s, spanMs) =>
     Number.isFinite(s.prevT) ? (tx.t - s.prevT) / SECOND_MS : spanMs / SECOND_MS,
+  // The link aggregations read `of` (compileFeatureSet binds it).
+  count_distinct: () => Number.NaN,
+  seconds_since_first_with: () => Number.NaN,
+  new_with: () => Number.NaN,
 };
 
+function linkAggregate(
+  f: WindowFeature & { of: string },
+  ofKey: KeyField,
+): (tx: TxInput, s: WindowStats, spanMs: number) => number {
+  const of = f.of;
+  switch (f.aggregation) {
+    case 'count_distinct':
+      return (_tx, s) => s.distinct[of] ?? 0;
+    case 'seconds_since_first_with':
+      return (tx, s, spanMs) => {
+        const first = s.firstWith[of] ?? Number.POSITIVE_INFINITY;
+        return s.present && keyValue(tx, ofKey) !== undefined && Number.isFinite(first)
+          ? (tx.t - first) / SECOND_MS
+          : spanMs / SECOND_MS;
+      };
+    default:
+      return (tx, s) =>
+        s.present && keyValue(tx, ofKey) !== undefined && !Number.isFinite(s.firstWith[of] ?? Number.NaN)
+          ? 1
+          : 0;
+  }
+}
+
 export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
-  const entities = Object.entries(definition.entities).map(([name, e]) => ({ name, key: e.key }));
+  const linkNames = definition.entities;
+  const entities: EntitySpec[] = Object.entries(definition.entities).map(([name, e]) => {
+    const links = [
+      ...new Set(
+        definition.features.flatMap((f) => (f.kind === 'window' && f.entity === name && f.of ? [f.of] : [])),
+      ),
+    ].map((of) => ({ name: of, key: linkNames[of]!.key }));
+    return links.length ? { name, key: e.key, links } : { name, key: e.key };
+  });
   const entityIndex = new Map(entities.map((e, i) => [e.name, i]));
   const specs: WindowSpec[] = [];
   const specIndex = new Map<string, number>();
@@ -133,7 +205,9 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
         const i = specFor(f);
         if (f.aggregation === 'mean_amount' || f.aggregation === 'amount_ratio_to_prior_mean')
           needsSum.add(i);
-        const agg = aggregate[f.aggregation];
+        const agg = LinkAggregations.includes(f.aggregation)
+          ? linkAggregate(f as WindowFeature & { of: string }, definition.entities[f.of!]!.key)
+          : aggregate[f.aggregation];
         const span = specs[i]!.spanMs;
         return (tx, stats) => agg(tx, stats[i]!, span);
       }
@@ -162,12 +236,16 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
   const groups: WindowGroup[] = [...byEnd.values()].map((mine) => {
     mine.sort((a, b) => specs[a]!.spanMs - specs[b]!.spanMs);
     const { entityIndex, delayMs } = specs[mine[0]!]!;
+    const entity = entities[entityIndex]!;
+    // Every link feature of the entity is read with every window of the group: a handful of ids more per record.
     return {
       entityIndex,
       delayMs,
       specs: mine,
       spans: mine.map((i) => specs[i]!.spanMs),
       needsSum: mine.some((i) => needsSum.has(i)),
+      key: entity.key,
+      links: entity.links ?? [],
     };
   });
   const stats: WindowStats[] = specs.map(() => ({
@@ -177,7 +255,18 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     priorCount: 0,
     priorSum: 0,
     prevT: 0,
+    present: true,
+    distinct: {},
+    firstWith: {},
   }));
+  const optional = definition.features.flatMap((f) => {
+    if (f.kind !== 'window') return [];
+    const fields = [definition.entities[f.entity]!.key];
+    // A distinct count without the transaction's own `of` id is still the history's; novelty is not.
+    if (f.of && f.aggregation !== 'count_distinct') fields.push(definition.entities[f.of]!.key);
+    const missing = fields.filter((k) => OptionalKeyFields.includes(k));
+    return missing.length ? [{ name: f.name, fields: missing }] : [];
+  });
 
   return {
     id: featureSetId(definition),
@@ -189,7 +278,7 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     queries(tx) {
       return entities.map((e, i) => ({
         entity: e.name,
-        id: tx[e.key],
+        id: keyValue(tx, e.key) ?? '',
         from: tx.t - ranges[i]!.back,
         to: tx.t - ranges[i]!.lag,
       }));
@@ -200,6 +289,11 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
     compute(tx, windows, out = new Float64Array(computes.length)) {
       for (const g of groups) groupStats(tx, windows[g.entityIndex] ?? NO_RECORDS, g, stats);
       for (let i = 0; i < computes.length; i++) out[i] = computes[i]!(tx, stats);
+      return out;
+    },
+    defaulted(tx) {
+      const out: string[] = [];
+      for (const o of optional) if (o.fields.some((k) => keyValue(tx, k) === undefined)) out.push(o.name);
       return out;
     },
   };
@@ -214,6 +308,16 @@ const sumsWithSelf = new ExactSum();
  * and so are the tiles (whole tiles between the raw records of a bounded read; see tiles.ts).
  */
 function groupStats(tx: TxInput, c: WindowSummary, g: WindowGroup, stats: readonly WindowStats[]): void {
+  if (keyValue(tx, g.key) === undefined) {
+    absent(g, stats);
+    return;
+  }
+  for (const i of g.specs) stats[i]!.present = true;
+  if (g.links.length > 0) linkStats(tx, c, g, stats);
+  plainStats(tx, c, g, stats);
+}
+
+function plainStats(tx: TxInput, c: WindowSummary, g: WindowGroup, stats: readonly WindowStats[]): void {
   const { t, amount, fraud, start } = c;
   const hi = tx.t - g.delayMs;
   let end = c.end > start && t[c.end - 1]! <= hi ? c.end : upperBound(t, start, c.end, hi);
@@ -279,6 +383,94 @@ function groupStats(tx: TxInput, c: WindowSummary, g: WindowGroup, stats: readon
   }
 }
 
+/** The documented defaults of an entity the transaction has no id for: an empty window, without the transaction. */
+function absent(g: WindowGroup, stats: readonly WindowStats[]): void {
+  for (const i of g.specs) {
+    const s = stats[i]!;
+    s.count = 0;
+    s.sum = 0;
+    s.frauds = 0;
+    s.priorCount = 0;
+    s.priorSum = 0;
+    s.prevT = Number.NEGATIVE_INFINITY;
+    s.present = false;
+    for (const l of g.links) {
+      s.distinct[l.name] = 0;
+      s.firstWith[l.name] = Number.POSITIVE_INFINITY;
+    }
+  }
+}
+
+const linkSets: Set<string>[] = [];
+
+/**
+ * groupStats for an entity with link features: the same pass plus, per other entity, the set of ids seen so far
+ * (raw records' links and whole tiles' distinct sets) and the earliest time of this transaction's id. Kept apart
+ * so the plain pass, the backfill's hot loop, pays nothing for it.
+ */
+function linkStats(tx: TxInput, c: WindowSummary, g: WindowGroup, stats: readonly WindowStats[]): void {
+  const links = g.links;
+  const mine: (string | undefined)[] = links.map((l) => keyValue(tx, l.key));
+  const first: number[] = links.map(() => Number.POSITIVE_INFINITY);
+  for (let l = 0; l < links.length; l++) {
+    linkSets[l] ??= new Set();
+    linkSets[l]!.clear();
+  }
+  const { t, start } = c;
+  const hi = tx.t - g.delayMs;
+  let end = upperBound(t, start, c.end, hi);
+  const endsAtSelf = g.delayMs === 0;
+  if (endsAtSelf)
+    for (let k = end - 1; k >= start && t[k] === tx.t; k--)
+      if (c.ids[k] === tx.id) {
+        end = k;
+        break;
+      }
+  const tiles = c.tiles;
+  let j = tiles ? tiles.hi.length - 1 : -1;
+  if (tiles) {
+    for (; j >= 0 && tiles.hi[j]! > hi; j--) if (tiles.lo[j]! < hi) straddles(tiles, j, hi);
+    if (endsAtSelf && j >= 0 && tiles.maxT[j] === hi) straddles(tiles, j, hi);
+  }
+  const rowLinks = c.links;
+  let k = end - 1;
+  for (let w = 0; w < g.specs.length; w++) {
+    const lo = hi - g.spans[w]!;
+    for (; k >= start && t[k]! > lo; k--) {
+      const r: Links | undefined = rowLinks?.[k];
+      if (!r) continue;
+      for (let l = 0; l < links.length; l++) {
+        const id = r[links[l]!.name];
+        if (id === undefined) continue;
+        linkSets[l]!.add(id);
+        if (id === mine[l]) first[l] = t[k]!;
+      }
+    }
+    for (; j >= 0 && tiles!.hi[j]! > lo; j--) {
+      if (tiles!.lo[j]! < lo) straddles(tiles!, j, lo);
+      const ls = tiles!.linkStart;
+      if (!ls) continue;
+      for (let e = ls[j]!; e < ls[j + 1]!; e++) {
+        const entity = tiles!.linkEntity![e]!;
+        for (let l = 0; l < links.length; l++) {
+          if (links[l]!.name !== entity) continue;
+          const id = tiles!.linkId![e]!;
+          linkSets[l]!.add(id);
+          if (id === mine[l] && tiles!.linkFirst![e]! < first[l]!) first[l] = tiles!.linkFirst![e]!;
+        }
+      }
+    }
+    const s = stats[g.specs[w]!]!;
+    for (let l = 0; l < links.length; l++) {
+      const name = links[l]!.name;
+      const own = mine[l];
+      s.distinct[name] =
+        linkSets[l]!.size + (endsAtSelf && own !== undefined && !linkSets[l]!.has(own) ? 1 : 0);
+      s.firstWith[name] = first[l]!;
+    }
+  }
+}
+
 function straddles(tiles: TileColumns, j: number, bound: number): never {
   throw new RangeError(
     `a tile (${tiles.lo[j]}, ${tiles.hi[j]}] holds the window bound ${bound}: a summary must split tiles at every bound`,
@@ -297,13 +489,23 @@ export function upperBound(t: Float64Array, lo: number, hi: number, x: number): 
 
 export interface EntitySpec {
   readonly name: string;
-  readonly key: 'customer_id' | 'terminal_id';
+  readonly key: KeyField;
+  /** The other entities whose ids each record carries, for link features (absent: none). */
+  readonly links?: readonly LinkSpec[];
 }
 
-/** The entities every loaded feature set reads, so each event is written once for all of them. */
+/**
+ * The entities every loaded feature set reads, so each event is written once for all of them; an entity's records
+ * carry the links any set's features need.
+ */
 export function entityUnion(sets: readonly CompiledFeatureSet[]): EntitySpec[] {
   const byName = new Map<string, EntitySpec>();
-  for (const s of sets) for (const e of s.entities) byName.set(e.name, e);
+  for (const s of sets)
+    for (const e of s.entities) {
+      const had = byName.get(e.name);
+      const links = new Map([...(had?.links ?? []), ...(e.links ?? [])].map((l) => [l.name, l]));
+      byName.set(e.name, links.size ? { name: e.name, key: e.key, links: [...links.values()] } : e);
+    }
   return [...byName.values()];
 }
 
@@ -327,25 +529,55 @@ export function unionOffsets(
 
 /** The bounded read of one entity's windows for a transaction: bounds t − offset, ascending. */
 export function summaryQuery(e: EntitySpec, tx: TxInput, offsets: readonly number[]): SummaryQuery {
+  const id = keyValue(tx, e.key);
+  // Without the field (no device id, no IP) there is nothing to read: no bounds, no round trip.
+  if (id === undefined) return { entity: e.name, id: '', bounds: [] };
   const bounds = new Array<number>(offsets.length);
   for (let i = 0; i < offsets.length; i++) bounds[i] = tx.t - offsets[i]!;
-  return { entity: e.name, id: tx[e.key], bounds };
+  return { entity: e.name, id, bounds };
 }
 
+/** The links a record of `e` carries for `tx`; undefined when none. */
+export function linksOf(e: EntitySpec, tx: TxInput): Links | undefined {
+  if (!e.links) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const l of e.links) {
+    const id = keyValue(tx, l.key);
+    if (id === undefined) continue;
+    out ??= {};
+    out[l.name] = id;
+  }
+  return out;
+}
+
+/** One write per entity the transaction has an id for: without a device id, no device entity is written. */
 export function transactionEvents(tx: TxInput, entities: readonly EntitySpec[]): StoreEvent[] {
-  return entities.map((e) => ({ kind: 'tx', key: keyOf(e, tx), txId: tx.id, t: tx.t, amount: tx.amount }));
+  const out: StoreEvent[] = [];
+  for (const e of entities) {
+    const id = keyValue(tx, e.key);
+    if (id === undefined) continue;
+    const links = linksOf(e, tx);
+    const key: EntityKey = { entity: e.name, id };
+    out.push(
+      links
+        ? { kind: 'tx', key, txId: tx.id, t: tx.t, amount: tx.amount, links }
+        : { kind: 'tx', key, txId: tx.id, t: tx.t, amount: tx.amount },
+    );
+  }
+  return out;
 }
 
+/** Labels name the customer and the terminal: they reach those entities only (fraud_rate is refused elsewhere). */
 export function labelEvents(label: LabelInput, entities: readonly EntitySpec[]): StoreEvent[] {
-  return entities.map((e) => ({
-    kind: 'label',
-    key: keyOf(e, label),
-    txId: label.txId,
-    t: label.t,
-    fraud: label.fraud,
-  }));
-}
-
-function keyOf(e: EntitySpec, x: { customer_id: string; terminal_id: string }): EntityKey {
-  return { entity: e.name, id: x[e.key] };
+  const out: StoreEvent[] = [];
+  for (const e of entities)
+    if (e.key === 'customer_id' || e.key === 'terminal_id')
+      out.push({
+        kind: 'label',
+        key: { entity: e.name, id: label[e.key] },
+        txId: label.txId,
+        t: label.t,
+        fraud: label.fraud,
+      });
+  return out;
 }

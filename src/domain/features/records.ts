@@ -12,7 +12,16 @@ export interface TxRecord {
   readonly amount: number;
   /** A fraud label was applied (labels may arrive before or after their transaction). */
   readonly fraud: boolean;
+  /** The ids of the other entities the transaction named, for the entity's link features (see `Links`). */
+  readonly links?: Links;
 }
+
+/**
+ * Other entity name → the id this record's transaction has for it: what `count_distinct`, `seconds_since_first_with`
+ * and `new_with` read (the device of a customer's transaction, the customer of a device's). A record carries the
+ * links its entity's features name (EntitySpec `links`), and only those the transaction had (no device, no `device`).
+ */
+export type Links = Readonly<Record<string, string>>;
 
 /**
  * The records of one entity, column by column: rows `start` to `end - 1`, sorted by (t, seq). Columns keep a
@@ -26,6 +35,8 @@ export interface RecordColumns {
   readonly seq: Float64Array;
   readonly amount: Float64Array;
   readonly fraud: Uint8Array;
+  /** Per row, its links; absent when no row has any. */
+  readonly links?: readonly (Links | undefined)[];
 }
 
 export const NO_RECORDS: RecordColumns = {
@@ -41,7 +52,14 @@ export const NO_RECORDS: RecordColumns = {
 export function rowsOf(c: RecordColumns): TxRecord[] {
   const out: TxRecord[] = [];
   for (let i = c.start; i < c.end; i++)
-    out.push({ id: c.ids[i]!, t: c.t[i]!, seq: c.seq[i]!, amount: c.amount[i]!, fraud: c.fraud[i] === 1 });
+    out.push({
+      id: c.ids[i]!,
+      t: c.t[i]!,
+      seq: c.seq[i]!,
+      amount: c.amount[i]!,
+      fraud: c.fraud[i] === 1,
+      ...(c.links?.[i] ? { links: c.links[i] } : {}),
+    });
   return out;
 }
 
@@ -77,6 +95,21 @@ export interface TileColumns {
   readonly maxT: readonly number[];
   readonly sumStart: readonly number[];
   readonly sumParts: readonly number[];
+  /**
+   * The distinct links of each tile's records: tile i's are entries `linkStart[i]` to `linkStart[i + 1] - 1`, each
+   * an other entity's name, an id, and the time of the tile's first record with it. Absent when no tile has any.
+   *
+   * Why sets per tile rather than counts: distinct counts do not add up across tiles (a card seen in two tiles is
+   * one card), and exactness matters more here than the tile's constant size. A tile's set is bounded by its
+   * record count, and for the entities these features are about — a customer's devices and networks, a device's or
+   * network's cards — it stays small: what a read brings back is the distinct ids of the window's tiles, the very
+   * thing the feature counts, never the records behind them. (A hot device shared by thousands of cards brings back
+   * its thousands of ids per window: bounded by the answer, not by the history.)
+   */
+  readonly linkStart?: readonly number[];
+  readonly linkEntity?: readonly string[];
+  readonly linkId?: readonly string[];
+  readonly linkFirst?: readonly number[];
 }
 
 /**
@@ -96,6 +129,8 @@ export type StoreEvent =
       readonly txId: string;
       readonly t: number;
       readonly amount: number;
+      /** The links this entity's records carry (EntitySpec `links`); absent when none. */
+      readonly links?: Links;
     }
   | {
       readonly kind: 'label';

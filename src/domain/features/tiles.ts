@@ -116,6 +116,9 @@ export function clipBounds(bounds: readonly number[], cutoff: number): number[] 
   return kept.length === 0 ? [] : [cutoff, ...kept];
 }
 
+/** A tile's distinct links: other entity name → id → the time of the tile's first record with it. */
+export type TileLinks = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
 /** Collects tile aggregates, in time order, into the columns of a read's answer. Empty tiles are left out. */
 export class TileColumnsBuilder {
   private readonly c = {
@@ -126,6 +129,10 @@ export class TileColumnsBuilder {
     maxT: [] as number[],
     sumStart: [0],
     sumParts: [] as number[],
+    linkStart: [0],
+    linkEntity: [] as string[],
+    linkId: [] as string[],
+    linkFirst: [] as number[],
   };
 
   push(
@@ -137,6 +144,7 @@ export class TileColumnsBuilder {
     parts: ArrayLike<number>,
     from = 0,
     to = parts.length,
+    links?: TileLinks,
   ): void {
     if (count <= 0) return;
     const c = this.c;
@@ -147,6 +155,14 @@ export class TileColumnsBuilder {
     c.maxT.push(maxT);
     for (let i = from; i < to; i++) c.sumParts.push(parts[i]!);
     c.sumStart.push(c.sumParts.length);
+    if (links)
+      for (const [entity, ids] of links)
+        for (const [id, first] of ids) {
+          c.linkEntity.push(entity);
+          c.linkId.push(id);
+          c.linkFirst.push(first);
+        }
+    c.linkStart.push(c.linkId.length);
   }
 
   get size(): number {
@@ -154,7 +170,8 @@ export class TileColumnsBuilder {
   }
 
   build(): TileColumns {
-    return this.c;
+    const { linkStart, linkEntity, linkId, linkFirst, ...rest } = this.c;
+    return linkId.length === 0 ? rest : this.c;
   }
 }
 

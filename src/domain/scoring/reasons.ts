@@ -71,10 +71,14 @@ export function compileReasons(
       const value = round(row[i]!);
       const sigmas = (value - mean[i]!) / std[i]!;
       const side = sigmas >= 0 ? 'above' : 'below';
+      const typical = `${Math.abs(sigmas).toFixed(1)}σ ${side} typical`;
+      const words = plainWords(feature, value);
       out.push({
         feature,
         value,
-        explanation: `${feature} is ${Math.abs(sigmas).toFixed(1)}σ ${side} typical (${round(value, 4)} vs mean ${round(mean[i]!, 3)})`,
+        explanation: words
+          ? `${words} (${typical})`
+          : `${feature} is ${typical} (${round(value, 4)} vs mean ${round(mean[i]!, 3)})`,
       });
     }
     return out;
@@ -84,4 +88,65 @@ export function compileReasons(
 /** Rows arrive as float32; seven significant digits print them without float32 noise (312.4, not 312.3999938964844). */
 function round(v: number, digits = 7): number {
   return Number(v.toPrecision(digits));
+}
+
+const PERIOD = (days: string) => (days === '1' ? '24 h' : `${days} days`);
+const PLURAL = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * Device and network features (transaction_v3) in plain words, as an analyst reads them: "device used by 14 cards
+ * in 24 h". Undefined for other features, which keep the σ form.
+ */
+const PHRASES: readonly [RegExp, (v: number, m: RegExpMatchArray) => string][] = [
+  [
+    /^DEVICE_ID_NB_CUSTOMERS_(\d+)DAY_WINDOW$/,
+    (v, m) => `device used by ${PLURAL(v, 'card', 'cards')} in ${PERIOD(m[1]!)}`,
+  ],
+  [
+    /^IP_NB_CUSTOMERS_(\d+)DAY_WINDOW$/,
+    (v, m) => `IP address used by ${PLURAL(v, 'card', 'cards')} in ${PERIOD(m[1]!)}`,
+  ],
+  [
+    /^NETWORK_NB_CUSTOMERS_(\d+)DAY_WINDOW$/,
+    (v, m) => `network (IP /24 or /48) used by ${PLURAL(v, 'card', 'cards')} in ${PERIOD(m[1]!)}`,
+  ],
+  [
+    /^DEVICE_ID_NB_TX_(\d+)DAY_WINDOW$/,
+    (v, m) => `${PLURAL(v, 'transaction', 'transactions')} from this device in ${PERIOD(m[1]!)}`,
+  ],
+  [
+    /^NETWORK_NB_TX_(\d+)DAY_WINDOW$/,
+    (v, m) => `${PLURAL(v, 'transaction', 'transactions')} from this network in ${PERIOD(m[1]!)}`,
+  ],
+  [
+    /^CUSTOMER_ID_NB_DEVICES_(\d+)DAY_WINDOW$/,
+    (v, m) => `card used on ${PLURAL(v, 'device', 'devices')} in ${PERIOD(m[1]!)}`,
+  ],
+  [
+    /^CUSTOMER_ID_NB_NETWORKS_(\d+)DAY_WINDOW$/,
+    (v, m) => `card used from ${PLURAL(v, 'network', 'networks')} in ${PERIOD(m[1]!)}`,
+  ],
+  [
+    /^CUSTOMER_ID_NEW_DEVICE_(\d+)DAY_WINDOW$/,
+    (v, m) =>
+      v >= 1 ? `a device this card has not used in ${PERIOD(m[1]!)}` : 'a device this card has used before',
+  ],
+  [
+    /^CUSTOMER_ID_NEW_NETWORK_(\d+)DAY_WINDOW$/,
+    (v, m) =>
+      v >= 1 ? `a network this card has not used in ${PERIOD(m[1]!)}` : 'a network this card has used before',
+  ],
+  [
+    /^CUSTOMER_ID_SECONDS_SINCE_FIRST_DEVICE_USE_(\d+)DAY_WINDOW$/,
+    (v) =>
+      `card first used this device ${v < 3600 ? `${Math.round(v / 60)} min` : v < 172_800 ? `${Math.round(v / 3600)} h` : `${Math.round(v / 86_400)} days`} ago`,
+  ],
+];
+
+export function plainWords(feature: string, value: number): string | undefined {
+  for (const [pattern, say] of PHRASES) {
+    const m = pattern.exec(feature);
+    if (m) return say(Math.round(value), m);
+  }
+  return undefined;
 }

@@ -29,5 +29,10 @@ export const ScoreResultSchema = z.object({
   degraded_reasons: z.array(DegradedReasonSchema).optional(),
   timings_ms: z.object({ features: z.number(), inference: z.number(), total: z.number() }),
   features: z.record(z.string(), z.number()).optional(),
+  /**
+   * Inputs of the model that took their documented default because the request lacked a field they are keyed by
+   * (`device_id`, `ip`: transaction_v3's device and network features); absent when none did.
+   */
+  defaulted_features: z.array(z.string()).optional(),
 });
 export type ScoreResult = z.infer<typeof ScoreResultSchema>;

@@ -381,9 +381,11 @@ export class Scorer implements ScoringService {
     const missing = !records || w.defaulted;
     const windows = missing ? at.map(() => NO_RECORDS) : at.map((i) => records[offset + i] ?? NO_RECORDS);
     w.features = set.compute(w.input, windows);
-    if (missing)
-      for (const f of set.definition.features)
-        if (f.kind === 'window') this.d.metrics.featureDefaulted.inc({ feature: f.name });
+    // Every window feature when the store was not read; else those keyed by a field the request lacks (device_id, ip).
+    const defaulted = missing
+      ? set.definition.features.flatMap((f) => (f.kind === 'window' ? [f.name] : []))
+      : set.defaulted(w.input);
+    for (const name of defaulted) this.d.metrics.featureDefaulted.inc({ feature: name });
     if (version) w.row = version.input(w.features);
   }
 
@@ -455,6 +457,8 @@ export class Scorer implements ScoringService {
     const decision = version ? version.decide(score) : decide(score, FALLBACK_THRESHOLDS);
     const modelVersion = version?.version ?? 'none';
     const degraded = [...new Set(w.degraded)];
+    // The model's inputs the request could not give (no device id, no IP): scored with their defaults, and said so.
+    const defaulted = inputs ? set.defaulted(w.input).filter((n) => inputs.includes(n)) : [];
     const result: ScoreResult = {
       transaction_id: w.tx.transaction_id,
       score,
@@ -469,6 +473,7 @@ export class Scorer implements ScoringService {
         inference: round3(t.t2 - t.t1),
         total: round3(clock.monotonic() - t.t0),
       },
+      ...(defaulted.length ? { defaulted_features: defaulted } : {}),
     };
     results[w.index] = explain ? { ...result, features: explained() } : result;
     w.explained = explained;

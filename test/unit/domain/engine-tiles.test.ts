@@ -141,7 +141,10 @@ describe('the engine over tiles and edge records', () => {
             customer_id: 'C',
             terminal_id: 'M',
           };
-          const raw = [columns(c), columns(m)];
+          // In union order; the transaction has no device or IP, so the device and network entities are empty.
+          const raw = entities.map((e) =>
+            columns(e.name === 'customer' ? c : e.name === 'terminal' ? m : []),
+          );
           for (const set of sets) {
             const { tiled, raw: expected } = both(set, tx, raw, shuffle, union);
             expect(tiled).toEqual(expected);

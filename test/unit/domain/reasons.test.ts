@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { directionProbe, directionsFromProbe } from '../../../src/domain/scoring/directions.js';
-import { compileReasons, ReasonCodeSchema } from '../../../src/domain/scoring/reasons.js';
+import { compileReasons, plainWords, ReasonCodeSchema } from '../../../src/domain/scoring/reasons.js';
 
 const manifest = {
   inputs: ['TX_AMOUNT', 'TX_DURING_NIGHT', 'SECONDS_SINCE_PREV', 'CONSTANT', 'UNIMPORTANT'],
@@ -74,5 +74,22 @@ describe('direction probe', () => {
     // score rises with A, falls with B, ignores C
     const scores = Array.from({ length: count }, (_, r) => rows[r * 3]! - rows[r * 3 + 1]!);
     expect(Array.from(directionsFromProbe(3, scores))).toEqual([1, -1, 1]);
+  });
+});
+
+describe('device and network reasons in plain words (issue 20)', () => {
+  it('names device features as an analyst reads them, and keeps the σ form for the rest', () => {
+    expect(plainWords('DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW', 14)).toBe('device used by 14 cards in 24 h');
+    expect(plainWords('DEVICE_ID_NB_CUSTOMERS_7DAY_WINDOW', 1)).toBe('device used by 1 card in 7 days');
+    expect(plainWords('NETWORK_NB_CUSTOMERS_1DAY_WINDOW', 40)).toBe(
+      'network (IP /24 or /48) used by 40 cards in 24 h',
+    );
+    expect(plainWords('CUSTOMER_ID_NEW_DEVICE_30DAY_WINDOW', 1)).toBe(
+      'a device this card has not used in 30 days',
+    );
+    expect(plainWords('CUSTOMER_ID_SECONDS_SINCE_FIRST_DEVICE_USE_30DAY_WINDOW', 7200)).toBe(
+      'card first used this device 2 h ago',
+    );
+    expect(plainWords('TX_AMOUNT', 5)).toBeUndefined();
   });
 });

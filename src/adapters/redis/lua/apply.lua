@@ -32,6 +32,11 @@
 --                      as the engine's ExactSum), each of its tiles one level down in one of these forms.
 --   "r <k> <i>" "=<t> <seq> <amount> <0|1> <tx id>"  the i-th record to arrive in finest tile k, when that
 --               tile holds two or more
+--   "s <x> <k>" " <name>=<id>@<t>…"  the distinct links of aggregate tile k of level x (one entry per other
+--               entity and id, with the time of the tile's first record with it), for entities whose records
+--               carry links (device and network features, issue 20; see TileColumns in records.ts): kept next
+--               to the aggregate, read with it; a one-record tile's links are in its record.
+-- Records (in the log and in tiles) end with their links, " <name>=<id>…", when their transaction had any.
 -- A read (read.lua) descends only into the tiles a window bound splits. A write is one HMGET of the log (its
 -- metadata and the event's field), then for tiles one HMGET (id, day tile), an HGET per level it descends into,
 -- and one HSET each. A label after its transaction flips the flag in the record and moves the fraud counts of
@@ -40,8 +45,9 @@
 -- run once per `refresh` of event time, not per event.
 --
 -- KEYS: per event, the entity's log then its tiles. ARGV: 1 horizon ms, 2 ttl ms, 3 refresh ms, 4 tile levels
--- "<x> <ms> …" finest first, 5 the most fields a log holds before it becomes tiles, then per event 4 values:
--- kind ("tx" | "label"), tx id, t (ms, integer text), amount as exact decimal text (tx) or "0" | "1" (label).
+-- "<x> <ms> …" finest first, 5 the most fields a log holds before it becomes tiles, then per event 5 values:
+-- kind ("tx" | "label"), tx id, t (ms, integer text), amount as exact decimal text (tx) or "0" | "1" (label),
+-- and the transaction's links " <name>=<id>…" (empty for none and for labels).
 -- Returns one code per event: 0 applied, 1 duplicate (already applied), 2 late (older than the horizon).
 local horizon = tonumber(ARGV[1])
 local ttl = ARGV[2]
@@ -107,13 +113,13 @@ local function settle_log(d, seq, newest, maintained, ts)
   return '#' .. seq .. ' ' .. newest .. ' ' .. maintained, upkeep
 end
 
-local function log_tx(d, meta, held, id, ts, amount)
+local function log_tx(d, meta, held, id, ts, amount, links)
   local seq, newest, maintained = parse_log_meta(meta)
   if newest and tonumber(ts) <= tonumber(newest) - horizon then return 2 end
   if held and not expired(held, newest) then return 1 end
   seq = seq + 1
   local m, upkeep = settle_log(d, seq, newest, maintained, ts)
-  redis.call('HSET', d, id, ts .. ' ' .. seq .. ' ' .. amount .. ' ' .. id, '', m)
+  redis.call('HSET', d, id, ts .. ' ' .. seq .. ' ' .. amount .. ' ' .. id .. links, '', m)
   if upkeep then redis.call('PEXPIRE', d, ttl) end
   return 0
 end
@@ -203,10 +209,39 @@ local function add_to(v, l, k, t, amount, fraud)
   return format_agg(count + 1, frauds + fraud, dt, parts)
 end
 
+-- The links a record ends with: " <name>=<id>…" after its tx id (the fifth field of a tiles record "=t seq
+-- amount flag id", the fourth of a log transaction "t seq amount id"); '' when none.
+local function record_links(v, fields)
+  local pattern = fields == 5 and '^%S+ %S+ %S+ %S+ %S+(.*)$' or '^%S+ %S+ %S+ %S+(.*)$'
+  return string.match(v, pattern) or ''
+end
+
+-- The link set of an aggregate tile once `links` (at time t) join it: a new name=id is appended with t, an
+-- earlier first time replaces the one held.
+local function add_links(set, links, t)
+  set = set or ''
+  for link in string.gmatch(links, '%S+') do
+    local entry = ' ' .. link .. '@'
+    local s, e = string.find(set, entry, 1, true)
+    if not s then
+      set = set .. entry .. string.format('%d', t)
+    else
+      local first = string.match(set, '^(%d+)', e + 1)
+      if t < tonumber(first) then
+        set = string.sub(set, 1, e) .. string.format('%d', t) .. string.sub(set, e + 1 + #first)
+      end
+    end
+  end
+  return set
+end
+
 -- Puts `record` (at time t) in its tiles, down from the top level: an empty tile takes the record; a one-record
 -- tile becomes an aggregate and both records go one level down; an aggregate takes the record, and so does its
 -- tile one level down. `get(field)` reads the tiles hash (nil or false: none), `put(field, value)` writes it.
+-- A record with links (' <name>=<id>…' after its id) adds them to the link set ("s <x> <k>") of every aggregate
+-- it joins.
 local function insert(get, put, t, amount, fraud, record)
+  local links = record_links(record, 5)
   local l = top
   local k = tile(t, levels[l].ms)
   local field = levels[l].name .. ' ' .. k
@@ -217,6 +252,13 @@ local function insert(get, put, t, amount, fraud, record)
       return
     end
     put(field, add_to(v, l, k, t, amount, fraud))
+    local theirs_links = is_record(v) and record_links(v, 5) or ''
+    if links ~= '' or theirs_links ~= '' then
+      local sf = 's ' .. field
+      local set = get(sf)
+      if theirs_links ~= '' then set = add_links(set, theirs_links, time_of(v)) end
+      put(sf, add_links(set, links, t))
+    end
     if is_record(v) then
       if l == 1 then
         put('r ' .. k .. ' 1', v)
@@ -266,10 +308,16 @@ local function trim_tiles(d, cutoff)
     if string.byte(f, 1) ~= 32 then
       local space = string.find(f, ' ', 1, true)
       if space then
-        -- A tile "<x> <k>" or a record "r <k> <i>"; one of a level no longer written goes too.
+        -- A tile "<x> <k>", its link set "s <x> <k>" or a record "r <k> <i>"; one of a level no longer written
+        -- goes too.
+        if string.sub(f, 1, space - 1) == 's' then
+          f = string.sub(f, space + 1)
+          space = string.find(f, ' ', 1, true)
+        end
         local ms = size_of[string.sub(f, 1, space - 1)]
         local after = string.find(f, ' ', space + 1, true)
         local k = tonumber(string.sub(f, space + 1, after and after - 1))
+        f = all[i]
         if not ms or (k + 1) * ms <= cutoff then old[#old + 1] = f end
       else
         local t = stored_time(all[i + 1])
@@ -320,7 +368,7 @@ local function settle_tiles(tiles, version, newest, maintained, oldest, ts)
     tonumber(newest)
 end
 
-local function tiles_tx(log, tiles, meta, id, ts, amount)
+local function tiles_tx(log, tiles, meta, id, ts, amount, links)
   local t = tonumber(ts)
   local version, newest, maintained, oldest = parse_tiles_meta(meta)
   if t <= tonumber(newest) - horizon then return 2 end
@@ -334,12 +382,15 @@ local function tiles_tx(log, tiles, meta, id, ts, amount)
     fraud = 1
   end
   local m, upkeep = settle_tiles(tiles, version, newest, maintained, oldest, ts)
-  local record = '=' .. ts .. ' ' .. version .. ' ' .. amount .. ' ' .. fraud .. ' ' .. id
+  local record = '=' .. ts .. ' ' .. version .. ' ' .. amount .. ' ' .. fraud .. ' ' .. id .. links
   local args = { id, ts .. ' ' .. version }
+  local written = {}
   insert(function(f)
+    if written[f] then return written[f] end
     if f == day then return got[2] end
     return redis.call('HGET', tiles, f)
   end, function(f, v)
+    written[f] = v
     args[#args + 1] = f
     args[#args + 1] = v
   end, t, amount, fraud, record)
@@ -450,12 +501,12 @@ local function promote(log, tiles)
   local get = function(f) return h[f] end
   local put = function(f, v) h[f] = v end
   for _, v in ipairs(txs) do
-    local ts, s, amount, id = string.match(v, '^(%S+) (%S+) (%S+) (%S+)$')
+    local ts, s, amount, id, links = string.match(v, '^(%S+) (%S+) (%S+) (%S+)(.*)$')
     local t = tonumber(ts)
     if t > cutoff then
       local label = labels[id]
       local fraud = (label and not expired(label, newest) and string.match(label, '^!%S+ (%S)') == '1') and 1 or 0
-      insert(get, put, t, amount, fraud, '=' .. ts .. ' ' .. s .. ' ' .. amount .. ' ' .. fraud .. ' ' .. id)
+      insert(get, put, t, amount, fraud, '=' .. ts .. ' ' .. s .. ' ' .. amount .. ' ' .. fraud .. ' ' .. id .. links)
       h[id] = ts .. ' ' .. s
       if t < oldest then oldest = t end
     end
@@ -486,19 +537,19 @@ end
 local out = {}
 for e = 1, #KEYS / 2 do
   local log, tiles = KEYS[2 * e - 1], KEYS[2 * e]
-  local a = 5 + 4 * (e - 1)
-  local kind, id, ts, value = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local a = 5 + 5 * (e - 1)
+  local kind, id, ts, value, links = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local got = redis.call('HMGET', log, '', kind == 'tx' and id or ' ' .. id)
   local meta = got[1]
   if meta and string.byte(meta, 1) == 64 then -- '@': tiles
     if kind == 'tx' then
-      out[e] = tiles_tx(log, tiles, meta, id, ts, value)
+      out[e] = tiles_tx(log, tiles, meta, id, ts, value, links)
     else
       out[e] = tiles_label(log, tiles, meta, id, ts, value)
     end
   else
     if kind == 'tx' then
-      out[e] = log_tx(log, meta, got[2], id, ts, value)
+      out[e] = log_tx(log, meta, got[2], id, ts, value, links)
     else
       out[e] = log_label(log, meta, got[2], id, ts, value)
     end

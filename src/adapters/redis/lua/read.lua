@@ -12,7 +12,8 @@
 -- KEYS: the entity's log, then its tiles. ARGV[1]: tile levels "<x> <ms> …" finest first (as for apply.lua);
 -- then the bounds, ascending.
 -- Returns one string of lines (one bulk reply is far cheaper for a client to take than hundreds): the metadata
--- field (empty if none); the number n of aggregates; n lines "<field> <aggregate>"; then the records. For a log:
+-- field (empty if none); the number n of aggregates; n lines "<field> <aggregate>", each followed by " |<link set>"
+-- when the tile has one (see apply.lua); then the records. For a log:
 -- the metadata, "-1", and every value of the log.
 local log, key = KEYS[1], KEYS[2]
 local levels = {}
@@ -36,7 +37,7 @@ local function holds(lo, hi)
   return false
 end
 
-local aggregates, records, raw = {}, {}, {}
+local aggregates, sets, records, raw = {}, {}, {}, {}
 -- The tiles of one level to read: level index, tile index, and whether a bound splits it.
 local level, todo = #levels, {}
 do
@@ -65,6 +66,7 @@ while #todo > 0 do
           records[#records + 1] = v
         elseif not split[j] then
           aggregates[#aggregates + 1] = fields[j] .. ' ' .. v
+          sets[#aggregates] = 's ' .. fields[j]
         elseif level == 1 then
           for r = 1, tonumber(string.match(v, '^(%d+)')) do raw[#raw + 1] = 'r ' .. tiles[j] .. ' ' .. r end
         else
@@ -81,6 +83,13 @@ for i = 1, #raw, 1000 do
   local got = redis.call('HMGET', key, unpack(raw, i, math.min(i + 999, #raw)))
   for j = 1, #got do
     if got[j] then records[#records + 1] = got[j] end
+  end
+end
+-- The link sets of the aggregates read, in slices.
+for i = 1, #sets, 1000 do
+  local got = redis.call('HMGET', key, unpack(sets, i, math.min(i + 999, #sets)))
+  for j = 1, #got do
+    if got[j] then aggregates[i + j - 1] = aggregates[i + j - 1] .. ' |' .. got[j] end
   end
 end
 local head = meta .. '\n' .. #aggregates
