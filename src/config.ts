@@ -46,6 +46,11 @@ export const EnvSchema = z.object({
   /** A version without a model card may not be activated or canaried without an audited override (prod: on). */
   REQUIRE_MODEL_CARD: bool.default(false),
   FEATURE_DIR: z.string().min(1).default('features'),
+  /**
+   * The feature sets this deployment serves and keeps current (ids, e.g. `transaction_v1,transaction_v2`); all of
+   * FEATURE_DIR when unset. Every loaded set's entities are written by the worker and read by every score.
+   */
+  FEATURE_SETS: csv.optional(),
   FEATURE_RETENTION_GRACE_DAYS: z.coerce.number().min(0).max(365).default(1),
   /** Events (and score requests) dated more than this ahead of the processing clock are refused as `future`. */
   MAX_EVENT_FUTURE_MS: int(0, 365 * 24 * 3600 * 1000).default(600_000),

@@ -24,9 +24,16 @@ export interface Features {
   readonly retention: RetentionPolicy;
 }
 
-/** The feature definitions in FEATURE_DIR, and the retention that covers the longest lookback plus the grace. */
+/** The feature definitions in FEATURE_DIR (those FEATURE_SETS names, or all), and the retention that covers the longest lookback plus the grace. */
 export function loadFeatures(config: Config): Features {
-  const featureSets = loadFeatureSets(config.FEATURE_DIR);
+  const all = loadFeatureSets(config.FEATURE_DIR);
+  const wanted = config.FEATURE_SETS;
+  const unknown = wanted?.filter((id) => !all.has(id)) ?? [];
+  if (unknown.length > 0)
+    throw new Error(
+      `FEATURE_SETS names ${unknown.join(', ')}, not in ${config.FEATURE_DIR} (${[...all.keys()].join(', ')})`,
+    );
+  const featureSets = wanted ? new Map(wanted.map((id) => [id, all.get(id)!] as const)) : all;
   const sets = [...featureSets.values()];
   return {
     featureSets,
