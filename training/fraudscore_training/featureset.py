@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ class FeatureSet:
     version: int
     features: list[dict[str, Any]]
     path: Path
+    # entity name -> {"key": "customer_id" | "terminal_id"}
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -50,4 +52,10 @@ def load(spec: str, features_dir: Path | None = None) -> FeatureSet:
     names = [f["name"] for f in doc["features"]]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: duplicate feature names")
-    return FeatureSet(name=doc["name"], version=int(doc["version"]), features=doc["features"], path=path)
+    return FeatureSet(
+        name=doc["name"],
+        version=int(doc["version"]),
+        features=doc["features"],
+        path=path,
+        entities=doc.get("entities", {}),
+    )
