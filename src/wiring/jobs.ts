@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { CsvWriter } from '../adapters/fs/csv-writer.js';
@@ -7,6 +10,7 @@ import { FsModelRepository } from '../adapters/fs/model-repository.js';
 import { ensureTopics } from '../adapters/kafka/topics.js';
 import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
+import { runTrainingModule } from '../adapters/python/training-module.js';
 import type { CompiledFeatureSet } from '../domain/features/engine.js';
 import { DAY_MS } from '../domain/features/time.js';
 import type { RowSource } from '../ports/row-source.js';
@@ -46,6 +50,39 @@ export function backfillFiles(
   o: Parameters<typeof backfillToCsv>[1],
 ): Promise<{ rows: number }> {
   return backfillToCsv(fileRows(inputs), o);
+}
+
+export type SqlEngine = 'duckdb' | 'spark';
+
+/**
+ * `fraudscore backfill --engine duckdb|spark`: the same training set computed by the feature set compiled to SQL
+ * (training/fraudscore_training/sqlbackfill.py) in the training venv's Python. The set's definition is handed
+ * over as parsed here (defaults filled in), so both sides compute the same features. `memory` is DuckDB's
+ * memory_limit or the local Spark driver's memory (e.g. `4GB`); `parquet` a folder partitioned by day.
+ */
+export async function backfillWithSql(
+  engine: SqlEngine,
+  inputs: readonly string[],
+  o: {
+    readonly set: CompiledFeatureSet;
+    readonly output?: string;
+    readonly parquet?: string;
+    readonly memory?: string;
+  },
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'fraudscore-sql-'));
+  try {
+    const definition = join(dir, `${o.set.id}.json`);
+    await writeFile(definition, JSON.stringify(o.set.definition));
+    await runTrainingModule('sqlbackfill', [
+      ...['--engine', engine, '--feature-set', definition, '--input', ...inputs.map((p) => resolve(p))],
+      ...(o.output ? ['--output', resolve(o.output)] : []),
+      ...(o.parquet ? ['--parquet', resolve(o.parquet)] : []),
+      ...(o.memory ? ['--memory', o.memory] : []),
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**
