@@ -14,6 +14,7 @@ backfill --engine spark`) a local one is started (`master`, default local[*], dr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -22,6 +23,14 @@ from . import sqlfeatures
 from .featureset import FeatureSet
 
 SEQ = ["_input", "_block", "_row"]
+
+
+def jvm_size(size: str) -> str:
+    """`2GB`, `2GiB`, `2g`, `512 MB` -> the JVM's `2g` / `512m`; ValueError otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt])(?:i?b)?\s*", size, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"memory size {size!r}: expected e.g. 4GB or 512MB")
+    return f"{m.group(1)}{m.group(2).lower()}"
 
 
 def session(master: str | None = None, memory: str | None = None, shuffle_partitions: int | None = None):
@@ -34,7 +43,7 @@ def session(master: str | None = None, memory: str | None = None, shuffle_partit
         b = b.master(master or "local[*]").config("spark.ui.enabled", "false")
         b = b.config("spark.ui.showConsoleProgress", "false")
         if memory:
-            b = b.config("spark.driver.memory", memory)
+            b = b.config("spark.driver.memory", jvm_size(memory))
     spark = b.getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     if shuffle_partitions:

@@ -3,6 +3,7 @@ generated data, a literal implementation of the engine on the corners (test/fixt
 the outputs (CSV in arrival order, Parquet by day). Parity with the Node backfill itself is checked in
 test/integration/sql-parity.test.ts."""
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,8 @@ import pandas as pd
 import pytest
 
 import bruteforce
-from fraudscore_training import featureset, generate, oracle, sql_duckdb, sql_spark, sqlbackfill, sqlfeatures
+from fraudscore_training import featureset, generate, oracle, sql_duckdb, sql_spark, sqlbackfill, sqlfeatures, train
+from fraudscore_training import manifest as mf
 from test_oracle import EXPECTED, NAMES, ROWS, _write
 
 EDGE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "features-edge" / "edge_v1.json"
@@ -156,3 +158,22 @@ def test_spark_known_answers_with_ties_across_files(spark, tmp_path):
     for row, exp in EXPECTED.items():
         for key, value in exp.items():
             assert got.at[row, NAMES[key]] == pytest.approx(value, rel=1e-15, abs=0), (row, NAMES[key])
+
+
+def test_spark_memory_sizes_are_given_to_the_jvm_in_its_own_notation():
+    assert [sql_spark.jvm_size(s) for s in ("2GB", "512 MiB", "4g", "1t")] == ["2g", "512m", "4g", "1t"]
+    with pytest.raises(ValueError, match="expected e.g. 4GB"):
+        sql_spark.jvm_size("lots")
+
+
+def test_the_trainer_takes_the_duckdb_parquet_end_to_end(tmp_path):
+    raw = tmp_path / "raw.csv"
+    generate.write(generate.generate(days=30, customers=200, terminals=400, seed=1), raw)
+    pq = tmp_path / "features"
+    assert sqlbackfill.main(["--engine", "duckdb", "-i", str(raw), "--parquet", str(pq), "--feature-set", "v2"]) == 0
+    args = ["--features", str(pq), "--out", str(tmp_path / "models"), "--name", "sql", "--version", "1"]
+    args += ["--feature-set", "transaction_v2", "--train-until", "2018-08-01", "--seed", "7", "--smoke"]
+    assert train.main(args) == 0
+    folder = tmp_path / "models" / "sql" / "1"
+    assert mf.verify(folder) == []
+    assert json.loads((folder / "manifest.json").read_text())["feature_set"] == {"name": "transaction", "version": 2}
