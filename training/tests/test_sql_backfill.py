@@ -177,3 +177,17 @@ def test_the_trainer_takes_the_duckdb_parquet_end_to_end(tmp_path):
     folder = tmp_path / "models" / "sql" / "1"
     assert mf.verify(folder) == []
     assert json.loads((folder / "manifest.json").read_text())["feature_set"] == {"name": "transaction", "version": 2}
+
+
+def test_the_out_of_core_compare_flags_what_the_pandas_one_does(generated, tmp_path):
+    from fraudscore_training import compare
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    sql_duckdb.run([str(generated)], featureset.load("v2"), csv_out=str(a))
+    df = _read(a).iloc[::-1]  # row order does not matter
+    df.to_csv(b, index=False)
+    assert compare.compare_duckdb(str(b), str(a)) == []
+    df.loc[df.index[3], "CUSTOMER_ID_AMOUNT_RATIO_7DAY_WINDOW"] += 1e-6
+    df.to_csv(b, index=False)
+    assert compare.compare_duckdb(str(b), str(a)) == ["CUSTOMER_ID_AMOUNT_RATIO_7DAY_WINDOW: 1 rows differ"]
+    assert compare.compare(str(b), str(a))[0].startswith("CUSTOMER_ID_AMOUNT_RATIO_7DAY_WINDOW: 1 rows differ")
