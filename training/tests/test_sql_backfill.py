@@ -140,6 +140,9 @@ def test_duckdb_refuses_bad_rows(tmp_path):
 
 
 def test_spark_equals_duckdb_on_generated_data_and_the_corners(spark, generated, edge_data, tmp_path):
+    # 64 KiB splits: the file is read as several blocks by parallel tasks; arrival order must hold across them.
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "64k")
+    assert spark.read.csv(str(generated)).rdd.getNumPartitions() > 4
     for data, spec in ((generated, "v2"), (edge_data, str(EDGE))):
         fs = featureset.load(spec)
         duck, sp, pq = tmp_path / "duck.csv", tmp_path / "spark.csv", tmp_path / "pq"
@@ -148,6 +151,7 @@ def test_spark_equals_duckdb_on_generated_data_and_the_corners(spark, generated,
         assert rows == len(_read(duck))
         _assert_close(_read(sp), _read(duck), sqlfeatures.output_columns(fs)[4:])
     assert len([p for p in pq.iterdir() if p.name.startswith("TX_DAY=")]) == 12
+    spark.conf.unset("spark.sql.files.maxPartitionBytes")
 
 
 def test_spark_known_answers_with_ties_across_files(spark, tmp_path):
