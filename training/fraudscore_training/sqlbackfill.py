@@ -7,7 +7,8 @@
 Same rows and columns as the Node backfill (within 1e-9); the CSV is what `train` reads, the Parquet folder
 is partitioned by day (TX_DAY=YYYY-MM-DD). `--memory` is DuckDB's memory_limit (it spills to --temp-dir
 beyond it) or the Spark driver's memory (local mode; under spark-submit use its own options).
-Prints one summary line on stderr (rows, seconds, peak RSS of this process and its finished children).
+Prints one summary line on stderr (rows, seconds, peak RSS of this process: with Spark, not its JVM's;
+bench/peak_rss.py measures the whole process tree).
 Exit code 0, 1 on a data or engine error, 2 on bad arguments.
 """
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     outs = " + ".join(x for x in (args.output, args.parquet) if x)
     print(
         f"backfill ({args.engine}): {rows} transactions, {fs.id}, {secs:.1f}s ({round(rows / max(secs, 1e-9))}/s), "
-        f"peak rss {_peak_rss_mib()} MiB -> {outs}",
+        f"peak rss {_peak_rss_mib()} MiB{' (Python only, not the JVM)' if args.engine == 'spark' else ''} -> {outs}",
         file=sys.stderr,
     )
     return 0
