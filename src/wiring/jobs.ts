@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
@@ -17,6 +17,7 @@ import { ensureTopics } from '../adapters/kafka/topics.js';
 import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
 import { PythonTrainer } from '../adapters/python/trainer.js';
+import { runTrainingModule } from '../adapters/python/training-module.js';
 import { RedisControlPlane } from '../adapters/redis/redis-control-plane.js';
 import { loadConfig } from '../config.js';
 import type { CompiledFeatureSet } from '../domain/features/engine.js';
@@ -67,6 +68,77 @@ export function backfillFiles(
   o: Parameters<typeof backfillToCsv>[1],
 ): Promise<{ rows: number }> {
   return backfillToCsv(fileRows(inputs), o);
+}
+
+export type SqlEngine = 'duckdb' | 'spark';
+
+/**
+ * `fraudscore backfill --engine duckdb|spark`: the same training set computed by the feature set compiled to SQL
+ * (training/fraudscore_training/sqlbackfill.py) in the training venv's Python. The set's definition is handed
+ * over as parsed here (defaults filled in), so both sides compute the same features. `memory` is DuckDB's
+ * memory_limit or the local Spark driver's memory (e.g. `4GB`); `parquet` a folder partitioned by day.
+ */
+export async function backfillWithSql(
+  engine: SqlEngine,
+  inputs: readonly string[],
+  o: {
+    readonly set: CompiledFeatureSet;
+    readonly output?: string;
+    readonly parquet?: string;
+    readonly memory?: string;
+  },
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'fraudscore-sql-'));
+  try {
+    const definition = join(dir, `${o.set.id}.json`);
+    await writeFile(definition, JSON.stringify(o.set.definition));
+    await runTrainingModule('sqlbackfill', [
+      ...['--engine', engine, '--feature-set', definition, '--input', ...inputs.map((p) => resolve(p))],
+      ...(o.output ? ['--output', resolve(o.output)] : []),
+      ...(o.parquet ? ['--parquet', resolve(o.parquet)] : []),
+      ...(o.memory ? ['--memory', o.memory] : []),
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The history `source` gives (retrain's: up to its last day) through a SQL engine: written once as a
+ * handbook-format file, which the engine reads. Labels known later than their transaction (LABELED_AT) are the
+ * node engine's alone: the SQL compiles the label delay only, so such a history is refused rather than computed
+ * differently.
+ */
+async function sqlBackfillOf(
+  engine: SqlEngine,
+  source: RowSource,
+  o: { readonly set: CompiledFeatureSet; readonly output: string; readonly workDir: string },
+): Promise<void> {
+  const history = join(o.workDir, 'history.csv');
+  const csv = new CsvWriter(history);
+  for (const c of ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_AMOUNT', 'TX_FRAUD'])
+    csv.text(c);
+  csv.endRow();
+  let labeledLater = 0;
+  await source(
+    (r) => {
+      if (r.fraud && r.labeledAt !== undefined && r.labeledAt > r.t) labeledLater++;
+      csv.text(r.id);
+      csv.text(r.datetime);
+      csv.text(r.customer_id);
+      csv.text(r.terminal_id);
+      csv.number(r.amount);
+      csv.text(r.fraud ? '1' : '0');
+      csv.endRow();
+    },
+    () => csv.flush(),
+  );
+  await csv.close();
+  if (labeledLater > 0)
+    throw new Error(
+      `${labeledLater} fraud labels arrive after their transaction (LABELED_AT): only --engine node applies them then`,
+    );
+  await backfillWithSql(engine, [history], { set: o.set, output: o.output });
 }
 
 /**
@@ -132,8 +204,8 @@ export function offlineModelRegistry(
   });
 }
 
-/** Backfill engines `fraudscore retrain` can pass the history through (issue 22 adds duckdb and spark). */
-export const BACKFILL_ENGINES = ['node'] as const;
+/** Backfill engines `fraudscore retrain` can pass the history through: the reference, and the SQL engines. */
+export const BACKFILL_ENGINES = ['node', 'duckdb', 'spark'] as const;
 
 export interface RetrainFilesOptions extends Omit<RetrainRequest, 'workDir' | 'featureDir'> {
   readonly inputs: readonly string[];
@@ -196,7 +268,8 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
               if (row.fraud && row.labeledAt !== undefined) stats.labeledAt++;
               onRow(row);
             }, afterChunk);
-          await backfillToCsv(source, { set, output, onProgress });
+          if (engine === 'node') await backfillToCsv(source, { set, output, onProgress });
+          else await sqlBackfillOf(engine as SqlEngine, source, { set, output, workDir });
           if (stats.rows === 0) throw new Error(`no transactions in the inputs up to ${o.until}`);
           return stats satisfies HistoryStats;
         },

@@ -1,4 +1,4 @@
-import { access, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -146,6 +146,57 @@ describe('fraudscore retrain', () => {
       await s.close();
     }
   }, 240_000);
+
+  it('computes the same training set on DuckDB as on the node engine (issue 22)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'retrain-sql-'));
+    const raw = join(dir, 'raw.csv');
+    await trainingModule('generate', [
+      ...['--days', '30', '--customers', '200', '--terminals', '400', '--seed', '5', '--output', raw],
+    ]);
+    const run = (engine: string) =>
+      retrainFromFiles({
+        inputs: [raw],
+        until: '2018-04-28',
+        name: 'fraudscore',
+        modelDir: join(dir, `models-${engine}`),
+        featureDir: 'features',
+        engine,
+        seed: 7,
+        testDays: 7,
+        gapDays: 0,
+        gate: { rules: [], resamples: 50, seed: 7, confidence: 0.95 },
+        trigger: { kind: 'test' },
+        trainerOptions: ['--smoke'],
+        python: trainingPython(),
+        trainingDir: 'training',
+        workDir: join(dir, `work-${engine}`),
+        keepWork: true,
+        logger: silentLogger(),
+      });
+    for (const e of ['node', 'duckdb']) await mkdir(join(dir, `work-${e}`));
+    await run('node');
+    await run('duckdb');
+    const cardOf = async (engine: string) =>
+      JSON.parse(await readFile(join(dir, `models-${engine}`, 'fraudscore', '1', 'manifest.json'), 'utf8'))
+        .card;
+    const [node, duck] = [await cardOf('node'), await cardOf('duckdb')];
+    expect(duck.data.engine).toBe('duckdb');
+    // The same rows, frauds, periods and members; only the trainer's command line names other folders.
+    const withoutCommand = ({ command: _, ...rest }: Record<string, unknown>) => rest;
+    expect(withoutCommand(duck.training)).toEqual(withoutCommand(node.training));
+    expect(duck.data.fingerprint).toEqual(node.data.fingerprint);
+    // The two training sets, value by value (the training package's comparison, within 1e-9).
+    const sets = await Promise.all(
+      ['node', 'duckdb'].map(async (e) => {
+        const files = (await readdir(join(dir, `work-${e}`))).filter(
+          (f) => f.endsWith('.csv') && f !== 'history.csv',
+        );
+        expect(files).toHaveLength(1);
+        return join(dir, `work-${e}`, files[0]!);
+      }),
+    );
+    await trainingModule('compare', [sets[0]!, sets[1]!]);
+  }, 300_000);
 
   it('leaves no version folder when the trainer fails', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'retrain-fail-'));

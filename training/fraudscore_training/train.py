@@ -53,8 +53,12 @@ QUALITY_BAR = {"auc_roc": 0.88, "average_precision": 0.70, "card_precision_at_10
 
 
 def load_features(path: str | Path, inputs: list[str]) -> pd.DataFrame:
-    """Reads a backfill / oracle training set; adds `t` (UTC, naive) and `day`."""
-    df = pd.read_csv(path, dtype={"TRANSACTION_ID": str, "CUSTOMER_ID": str, "TERMINAL_ID": str, "TX_DATETIME": str})
+    """Reads a backfill / oracle training set (CSV, or the SQL backfill's Parquet folder); adds `t` (UTC,
+    naive) and `day`."""
+    if Path(path).is_dir() or str(path).endswith(".parquet"):
+        df = _read_parquet(path)
+    else:
+        df = pd.read_csv(path, dtype={"TRANSACTION_ID": str, "CUSTOMER_ID": str, "TERMINAL_ID": str, "TX_DATETIME": str})
     missing = [c for c in ["TX_DATETIME", "CUSTOMER_ID", "TX_FRAUD", *inputs] if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
@@ -68,6 +72,17 @@ def load_features(path: str | Path, inputs: list[str]) -> pd.DataFrame:
         cols = [inputs[j] for j in np.flatnonzero(bad.any(axis=0))]
         raise ValueError(f"{path}: non-finite values in {cols}")
     return df
+
+
+def _read_parquet(path: str | Path) -> pd.DataFrame:
+    """A Parquet file or folder (`TX_DAY=…/` partitions, dropped), in time order (ties by TRANSACTION_ID)."""
+    import duckdb
+
+    p = str(path).replace("'", "''")
+    pattern = f"{p}/**/*.parquet" if Path(path).is_dir() else p
+    rel = duckdb.sql(f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true)")
+    cols = [c for c in rel.columns if c != "TX_DAY"]
+    return rel.select(", ".join(cols)).order("TX_DATETIME, TRANSACTION_ID").df()
 
 
 @dataclass
@@ -354,7 +369,9 @@ def hyperparameters(cfg: Config, args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="python -m fraudscore_training.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--features", required=True, help="training set csv (fraudscore backfill or the oracle)")
+    ap.add_argument(
+        "--features", required=True, help="training set: csv (fraudscore backfill or the oracle) or the SQL backfill's Parquet folder"
+    )
     ap.add_argument("--out", default="models", help="models root; writes <out>/<name>/<version>/")
     ap.add_argument("--name", default="fraudscore")
     ap.add_argument("--version", default="1")
