@@ -15,14 +15,15 @@
  *   npm run build
  *   npx tsx bench/decision-log.ts [--decisions 50000] [--repeats 5] [--duration 10] [--rate 300] [--only memory|cpu]
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { systemClock } from '../src/adapters/clock/system-clock.js';
 import { RedisDecisionLog } from '../src/adapters/redis/redis-decision-log.js';
 import type { Decision } from '../src/domain/scoring/decision.js';
 import type { DecisionEntry } from '../src/ports/decision-log.js';
+import { autocannon, waitFor } from './lib/service.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +42,6 @@ const MODEL_DIR =
   (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
     ? 'models'
     : 'test/fixtures/models');
-const run = promisify(execFile);
 const DAY = 86_400_000;
 
 async function keys(redis: Redis, pattern: string): Promise<string[]> {
@@ -130,40 +130,9 @@ const body = JSON.stringify({
   amount: 57.16,
 });
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-async function autocannon(port: number, extra: string[], duration = values.duration) {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      'node_modules/autocannon/autocannon.js',
-      '-j',
-      '-c',
-      values.connections,
-      '-d',
-      duration,
-      '-m',
-      'POST',
-      '-H',
-      'content-type=application/json',
-      '-b',
-      body,
-      '-I',
-      ...extra,
-      `http://127.0.0.1:${port}/v1/score`,
-    ],
-    { maxBuffer: 1 << 26 },
-  );
-  const r = JSON.parse(stdout);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+async function load(port: number, extra: string[], duration = values.duration) {
+  const l = await autocannon({ port, body, connections: values.connections, duration, extra });
+  return { rps: l.rps, p50: l.p50, p99: l.p99, errors: l.errors + l.non2xx };
 }
 
 async function counters(port: number): Promise<{ cpu: number; requests: number; dropped: number }> {
@@ -206,16 +175,16 @@ async function cpu() {
   );
   try {
     await Promise.all(modes.map((m) => waitFor(`http://127.0.0.1:${m.port}/health/ready`)));
-    for (const m of modes) await autocannon(m.port, [], '3');
+    for (const m of modes) await load(m.port, [], '3');
     const rows: {
       repeat: number;
       mode: string;
       cpuUs: number;
-      load: Awaited<ReturnType<typeof autocannon>>;
+      load: Awaited<ReturnType<typeof load>>;
     }[] = [];
     for (let k = 0; k < Number(values.repeats); k++) {
       const before = await Promise.all(modes.map((m) => counters(m.port)));
-      const loads = await Promise.all(modes.map((m) => autocannon(m.port, ['-R', values.rate])));
+      const loads = await Promise.all(modes.map((m) => load(m.port, ['-R', values.rate])));
       const after = await Promise.all(modes.map((m) => counters(m.port)));
       modes.forEach((m, i) =>
         rows.push({
