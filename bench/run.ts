@@ -2,7 +2,7 @@
  * `npm run bench`: every scenario in turn, each against its own baseline in the same run. Starts Redis and
  * Kafka with scripts/services.sh (left running), builds, and writes each scenario's JSON to bench/results/.
  *
- *   npm run bench [-- --only http,ingest,backfill,inference,batch,tracing,hot-entity,decision-log] [--data ../shared/data/fraud-handbook]
+ *   npm run bench [-- --only http,ingest,backfill,inference,batch,tracing,hot-entity,hot-device,decision-log,traffic] [--data ../shared/data/fraud-handbook]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,13 +11,19 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'inference,backfill,ingest,http,batch,tracing,hot-entity,decision-log' },
+    only: {
+      type: 'string',
+      default: 'inference,backfill,ingest,http,batch,tracing,hot-entity,hot-device,decision-log,traffic',
+    },
     data: { type: 'string', default: '../shared/data/fraud-handbook' },
   },
 });
 const only = new Set(values.only.split(','));
 mkdirSync('bench/results', { recursive: true });
 execFileSync('bash', ['scripts/services.sh', 'up', 'all'], { stdio: 'inherit' });
+// The traffic scenario also runs on the 3-node Redis Cluster.
+if (only.has('traffic'))
+  execFileSync('bash', ['scripts/services.sh', 'up', 'redis-cluster'], { stdio: 'inherit' });
 for (const line of readFileSync('.services/env', 'utf8').split('\n')) {
   const m = /^([A-Z_]+)=(.*)$/.exec(line);
   if (m) process.env[m[1]!] = m[2]!;
@@ -35,7 +41,9 @@ const scenarios: [string, string[]][] = [
   ['batch', ['bench/batch.ts']],
   ['tracing', ['bench/tracing.ts']],
   ['hot-entity', ['bench/hot-entity.ts']],
+  ['hot-device', ['bench/hot-device.ts']],
   ['decision-log', ['bench/decision-log.ts']],
+  ['traffic', ['bench/traffic.ts']],
 ];
 for (const [name, args] of scenarios) {
   if (!only.has(name)) continue;
