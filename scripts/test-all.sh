@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: every vitest project (unit + integration) against real local servers.
+# `npm test`: every vitest project (unit + integration) against real local servers, then the training package's
+# pytest suite.
 #
 #   1. scripts/services.sh up all + up redis-cluster (Redis, Kafka KRaft broker, 3-master Redis Cluster),
 #      unless FRAUDSCORE_SERVICES=external (then REDIS_URL / KAFKA_BROKERS / REDIS_CLUSTER_NODES, or
@@ -7,9 +8,10 @@
 #   2. sources .services/env;
 #   3. scripts/python-env.sh (training/.venv; tests that shell out to Python use FRAUDSCORE_PYTHON);
 #   4. npx vitest run "$@"  (extra arguments go to vitest, e.g. `npm test -- test/unit`);
+#   4b. the training package's pytest suite (training/tests), when no vitest arguments were given;
 #   5. stops the services this run started (not those that were already up), on success, failure or
 #      Ctrl-C, unless KEEP_SERVICES=1.
-# Exit code: vitest's (or the failing setup step's).
+# Exit code: vitest's, else pytest's (or the failing setup step's).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
