@@ -16,14 +16,14 @@
  *   npx tsx bench/decision-log.ts [--decisions 50000] [--repeats 5] [--duration 10] [--rate 300] [--only memory|cpu]
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { systemClock } from '../src/adapters/clock/system-clock.js';
 import { RedisDecisionLog } from '../src/adapters/redis/redis-decision-log.js';
+import { DAY_MS } from '../src/domain/features/time.js';
 import type { Decision } from '../src/domain/scoring/decision.js';
 import type { DecisionEntry } from '../src/ports/decision-log.js';
-import { autocannon, waitFor } from './lib/service.js';
+import { autocannon, BENCH_EVENTS_TOKEN, BENCH_MODEL_DIR, waitFor } from './lib/service.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,13 +36,8 @@ const { values } = parseArgs({
   },
 });
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
-const EVENTS_TOKEN = 'bench-events-token-0123456789';
-const MODEL_DIR =
-  process.env.MODEL_DIR ??
-  (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
-    ? 'models'
-    : 'test/fixtures/models');
-const DAY = 86_400_000;
+const EVENTS_TOKEN = BENCH_EVENTS_TOKEN;
+const MODEL_DIR = BENCH_MODEL_DIR;
 
 async function keys(redis: Redis, pattern: string): Promise<string[]> {
   const out: string[] = [];
@@ -69,14 +64,14 @@ async function bytes(redis: Redis, pattern: string): Promise<{ keys: number; byt
 async function memory(shadow: boolean) {
   const redis = new Redis(REDIS_URL);
   const prefix = `bench-dl-${Date.now().toString(36)}`;
-  const log = new RedisDecisionLog(redis, { prefix, clock: systemClock, horizonMs: 120 * DAY });
+  const log = new RedisDecisionLog(redis, { prefix, clock: systemClock, horizonMs: 120 * DAY_MS });
   const n = Number(values.decisions);
   const now = Date.now();
   // Realistic ids: 36-character UUIDs, scores from a skewed distribution, decisions over one day.
   const entries: DecisionEntry[] = Array.from({ length: n }, () => {
     const score = Math.random() ** 6;
     const decision: Decision = score >= 0.38 ? 'decline' : score >= 0.08 ? 'review' : 'approve';
-    const at = now - Math.floor(Math.random() * DAY);
+    const at = now - Math.floor(Math.random() * DAY_MS);
     return {
       transactionId: crypto.randomUUID(),
       decisions: [

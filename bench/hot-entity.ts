@@ -9,7 +9,6 @@
  *   set -a && . .services/env && set +a        # or scripts/services.sh up redis
  *   npx tsx bench/hot-entity.ts [--requests 200] [--sizes 100,5000,20000,50000]
  */
-import { existsSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -23,6 +22,7 @@ import type { RecordColumns, StoreEvent } from '../src/domain/features/records.j
 import { DAY_MS } from '../src/domain/features/time.js';
 import { createService } from '../src/wiring/service.js';
 import { rng } from '../test/helpers/generate.js';
+import { BENCH_MODEL_DIR } from './lib/service.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,11 +37,7 @@ const WARMUP = Number(values.warmup);
 const CHECKS = Number(values.checks);
 const SIZES = values.sizes.split(',').map(Number);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
-const MODEL_DIR =
-  process.env.MODEL_DIR ??
-  (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
-    ? 'models'
-    : 'test/fixtures/models');
+const MODEL_DIR = BENCH_MODEL_DIR;
 const prefix = `bench-hot-${Date.now().toString(36)}`;
 
 const sets = loadFeatureSets('features');

@@ -9,10 +9,11 @@
  *   npx tsx bench/http.ts [--repeats 3] [--duration 10] [--rate 5000] [--profile]
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   autocannon,
+  BENCH_EVENTS_TOKEN,
+  BENCH_MODEL_DIR,
   type Load,
   metricsText,
   processCpuSeconds,
@@ -36,13 +37,8 @@ const DURATION = values.duration;
 const RATE = values.rate;
 const CONNECTIONS = values.connections;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
-/** The bench preloads history through POST /v1/events, which a Redis-backed service only takes with a token. */
-const EVENTS_TOKEN = 'bench-events-token-0123456789';
-const MODEL_DIR =
-  process.env.MODEL_DIR ??
-  (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
-    ? 'models'
-    : 'test/fixtures/models');
+const EVENTS_TOKEN = BENCH_EVENTS_TOKEN;
+const MODEL_DIR = BENCH_MODEL_DIR;
 const SERVICE = 18091;
 const BARE = 18090;
 

@@ -17,11 +17,17 @@
  *   npx tsx bench/tracing.ts [--repeats 5] [--duration 10] [--rate 300] [--redis] [--baseline <dir>]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { autocannon, type Load, seedBenchHistory, waitFor } from './lib/service.js';
+import {
+  autocannon,
+  BENCH_EVENTS_TOKEN,
+  BENCH_MODEL_DIR,
+  type Load,
+  seedBenchHistory,
+  waitFor,
+} from './lib/service.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,12 +43,8 @@ const REPEATS = Number(values.repeats);
 const DURATION = values.duration;
 const RATE = values.rate;
 const CONNECTIONS = values.connections;
-const EVENTS_TOKEN = 'bench-events-token-0123456789';
-const MODEL_DIR =
-  process.env.MODEL_DIR ??
-  (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
-    ? 'models'
-    : 'test/fixtures/models');
+const EVENTS_TOKEN = BENCH_EVENTS_TOKEN;
+const MODEL_DIR = BENCH_MODEL_DIR;
 
 const body = JSON.stringify({
   transaction_id: '[<id>]',

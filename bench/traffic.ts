@@ -12,6 +12,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { DAY_MS } from '../src/domain/features/time.js';
 import { metricsText, processCpuSeconds, quantileMs, totalStageBuckets, waitFor } from './lib/service.js';
 
 const { values } = parseArgs({
@@ -30,7 +31,6 @@ const DURATION = Number(values.duration);
 const CONNECTIONS = Number(values.connections);
 const EVENTS_TOKEN = 'bench-traffic-events-token-0123';
 const T = Date.parse('2018-08-09T10:00:00Z');
-const DAY = 86_400_000;
 
 /** Deterministic generator (mulberry32), so every store and the baseline see the same traffic. */
 function rng(seed: number): () => number {
@@ -128,11 +128,11 @@ async function scenario(name: string, env: Record<string, string>, port: number)
   try {
     await waitFor(`http://127.0.0.1:${port}/health/ready`);
     const history = traffic(1);
-    const step = (30 * DAY) / HISTORY;
+    const step = (30 * DAY_MS) / HISTORY;
     for (let i = 0; i < HISTORY; i += 2000) {
       const events = Array.from({ length: Math.min(2000, HISTORY - i) }, (_, k) => ({
         type: 'transaction',
-        ...history(`h-${i + k}`, T - 30 * DAY + (i + k) * step),
+        ...history(`h-${i + k}`, T - 30 * DAY_MS + (i + k) * step),
       }));
       const r = await fetch(`http://127.0.0.1:${port}/v1/events`, {
         method: 'POST',

@@ -3,9 +3,20 @@
  * as a separate process, and the figures read from a service's own /metrics.
  */
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+/** The models the benches serve: MODEL_DIR, else the shipped ones, else the test fixtures (a fresh checkout). */
+export const BENCH_MODEL_DIR =
+  process.env.MODEL_DIR ??
+  (existsSync('models/fraudscore') && readdirSync('models/fraudscore').length
+    ? 'models'
+    : 'test/fixtures/models');
+
+/** The benches preload history through POST /v1/events, which a Redis-backed service takes only with a token. */
+export const BENCH_EVENTS_TOKEN = 'bench-events-token-0123456789';
 
 /** Resolves once `url` answers 2xx; throws after `tries` × 100 ms. */
 export async function waitFor(url: string, tries = 300): Promise<void> {

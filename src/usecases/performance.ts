@@ -1,11 +1,10 @@
+import { DAY_MS } from '../domain/features/time.js';
 import { type Comparison, comparePaired, compareUnpaired } from '../domain/performance/compare.js';
 import type { Labelled } from '../domain/performance/delong.js';
 import { type VersionMetrics, versionMetrics } from '../domain/performance/metrics.js';
 import type { DecisionRole } from '../domain/performance/outcomes.js';
 import type { Clock } from '../ports/clock.js';
 import type { DecisionLog } from '../ports/decision-log.js';
-
-const DAY_MS = 86_400_000;
 
 export interface PerformanceDeps {
   readonly log: DecisionLog;

@@ -14,6 +14,17 @@ import { deleteByPrefix } from '../helpers/redis.js';
 import { requireRedis, uniqueName } from '../helpers/services.js';
 
 const TOKEN = 'test-admin-token-0123456789';
+
+/** What every retrain here shares: the repository's feature sets, the Python trainer, a fixed seed, a quiet log. */
+const common = {
+  name: 'fraudscore',
+  featureDir: 'features',
+  seed: 7,
+  testDays: 7,
+  gapDays: 0,
+  trigger: { kind: 'test' },
+  trainingDir: 'training',
+} as const;
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 /**
@@ -30,23 +41,17 @@ describe('fraudscore retrain', () => {
       ...['--days', '62', '--customers', '600', '--terminals', '1200', '--seed', '3', '--output', raw],
     ]);
     const base = {
+      ...common,
       inputs: [raw],
-      name: 'fraudscore',
       modelDir: models,
-      featureDir: 'features',
       engine: 'node',
-      seed: 7,
-      testDays: 7,
-      gapDays: 0,
       gate: {
         rules: ['average_precision>=-0.05', 'auc_roc>=-0.05'],
         resamples: 200,
         seed: 7,
         confidence: 0.95,
       },
-      trigger: { kind: 'test' },
       python: trainingPython(),
-      trainingDir: 'training',
       logger: silentLogger(),
     };
     const v1 = await retrainFromFiles({ ...base, until: '2018-05-25', trainerOptions: ['--smoke'] });
@@ -155,20 +160,14 @@ describe('fraudscore retrain', () => {
     ]);
     const run = (engine: string) =>
       retrainFromFiles({
+        ...common,
         inputs: [raw],
         until: '2018-04-28',
-        name: 'fraudscore',
         modelDir: join(dir, `models-${engine}`),
-        featureDir: 'features',
         engine,
-        seed: 7,
-        testDays: 7,
-        gapDays: 0,
         gate: { rules: [], resamples: 50, seed: 7, confidence: 0.95 },
-        trigger: { kind: 'test' },
         trainerOptions: ['--smoke'],
         python: trainingPython(),
-        trainingDir: 'training',
         workDir: join(dir, `work-${engine}`),
         keepWork: true,
         logger: silentLogger(),
@@ -207,19 +206,13 @@ describe('fraudscore retrain', () => {
     const models = join(dir, 'models');
     await expect(
       retrainFromFiles({
+        ...common,
         inputs: [raw],
-        name: 'fraudscore',
         modelDir: models,
-        featureDir: 'features',
         engine: 'node',
-        seed: 7,
-        testDays: 7,
-        gapDays: 0,
         gate: { rules: [], resamples: 50, seed: 7, confidence: 0.95 },
-        trigger: { kind: 'test' },
         trainerOptions: ['--max-trees', '0'],
         python: trainingPython(),
-        trainingDir: 'training',
         logger: silentLogger(),
       }),
     ).rejects.toThrow(/max-trees/);

@@ -1,3 +1,4 @@
+import { DAY_MS } from '../../domain/features/time.js';
 import type { Labelled } from '../../domain/performance/delong.js';
 import {
   addField,
@@ -22,8 +23,6 @@ import type {
   LabelResult,
   VersionLabel,
 } from '../../ports/decision-log.js';
-
-const DAY_MS = 86_400_000;
 
 interface Expiring<T> {
   value: T;

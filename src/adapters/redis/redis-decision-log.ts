@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { DAY_MS } from '../../domain/features/time.js';
 import type { Labelled } from '../../domain/performance/delong.js';
 import {
   addField,
@@ -24,8 +25,6 @@ import type {
   LabelResult,
   VersionLabel,
 } from '../../ports/decision-log.js';
-
-const DAY_MS = 86_400_000;
 
 /** One transaction's decisions: HSET version → packed record, and the horizon as its TTL. */
 const RECORD = `
