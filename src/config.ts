@@ -95,6 +95,29 @@ export const EnvSchema = z.object({
   PERFORMANCE_REFRESH_SECONDS: int(1, 86_400).default(300),
   /** Below this many labelled frauds, champion against challenger says `insufficient_data`. */
   PERFORMANCE_MIN_FRAUDS: int(1, 1_000_000).default(30),
+  /**
+   * The promotion policy in this process: eligible versions go shadow → canary steps → active on the live
+   * comparison, and back when worse or alarming. Needs DECISION_LOG (the comparison comes from it).
+   */
+  PROMOTION_POLICY: bool.default(false),
+  PROMOTION_INTERVAL_MS: int(50, 86_400_000).default(60_000),
+  /** Canary shares (percent, increasing, comma-separated) the candidate passes through before it is activated. */
+  PROMOTION_CANARY_STEPS: z
+    .string()
+    .transform((s) => s.split(',').map((x) => Number(x.trim())))
+    .pipe(
+      z
+        .array(z.number().gt(0).max(100))
+        .refine((a) => a.every((x, i) => i === 0 || x > a[i - 1]!), 'must increase'),
+    )
+    .default([10, 50]),
+  /** Labelled frauds of the candidate each stage needs before it may advance. */
+  PROMOTION_MIN_FRAUDS: int(1, 1_000_000).default(30),
+  /** Score PSI of the candidate above which it is rolled back, once its PSI window holds PROMOTION_MIN_PSI_OBSERVATIONS. */
+  PROMOTION_MAX_SCORE_PSI: z.coerce.number().gt(0).default(0.2),
+  PROMOTION_MIN_PSI_OBSERVATIONS: int(1, 10_000_000).default(1000),
+  /** Share of the candidate's inference rows that failed above which it is rolled back (after 100 rows). */
+  PROMOTION_MAX_ERROR_RATE: z.coerce.number().min(0).max(1).default(0.01),
   /** Alert floor for the active version's precision at its decline threshold (fraudscore_model_precision_floor). */
   PRECISION_AT_DECLINE_FLOOR: z.coerce.number().min(0).max(1).default(0.5),
   /** …once at least this many of its declines have an outcome (fraudscore_model_precision_floor_min_outcomes). */
@@ -180,6 +203,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (c.ADMIN_TOKEN && c.ADMIN_TOKEN === c.EVENTS_TOKEN)
     throw new ConfigError(
       'invalid configuration:\n  EVENTS_TOKEN: must differ from ADMIN_TOKEN (separate roles)',
+    );
+  if (c.PROMOTION_POLICY && !c.DECISION_LOG)
+    throw new ConfigError(
+      'invalid configuration:\n  PROMOTION_POLICY: needs DECISION_LOG (the live comparison comes from the decision log)',
     );
   if (c.LABEL_MATURITY_DAYS > c.LABEL_HORIZON_DAYS)
     throw new ConfigError(

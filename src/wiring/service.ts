@@ -24,6 +24,7 @@ import type { WorkerProgressStore } from '../ports/worker-progress.js';
 import { Ingest, type IngestDeps } from '../usecases/ingest.js';
 import { ModelFleet } from '../usecases/models/fleet.js';
 import type { LoadedVersion } from '../usecases/models/loaded-version.js';
+import { PromotionController } from '../usecases/models/promotion.js';
 import { ModelRegistry, type RegistryEvent } from '../usecases/models/registry.js';
 import { startModelWatch } from '../usecases/models/watch.js';
 import { Performance, type PerformanceReport } from '../usecases/performance.js';
@@ -52,6 +53,8 @@ export interface Service {
   readonly promRegistry: Registry;
   /** Live model performance from the decision log (undefined when DECISION_LOG is off). */
   readonly performance?: Performance;
+  /** The promotion policy, when PROMOTION_POLICY is on (tests tick it). */
+  readonly promotion?: PromotionController;
   /** Writes the decisions queued for the decision log (tests: before labels that must find them). */
   flushDecisions(): Promise<void>;
   /** OpenTelemetry tracing: `tracer` is undefined when it is off (OTEL_TRACES_EXPORTER unset). */
@@ -309,6 +312,29 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     ...(tracer ? { tracer } : {}),
   });
   if (worker) await worker.start();
+  const promotion =
+    config.PROMOTION_POLICY && performance
+      ? new PromotionController({
+          fleet,
+          control,
+          registry,
+          performance,
+          models: [config.MODEL_NAME],
+          policy: {
+            canarySteps: config.PROMOTION_CANARY_STEPS,
+            minFrauds: config.PROMOTION_MIN_FRAUDS,
+            maxScorePsi: config.PROMOTION_MAX_SCORE_PSI,
+            maxErrorRate: config.PROMOTION_MAX_ERROR_RATE,
+            minErrorRows: 100,
+          },
+          minPsiObservations: config.PROMOTION_MIN_PSI_OBSERVATIONS,
+          replica,
+          clock,
+          logger: logger.child({ component: 'promotion' }),
+          onTransition: (model, t) => metrics.promotionTransitions.inc({ model, to: t.to }),
+        })
+      : undefined;
+  promotion?.start(config.PROMOTION_INTERVAL_MS);
 
   return {
     app,
@@ -318,12 +344,14 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     metrics,
     promRegistry,
     ...(performance ? { performance } : {}),
+    ...(promotion ? { promotion } : {}),
     flushDecisions: async () => {
       await scorer.shadowsSettled();
       await recorder?.flush();
     },
     tracing,
     async close() {
+      await promotion?.stop();
       await watch.stop();
       await fleet.stop();
       await app.close();

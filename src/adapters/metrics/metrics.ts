@@ -198,6 +198,12 @@ export function createMetrics(registry: Registry, build: { version: string; comm
       labelNames: ['model', 'role'] as const,
       registers: r,
     }),
+    promotionTransitions: new Counter({
+      name: 'fraudscore_promotion_transitions_total',
+      help: 'Transitions the promotion policy made from this replica, by model and the stage reached (shadow, canary, active, rolled_back, cancelled).',
+      labelNames: ['model', 'to'] as const,
+      registers: r,
+    }),
     buildInfo: new Gauge({
       name: 'fraudscore_build_info',
       help: 'Build of this process; value 1.',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ModelVersionSchema } from './names.js';
+import { PromotionRecordSchema } from './promotion.js';
 
 /**
  * What one model should serve, shared by every replica: the active version, the rollback target, a canary and
@@ -13,6 +14,8 @@ export const ServingStateSchema = z.object({
   previous: ModelVersionSchema.optional(),
   canary: z.object({ version: ModelVersionSchema, percent: z.number().gt(0).max(100) }).optional(),
   shadow: z.object({ version: ModelVersionSchema }).optional(),
+  /** The promotion policy's candidate, rolled-back versions and transitions (absent until the policy acts). */
+  promotion: PromotionRecordSchema.optional(),
   /** ISO-8601 time of the change, and the replica that made it. */
   updated_at: z.string(),
   updated_by: z.string(),

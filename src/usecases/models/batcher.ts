@@ -32,6 +32,8 @@ export interface BatcherDeps {
   readonly combine: Combine;
   readonly clock: Clock;
   readonly onBatch?: (info: BatchInfo) => void;
+  /** Told the rows of a batch whose run failed (its callers got the error). */
+  readonly onFailed?: (rows: number) => void;
   /** Given when tracing is on: each member run of a batch is a span, under the first caller's trace, linked to the others. */
   readonly tracer?: Tracer;
   /** Attributes of every member-run span (the model and its version). */
@@ -193,6 +195,7 @@ export class MicroBatcher {
         },
         (err: unknown) => {
           for (const e of batch) fail(e.group, err);
+          this.deps.onFailed?.(n);
         },
       )
       .finally(() => {

@@ -172,6 +172,20 @@ export class ModelFleet {
     });
   }
 
+  /**
+   * The promotion policy's change: `next` gets the current roles (with the policy's record) of generation
+   * `expectedGeneration` — the state the policy judged — and returns the new ones. Not guarded by the model
+   * card: the policy only picks versions its gate found eligible. Throws RegistryError `conflict` when the state
+   * moved on since, and what `change` throws.
+   */
+  transition(
+    model: string,
+    expectedGeneration: number,
+    next: (current: ServingRoles) => ServingRoles,
+  ): Promise<ServingState> {
+    return this.change(model, next, expectedGeneration);
+  }
+
   /** Sends a share of customers to `canary.version`; guarded like `activate`. */
   setCanary(
     model: string,
@@ -280,7 +294,11 @@ export class ModelFleet {
    * ModelLoadError when a version it names cannot serve here, ServiceError `control_plane_unavailable` when
    * the state cannot be read or written.
    */
-  private async change(model: string, next: (current: ServingRoles) => ServingRoles): Promise<ServingState> {
+  private async change(
+    model: string,
+    next: (current: ServingRoles) => ServingRoles,
+    expectedGeneration?: number,
+  ): Promise<ServingState> {
     this.follow(model);
     const { control, registry, replica } = this.d;
     let current: ServingState | undefined;
@@ -292,8 +310,19 @@ export class ModelFleet {
         `cannot read the serving state of ${model}: ${messageOf(err)}`,
       );
     }
-    const roles = next(current ? rolesOf(current) : registry.roles(model));
-    if (current && sameRoles(rolesOf(current), roles)) return current;
+    if (expectedGeneration !== undefined && (current?.generation ?? 0) !== expectedGeneration)
+      throw new RegistryError(
+        'conflict',
+        `the serving state of ${model} is at generation ${current?.generation ?? 0}, not ${expectedGeneration}`,
+      );
+    const promotion = current?.promotion;
+    const proposed = next(
+      current ? { ...rolesOf(current), ...(promotion ? { promotion } : {}) } : registry.roles(model),
+    );
+    // An admin change keeps the policy's record; only the policy rewrites it.
+    const roles = proposed.promotion || !promotion ? proposed : { ...proposed, promotion };
+    if (current && sameRoles(rolesOf(current), roles) && samePromotion(promotion, roles.promotion))
+      return current;
     // Load, verify and warm up here first: a version that cannot serve is refused before anyone is told to.
     const before = new Set(registry.loadedVersions(model));
     const named = [roles.active, roles.previous, roles.canary?.version, roles.shadow?.version];
@@ -431,6 +460,10 @@ function rolesOf(s: ServingState): ServingRoles {
 
 function sameRoles(a: ServingRoles, b: ServingRoles): boolean {
   return a.previous === b.previous && sameServing(a, b);
+}
+
+function samePromotion(a: ServingRoles['promotion'], b: ServingRoles['promotion']): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function messageOf(err: unknown): string {

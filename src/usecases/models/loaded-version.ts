@@ -49,6 +49,8 @@ export class LoadedVersion {
   /** PSI of recent inputs and scores against the manifest reference; fed by whoever serves from this version. */
   readonly drift: DriftMonitor;
   private readonly batcher: MicroBatcher;
+  private rowsRun = 0;
+  private rowsFailed = 0;
   private readonly explain: Explain;
   private readonly inputIndex: Int32Array;
   private refs = 0;
@@ -91,7 +93,14 @@ export class LoadedVersion {
         width: this.width,
         combine,
         clock: options.clock,
-        onBatch: options.onBatch,
+        onBatch: (info) => {
+          this.rowsRun += info.rows;
+          options.onBatch?.(info);
+        },
+        onFailed: (rows) => {
+          this.rowsRun += rows;
+          this.rowsFailed += rows;
+        },
         ...(options.tracer
           ? {
               tracer: options.tracer,
@@ -118,6 +127,11 @@ export class LoadedVersion {
   /** Leases currently held. */
   get inFlight(): number {
     return this.refs;
+  }
+
+  /** Inference rows this version ran on this replica since it was loaded, and how many of them failed. */
+  get inference(): { rows: number; failed: number } {
+    return { rows: this.rowsRun, failed: this.rowsFailed };
   }
 
   /** Rows waiting in the micro-batcher. */

@@ -130,6 +130,11 @@ export class ModelRegistry {
     return (await this.options.source.list()).get(name)?.at(-1);
   }
 
+  /** The complete versions of `name` on disk, ascending. */
+  async versionsOnDisk(name: string): Promise<readonly string[]> {
+    return (await this.options.source.list()).get(name) ?? [];
+  }
+
   /** The manifest of a version: the loaded one, else read (and validated) from the source. */
   async manifest(name: string, version: string): Promise<Manifest> {
     return this.get(name, version)?.manifest ?? this.options.source.readManifest(name, version);
