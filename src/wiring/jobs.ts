@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -393,6 +393,12 @@ export interface RetrainKafkaOptions extends Omit<RetrainFilesOptions, 'inputs'>
  * offsets read. Throws when the topics hold no valid transaction.
  */
 export async function retrainFromKafka(o: RetrainKafkaOptions): Promise<RetrainResult> {
+  // Before a long export: a missing trainer would otherwise only show once the topics have been read.
+  await access(o.python, constants.X_OK).catch(() => {
+    throw new Error(
+      `training Python not found at ${o.python}: see scripts/python-env.sh (FRAUDSCORE_PYTHON)`,
+    );
+  });
   const workDir = o.workDir ?? (await mkdtemp(join(tmpdir(), 'fraudscore-retrain-')));
   try {
     const t0 = performance.now();
