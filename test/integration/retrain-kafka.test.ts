@@ -143,6 +143,53 @@ describe('retrain from the Kafka topics', () => {
     ]);
   }, 60_000);
 
+  it('reads a snapshot: ends at the watermarks taken at the start while producers go on', async () => {
+    const topics = uniqueTopics('retrain-snapshot');
+    const admin = kafka.admin();
+    await admin.connect();
+    await createTopics(admin, topics, 3);
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    let n = 0;
+    const batch = () =>
+      producer.send({
+        topic: topics.transactions,
+        messages: Array.from({ length: 20 }, () => {
+          n++;
+          const value = {
+            transaction_id: `tx${n}`,
+            timestamp: iso(T0 + n * 1000),
+            customer_id: `c${n % 7}`,
+            terminal_id: 't1',
+            amount: 1,
+          };
+          return { key: value.customer_id, value: JSON.stringify(value) };
+        }),
+      });
+    try {
+      for (let i = 0; i < 10; i++) await batch();
+      let exporting = true;
+      const exported = exportKafkaHistory({
+        brokers,
+        topics,
+        output: join(await mkdtemp(join(tmpdir(), 'retrain-kafka-')), 'h.csv'),
+        logger: silentLogger(),
+      }).finally(() => {
+        exporting = false;
+      });
+      while (exporting) await batch();
+      const result = await exported;
+      const snapshot = result.offsets[topics.transactions]!;
+      const total = snapshot.reduce((sum, p) => sum + Number(p.to) - Number(p.from), 0);
+      expect(total).toBeGreaterThanOrEqual(200);
+      expect(result).toMatchObject({ transactions: total, rows: total, incomplete: [] });
+      expect(n).toBeGreaterThan(total); // the producer went on after the snapshot
+    } finally {
+      await producer.disconnect();
+    }
+  }, 60_000);
+
   it('retrains from the topics: version 1, eligible, the card naming the topics and offsets', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'retrain-kafka-'));
     const raw = join(dir, 'raw.csv');
