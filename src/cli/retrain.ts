@@ -1,13 +1,19 @@
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BACKFILL_ENGINES, retrainFromFiles, stderrLogger } from '../wiring/jobs.js';
+import { loadConfig } from '../config.js';
+import { BACKFILL_ENGINES, retrainFromFiles, retrainFromKafka, stderrLogger } from '../wiring/jobs.js';
 import { estimateRows, progress } from './progress.js';
 import { UsageError } from './usage.js';
 
 export const help = `fraudscore retrain --input <file.csv[.gz]>... [options]
+fraudscore retrain --from-kafka [options]
 
 Builds the next version of a model from the event history and writes it to MODEL_DIR/<name>/<N+1>:
+  0. with --from-kafka: the transactions and labels topics, from the earliest retained offset up to the high
+     watermarks at the start, exported into the work dir as one handbook-format file (each transaction with
+     its last label; messages the worker would refuse are skipped and counted). It is held in memory: export
+     a large history to files first and use --input;
   1. backfill: the history (handbook-format files, in time order) through the service's feature engine;
   2. train: the Python trainer on every row before the evaluation period (the last --test-days days);
   3. gate: the candidate and the champion scored on that period with the handbook protocol, paired bootstrap
@@ -18,6 +24,8 @@ A failure leaves no version folder. A rejected version is kept for inspection; t
 activate or canary it without ?override=true&reason=… (audited). Exit code 0 when eligible, 3 when rejected.
 
   --input, -i <file>       input CSV or CSV.gz (repeatable; or several paths after the options)
+  --from-kafka             read the history from KAFKA_TOPIC_TRANSACTIONS and KAFKA_TOPIC_LABELS on
+                           KAFKA_BROKERS instead of files (not with --input)
   --until <YYYY-MM-DD>     last day of history to use (default: all of it)
   --name <model>           model name (default MODEL_NAME or fraudscore)
   --dir <dir>              model directory (default MODEL_DIR or models)
@@ -48,12 +56,23 @@ activate or canary it without ?override=true&reason=… (audited). Exit code 0 w
 Python: FRAUDSCORE_PYTHON (default training/.venv/bin/python, see scripts/python-env.sh); the
 training package from FRAUDSCORE_TRAINING_DIR (default training).`;
 
+/** KAFKA_BROKERS and the topic names, as the worker reads them. */
+function kafkaSettings() {
+  const config = loadConfig(process.env);
+  if (!config.KAFKA_BROKERS?.length) throw new UsageError('--from-kafka needs KAFKA_BROKERS', help);
+  return {
+    brokers: config.KAFKA_BROKERS,
+    topics: { transactions: config.KAFKA_TOPIC_TRANSACTIONS, labels: config.KAFKA_TOPIC_LABELS },
+  };
+}
+
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
       input: { type: 'string', short: 'i', multiple: true },
+      'from-kafka': { type: 'boolean', default: false },
       until: { type: 'string' },
       name: { type: 'string', default: process.env.MODEL_NAME || 'fraudscore' },
       dir: { type: 'string', default: process.env.MODEL_DIR || 'models' },
@@ -78,7 +97,11 @@ export async function run(argv: string[]): Promise<void> {
     },
   });
   const inputs = [...(values.input ?? []), ...positionals];
-  if (inputs.length === 0) throw new UsageError('retrain needs --input', help);
+  const fromKafka = values['from-kafka'];
+  if (fromKafka && inputs.length > 0)
+    throw new UsageError('retrain takes --input or --from-kafka, not both', help);
+  if (!fromKafka && inputs.length === 0) throw new UsageError('retrain needs --input or --from-kafka', help);
+  const kafka = fromKafka ? kafkaSettings() : undefined;
   const int = (name: string, v: string, min: number) => {
     const n = Number(v);
     if (!(Number.isInteger(n) && n >= min))
@@ -112,8 +135,7 @@ export async function run(argv: string[]): Promise<void> {
     inputs.reduce((n, p) => n + estimateRows(p), 0),
   );
   const started = performance.now();
-  const result = await retrainFromFiles({
-    inputs,
+  const options = {
     ...(values.until ? { until: values.until } : {}),
     name: values.name,
     modelDir: values.dir,
@@ -137,8 +159,12 @@ export async function run(argv: string[]): Promise<void> {
     trainingDir: process.env.FRAUDSCORE_TRAINING_DIR || 'training',
     ...(values['work-dir'] ? { workDir: values['work-dir'] } : {}),
     logger,
-    onProgress: (_step, done) => bar.tick(done),
-  });
+    // The size of a topic export is unknown until it is read: no bar, the log says how far it is.
+    ...(kafka ? {} : { onProgress: (_step: string, done: number) => bar.tick(done) }),
+  };
+  const result = kafka
+    ? await retrainFromKafka({ ...options, ...kafka })
+    : await retrainFromFiles({ ...options, inputs });
   logger.flush();
   const secs = ((performance.now() - started) / 1000).toFixed(1);
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,9 +10,10 @@ import pino from 'pino';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { CsvWriter } from '../adapters/fs/csv-writer.js';
 import { loadFeatureSets } from '../adapters/fs/feature-set-files.js';
-import { fileRows } from '../adapters/fs/handbook-csv.js';
+import { fileRows, writeHandbookCsv } from '../adapters/fs/handbook-csv.js';
 import { FsModelFolders } from '../adapters/fs/model-folders.js';
 import { FsModelRepository } from '../adapters/fs/model-repository.js';
+import { readTopicHistory, type TopicHistory } from '../adapters/kafka/topic-history.js';
 import { ensureTopics } from '../adapters/kafka/topics.js';
 import { MemoryFeatureStore } from '../adapters/memory/memory-store.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
@@ -22,6 +23,7 @@ import { RedisControlPlane } from '../adapters/redis/redis-control-plane.js';
 import { loadConfig } from '../config.js';
 import type { CompiledFeatureSet } from '../domain/features/engine.js';
 import { DAY_MS } from '../domain/features/time.js';
+import { joinLabels } from '../domain/history.js';
 import type { Logger } from '../ports/logger.js';
 import type { RowSource } from '../ports/row-source.js';
 import { backfill } from '../usecases/backfill.js';
@@ -233,7 +235,14 @@ export interface RetrainFilesOptions extends Omit<RetrainRequest, 'workDir' | 'f
  * service's feature engine, in memory), the Python trainer, MODEL_DIR and — when REDIS_URL or
  * REDIS_CLUSTER_NODES is set — the control plane, whose active version is the champion.
  */
-export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainResult> {
+export function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainResult> {
+  return retrainOver(o, () => fingerprintFiles(o.inputs, o.until));
+}
+
+async function retrainOver(
+  o: RetrainFilesOptions,
+  fingerprint: () => Promise<Record<string, unknown>>,
+): Promise<RetrainResult> {
   const sets = featureSetsFrom(o.featureDir);
   const untilMs = o.until ? Date.parse(`${o.until}T00:00:00Z`) + DAY_MS : Number.POSITIVE_INFINITY;
   const repo = new FsModelRepository({ dir: o.modelDir, runtime: new OnnxModelRuntime(), featureSets: sets });
@@ -300,7 +309,7 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
             await rm(dir, { recursive: true, force: true });
           }
         },
-        fingerprint: () => fingerprintFiles(o.inputs, o.until),
+        fingerprint,
         code: gitCommit,
         logger: o.logger,
         now: () => performance.now(),
@@ -309,6 +318,100 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
     );
   } finally {
     await registry.close();
+    if (!o.keepWork && !o.workDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** What `exportKafkaHistory` read and wrote. */
+export interface KafkaHistoryExport {
+  /** The handbook-format file written. */
+  readonly path: string;
+  /** Rows written: one per transaction. */
+  readonly rows: number;
+  /** Valid messages read. */
+  readonly transactions: number;
+  readonly labels: number;
+  /** Messages the worker's schemas refuse, skipped. */
+  readonly invalid: { readonly transactions: number; readonly labels: number };
+  readonly duplicateTransactions: number;
+  /** Labels of a transaction the topics do not hold. */
+  readonly unknownLabels: number;
+  /** Labels replaced by a later one of the same transaction. */
+  readonly supersededLabels: number;
+  /** Rows with a field the handbook format cannot hold (comma, quote, line break), skipped. */
+  readonly unwritable: number;
+  /** Per topic and partition, the offsets read: [from, to). */
+  readonly offsets: TopicHistory['offsets'];
+  readonly incomplete: TopicHistory['incomplete'];
+}
+
+/**
+ * The transactions and labels topics, up to their high watermarks at the start, as one handbook-format file
+ * (`output`), in event-time order: each transaction with its last label (see `joinLabels`). Holds the whole
+ * history in memory to sort it.
+ */
+export async function exportKafkaHistory(o: {
+  readonly brokers: readonly string[];
+  readonly topics: { readonly transactions: string; readonly labels: string };
+  readonly output: string;
+  readonly logger: Logger;
+}): Promise<KafkaHistoryExport> {
+  const read = await readTopicHistory(o);
+  const joined = joinLabels(read.transactions, read.labels);
+  const { written, unwritable } = await writeHandbookCsv(o.output, joined.rows);
+  const result: KafkaHistoryExport = {
+    path: o.output,
+    rows: written,
+    transactions: read.transactions.length,
+    labels: read.labels.length,
+    invalid: read.invalid,
+    duplicateTransactions: joined.duplicateTransactions,
+    unknownLabels: joined.unknownLabels,
+    supersededLabels: joined.supersededLabels,
+    unwritable,
+    offsets: read.offsets,
+    incomplete: read.incomplete,
+  };
+  const { offsets: _, ...counts } = result;
+  o.logger.info(
+    counts,
+    `retrain: ${written} transactions exported from ${Object.keys(read.offsets).join(', ')}`,
+  );
+  return result;
+}
+
+export interface RetrainKafkaOptions extends Omit<RetrainFilesOptions, 'inputs'> {
+  /** KAFKA_BROKERS. */
+  readonly brokers: readonly string[];
+  /** KAFKA_TOPIC_TRANSACTIONS and KAFKA_TOPIC_LABELS. */
+  readonly topics: { readonly transactions: string; readonly labels: string };
+}
+
+/**
+ * `fraudscore retrain --from-kafka`: the topics exported into the work dir (`exportKafkaHistory`), then
+ * `retrainFromFiles` on that file. The card's data fingerprint is the export's, with the source: topics and
+ * offsets read. Throws when the topics hold no valid transaction.
+ */
+export async function retrainFromKafka(o: RetrainKafkaOptions): Promise<RetrainResult> {
+  // Before a long export: a missing trainer would otherwise only show once the topics have been read.
+  await access(o.python, constants.X_OK).catch(() => {
+    throw new Error(
+      `training Python not found at ${o.python}: see scripts/python-env.sh (FRAUDSCORE_PYTHON)`,
+    );
+  });
+  const workDir = o.workDir ?? (await mkdtemp(join(tmpdir(), 'fraudscore-retrain-')));
+  try {
+    const t0 = performance.now();
+    const exported = await exportKafkaHistory({ ...o, output: join(workDir, 'kafka-history.csv') });
+    if (exported.rows === 0)
+      throw new Error(`no valid transactions in ${o.topics.transactions}: nothing to retrain on`);
+    const seconds = Math.round((performance.now() - t0) / 100) / 10;
+    const { path: _, ...source } = exported;
+    return await retrainOver({ ...o, inputs: [exported.path], workDir }, async () => ({
+      ...(await fingerprintFiles([exported.path], o.until)),
+      source: { kind: 'kafka', topics: o.topics, ...source, export_seconds: seconds },
+    }));
+  } finally {
     if (!o.keepWork && !o.workDir) await rm(workDir, { recursive: true, force: true });
   }
 }

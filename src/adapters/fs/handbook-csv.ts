@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import type { HandbookRow } from '../../domain/history.js';
+import { type HandbookRow, handbookDatetime } from '../../domain/history.js';
 import type { RowSource } from '../../ports/row-source.js';
+import { CsvWriter } from './csv-writer.js';
 
 const REQUIRED = ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_AMOUNT'] as const;
 
@@ -158,3 +159,48 @@ export const arrayRows =
     await afterChunk?.();
     return rows.length;
   };
+
+/** A field the reader's plain comma split would cut or merge. */
+const UNWRITABLE = /[,"\r\n]/;
+
+/**
+ * Writes `rows` (in time order) as a handbook-format file that `forEachHandbookRow` reads back: TRANSACTION_ID,
+ * TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, TX_FRAUD, then LABELED_AT, DEVICE_ID and IP when some row
+ * has them. The format has no quoting: rows with a comma, quote or line break in a field are skipped and counted.
+ */
+export async function writeHandbookCsv(
+  path: string,
+  rows: readonly HandbookRow[],
+): Promise<{ written: number; unwritable: number }> {
+  const labeled = rows.some((r) => r.labeledAt !== undefined);
+  const device = rows.some((r) => r.device_id !== undefined);
+  const ip = rows.some((r) => r.ip !== undefined);
+  const csv = new CsvWriter(path);
+  for (const c of [...REQUIRED, 'TX_FRAUD']) csv.text(c);
+  if (labeled) csv.text('LABELED_AT');
+  if (device) csv.text('DEVICE_ID');
+  if (ip) csv.text('IP');
+  csv.endRow();
+  let written = 0;
+  let unwritable = 0;
+  for (const r of rows) {
+    if ([r.id, r.customer_id, r.terminal_id, r.device_id ?? ''].some((f) => UNWRITABLE.test(f))) {
+      unwritable++;
+      continue;
+    }
+    csv.text(r.id);
+    csv.text(r.datetime);
+    csv.text(r.customer_id);
+    csv.text(r.terminal_id);
+    csv.number(r.amount);
+    csv.text(r.fraud ? '1' : '0');
+    if (labeled) csv.text(r.labeledAt === undefined ? '' : handbookDatetime(r.labeledAt));
+    if (device) csv.text(r.device_id ?? '');
+    if (ip) csv.text(r.ip ?? '');
+    csv.endRow();
+    written++;
+    if (written % 100_000 === 0) await csv.flush();
+  }
+  await csv.close();
+  return { written, unwritable };
+}

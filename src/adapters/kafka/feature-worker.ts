@@ -469,7 +469,8 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-function kafkaLogger(logger: Logger) {
+/** kafkajs log entries into `logger` (component kafkajs). */
+export function kafkaLogger(logger: Logger) {
   const log = logger.child({ component: 'kafkajs' });
   return () =>
     ({ level, log: entry }: { level: logLevel; log: { message: string } & Record<string, unknown> }) => {

@@ -11,7 +11,7 @@ import {
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
-import { Job } from 'kubernetes-models/batch/v1';
+import { CronJob, Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import {
@@ -74,6 +74,7 @@ const SCHEMAS: Record<string, Validating> = {
   'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'apps/v1/Deployment': Deployment,
   'batch/v1/Job': Job,
+  'batch/v1/CronJob': CronJob,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
@@ -110,10 +111,23 @@ export function validateObject(o: K8sObject): string[] {
   return problems;
 }
 
-/** The pod template's spec of a Deployment or Job. */
+type Templated = { spec?: { template?: { spec?: IPodSpec } } };
+
+/** The pod template's spec of a Deployment, Job or CronJob. */
 export function podSpecOf(o: K8sObject): IPodSpec | undefined {
+  if (o.kind === 'CronJob')
+    return (o as unknown as { spec?: { jobTemplate?: Templated } }).spec?.jobTemplate?.spec?.template?.spec;
   if (o.kind !== 'Deployment' && o.kind !== 'Job') return undefined;
-  return (o as unknown as { spec?: { template?: { spec?: IPodSpec } } }).spec?.template?.spec;
+  return (o as unknown as Templated).spec?.template?.spec;
+}
+
+/** The pod template's labels of a Deployment, Job or CronJob. */
+export function podLabelsOf(o: K8sObject): Record<string, string> | undefined {
+  type Meta = { template?: { metadata?: { labels?: Record<string, string> } } };
+  if (o.kind === 'CronJob')
+    return (o as unknown as { spec?: { jobTemplate?: { spec?: Meta } } }).spec?.jobTemplate?.spec?.template
+      ?.metadata?.labels;
+  return (o as unknown as { spec?: Meta }).spec?.template?.metadata?.labels;
 }
 
 export function containersOf(o: K8sObject): IContainer[] {

@@ -18,12 +18,14 @@ import type {
 import Fastify from 'fastify';
 import type { IDeployment } from 'kubernetes-models/apps/v1';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import type { ICronJob } from 'kubernetes-models/batch/v1';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IConfigMap, IContainer, IService } from 'kubernetes-models/v1';
 import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, workerObserver } from '../../../src/adapters/metrics/metrics.js';
+import { help as retrainHelp } from '../../../src/cli/retrain.js';
 import { EnvSchema, loadConfig, OTEL_SDK_ENV } from '../../../src/config.js';
 import { healthRoutes } from '../../../src/http/routes/health.js';
 import { metricsRoutes } from '../../../src/http/routes/metrics.js';
@@ -35,6 +37,7 @@ import {
   kustomize,
   one,
   parseYamlStream,
+  podLabelsOf,
   podSpecOf,
   quantity,
   ROOT,
@@ -112,7 +115,9 @@ beforeAll(async () => {
 const deployments = (t: Target) => byKind(rendered(t), 'Deployment') as (K8sObject & IDeployment)[];
 const api = (t: Target) => one(rendered(t), 'Deployment', 'fraudscore-api') as K8sObject & IDeployment;
 const worker = (t: Target) => one(rendered(t), 'Deployment', 'fraudscore-worker') as K8sObject & IDeployment;
-const podLabels = (d: IDeployment) => d.spec?.template.metadata?.labels;
+const podLabels = (d: K8sObject) => podLabelsOf(d);
+/** What runs pods: the Deployments and (prod) the retrain CronJob. */
+const workloads = (t: Target) => [...deployments(t), ...byKind(rendered(t), 'CronJob')];
 
 /** The environment a container gets: its envFrom ConfigMaps, then its literal env (valueFrom entries → null). */
 function environment(objects: readonly K8sObject[], c: IContainer): Map<string, string | null> {
@@ -142,7 +147,7 @@ describe.each(Object.keys(TARGETS) as Target[])('k8s %s', (target) => {
   });
 
   it('sets resources, probes where the app serves them, and a restricted security context', () => {
-    for (const d of deployments(target)) {
+    for (const d of workloads(target)) {
       const pod = podSpecOf(d)!;
       expect(pod.securityContext?.runAsNonRoot, d.metadata.name).toBe(true);
       expect(pod.securityContext?.seccompProfile?.type, d.metadata.name).toBe('RuntimeDefault');
@@ -216,7 +221,7 @@ describe.each(Object.keys(TARGETS) as Target[])('k8s %s', (target) => {
   });
 
   it('configures containers only with variables src/config.ts reads, and values it accepts', () => {
-    for (const d of deployments(target)) {
+    for (const d of workloads(target)) {
       for (const c of containersOf(d)) {
         const env = environment(objects(), c);
         const unknown = [...env.keys()].filter((k) => !ENV_NAMES.has(k));
@@ -278,7 +283,7 @@ describe.each(Object.keys(TARGETS) as Target[])('k8s %s', (target) => {
 
   it('limits network traffic to the service port, Prometheus, Redis, Kafka and DNS', () => {
     const policies = byKind(objects(), 'NetworkPolicy') as (K8sObject & INetworkPolicy)[];
-    for (const d of deployments(target)) {
+    for (const d of workloads(target)) {
       const mine = policies.filter((p) => selects(p.spec?.podSelector?.matchLabels, podLabels(d)));
       expect(mine.length, `NetworkPolicy for ${d.metadata.name}`).toBe(1);
       const p = mine[0]!;
@@ -307,7 +312,7 @@ describe.each(Object.keys(TARGETS) as Target[])('k8s %s', (target) => {
 
 describe.each(OVERLAYS)('overlay %s', (overlay) => {
   it('pins an image with a tag or digest and names one Redis mode and the Kafka brokers', () => {
-    for (const d of deployments(overlay)) {
+    for (const d of workloads(overlay)) {
       for (const c of containersOf(d)) expect(c.image).toMatch(/^[^:@]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/);
       const env = environment(rendered(overlay), containersOf(d)[0]!);
       expect(
@@ -357,6 +362,46 @@ describe('overlay prod', () => {
     const claim = volume?.persistentVolumeClaim?.claimName;
     expect(claim).toBeDefined();
     one(rendered('prod'), 'PersistentVolumeClaim', claim!);
+  });
+
+  it('retrains weekly from the Kafka topics into the models volume the API serves (issue 19)', () => {
+    const cron = one(rendered('prod'), 'CronJob', 'fraudscore-retrain') as K8sObject & ICronJob;
+    const spec = cron.spec!;
+    expect(byKind(rendered('prod'), 'CronJob')).toHaveLength(1);
+    expect(spec.schedule.split(/\s+/)).toHaveLength(5);
+    expect(spec.concurrencyPolicy).toBe('Forbid');
+    const job = spec.jobTemplate.spec!;
+    expect(job.template.spec?.restartPolicy).toBe('Never');
+    // A rejected candidate (exit 3) is published; a retry would publish another one.
+    expect(job.podFailurePolicy?.rules).toContainEqual(
+      expect.objectContaining({ action: 'FailJob', onExitCodes: expect.objectContaining({ values: [3] }) }),
+    );
+    expect(job.activeDeadlineSeconds).toBeGreaterThan(0);
+    const c = containersOf(cron)[0]!;
+    const apiContainer = containersOf(api('prod'))[0]!;
+    expect(c.image).toBe(apiContainer.image);
+    expect(c.args?.slice(0, 2)).toEqual(['retrain', '--from-kafka']);
+    expect(c.args?.join(' ')).toContain('--trigger schedule');
+    expect(c.args).not.toContain('--input');
+    for (const flag of c.args?.filter((a) => a.startsWith('--')) ?? [])
+      expect(retrainHelp, `fraudscore retrain ${flag}`).toContain(flag);
+    // The same configuration as the API: MODEL_DIR, MODEL_NAME, FEATURE_DIR, the topics, the control plane.
+    const env = environment(rendered('prod'), c);
+    const apiEnv = environment(rendered('prod'), apiContainer);
+    for (const k of ['MODEL_DIR', 'MODEL_NAME', 'FEATURE_DIR', 'KAFKA_BROKERS', 'REDIS_CLUSTER_NODES'])
+      expect(env.get(k), k).toBe(apiEnv.get(k));
+    expect(env.get('KAFKA_TOPIC_TRANSACTIONS')).toBeTruthy();
+    expect(env.get('KAFKA_TOPIC_LABELS')).toBeTruthy();
+    // It writes where the API reads: the same claim, mounted read-write at MODEL_DIR.
+    const mount = c.volumeMounts?.find((m) => m.mountPath === env.get('MODEL_DIR'));
+    expect(mount).toBeDefined();
+    expect(mount?.readOnly ?? false).toBe(false);
+    const claimOf = (o: K8sObject, name: string) =>
+      podSpecOf(o)!.volumes?.find((v) => v.name === name)?.persistentVolumeClaim?.claimName;
+    const apiMount = apiContainer.volumeMounts?.find((m) => m.mountPath === apiEnv.get('MODEL_DIR'));
+    expect(claimOf(cron, mount!.name)).toBe(claimOf(api('prod'), apiMount!.name));
+    // Its work dir (the export, the training sets) is writable despite the read-only root file system.
+    expect(c.volumeMounts?.some((m) => m.mountPath === '/tmp')).toBe(true);
   });
 
   it('scrapes the API and the worker through ServiceMonitors that match their Services', () => {
@@ -679,7 +724,7 @@ describe('Dockerfile', () => {
     // The pods run as the image's user: the same numeric uid, so runAsNonRoot can verify it.
     const uid = /^USER (\d+)(?::\d+)?$/m.exec(text)?.[1];
     expect(Number(uid)).toBeGreaterThan(0);
-    for (const d of deployments('prod')) expect(podSpecOf(d)!.securityContext?.runAsUser).toBe(Number(uid));
+    for (const d of workloads('prod')) expect(podSpecOf(d)!.securityContext?.runAsUser).toBe(Number(uid));
     // The build context is a whitelist: what the image copies must be on it.
     const ignore = await readFile(`${ROOT}.dockerignore`, 'utf8');
     for (const need of ['package.json', 'package-lock.json', '.npmrc', 'src/', 'features/', 'models/']) {
