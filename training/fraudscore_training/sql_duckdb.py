@@ -2,8 +2,9 @@
 
 Inputs are loaded into one table in the order given, so DuckDB's row id is the arrival order (the
 loader preserves insertion order); the query of `sqlfeatures` then runs under a memory limit, spilling
-to `temp_dir` beyond it. Outputs: a CSV (`.csv` or `.csv.gz`; rows in arrival order, as `fraudscore
-backfill` writes them) and/or a Parquet folder partitioned by day (`TX_DAY=YYYY-MM-DD/`, UTC).
+to `temp_dir` beyond it. An optional LABELED_AT column is read as when each label arrived (see
+sqlfeatures). Outputs: a CSV (`.csv` or `.csv.gz`; rows in arrival order, as `fraudscore backfill` writes
+them) and/or a Parquet folder partitioned by day (`TX_DAY=YYYY-MM-DD/`, UTC).
 """
 
 from __future__ import annotations

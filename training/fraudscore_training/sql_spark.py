@@ -3,7 +3,8 @@
 Arrival order is (input index, file block start, row within the block): each input is read on its own,
 `_metadata.file_block_start` orders the blocks of a split file and `monotonically_increasing_id()` the rows
 inside a block (a block is read by one task, in file order). The query of `sqlfeatures` then runs as
-Spark window functions, partitioned by entity. Outputs: a Parquet folder partitioned by day
+Spark window functions, partitioned by entity; an optional LABELED_AT column is read as when each label
+arrived (see sqlfeatures). Outputs: a Parquet folder partitioned by day
 (`TX_DAY=YYYY-MM-DD/`, UTC; the scalable output) and/or one CSV file (`.csv` / `.csv.gz`, rows in arrival
 order, for the trainer: it goes through one task, so keep it to what one machine trains on).
 

@@ -33,9 +33,10 @@ src/usecases/backfill.ts), row for row:
 
 Input relation `source` must have: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID (strings),
 TX_AMOUNT (DOUBLE), TX_FRAUD (INTEGER 0/1), `_t` (BIGINT ms), `_u` (amount in units of 1/amount_scale:
-BIGINT cents or DOUBLE), the `seq` columns, and with `labeled_at=True` also `_a` (BIGINT ms or NULL). Output: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID,
-TERMINAL_ID, TX_AMOUNT, TX_FRAUD, every feature of the set in definition order (TX_AMOUNT not repeated;
-counts BIGINT, flags INTEGER, the rest DOUBLE), then the `seq` columns and `_t` for ordering/partitioning.
+BIGINT cents or DOUBLE), the `seq` columns, and with `labeled_at=True` also `_a` (BIGINT ms or NULL).
+Output: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, TX_FRAUD, every feature of the set
+in definition order (TX_AMOUNT not repeated; counts BIGINT, flags INTEGER, the rest DOUBLE), then the `seq`
+columns and `_t` for ordering/partitioning.
 """
 
 from __future__ import annotations
@@ -210,8 +211,8 @@ def compile_query(fs: FeatureSet, source: str, seq: list[str], amount_scale: flo
     if not labeled_at:
         return f"SELECT\n  {outer}\nFROM (\n  SELECT\n    {inner}\n  FROM {source}\n) AS _windows"
     return (
-        f"SELECT\n  {outer}\nFROM (\n  SELECT\n    {inner}\n  FROM {_with_label_events(source, seq, late_specs)}\n) AS _windows"
-        "\nWHERE _tt IS NOT NULL"
+        f"SELECT\n  {outer}\nFROM (\n  SELECT\n    {inner}\n  FROM {_with_label_events(source, seq, late_specs)}\n"
+        ") AS _windows\nWHERE _tt IS NOT NULL"
     )
 
 
