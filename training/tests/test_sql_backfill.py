@@ -120,15 +120,19 @@ def test_duckdb_applies_labels_when_they_arrive(labeled_data, tmp_path, spec):
     assert any((got[c] != base[c]).any() for c in want.columns)
 
 
-def test_duckdb_refuses_a_labeled_at_that_does_not_parse(tmp_path):
+def _bad_labeled_at(tmp_path) -> Path:
     path = tmp_path / "bad.csv"
     path.write_text(
         "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,LABELED_AT\n"
         "0,2018-04-02 10:00:00,1,10,10.00,1,2018-04-03 10:00:00\n"
         "1,2018-04-02 11:00:00,1,10,10.00,1,next week\n"
     )
+    return path
+
+
+def test_duckdb_refuses_a_labeled_at_that_does_not_parse(tmp_path):
     with pytest.raises(ValueError, match="LABELED_AT"):
-        sql_duckdb.run([str(path)], featureset.load("v2"), csv_out=str(tmp_path / "o.csv"))
+        sql_duckdb.run([str(_bad_labeled_at(tmp_path))], featureset.load("v2"), csv_out=str(tmp_path / "o.csv"))
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +232,16 @@ def test_spark_known_answers_with_ties_across_files(spark, tmp_path):
     for row, exp in EXPECTED.items():
         for key, value in exp.items():
             assert got.at[row, NAMES[key]] == pytest.approx(value, rel=1e-15, abs=0), (row, NAMES[key])
+
+
+def test_spark_applies_labels_when_they_arrive_and_refuses_a_bad_labeled_at(spark, labeled_data, tmp_path):
+    fs = featureset.load(str(EDGE))
+    duck, sp = tmp_path / "duck.csv", tmp_path / "spark.csv"
+    sql_duckdb.run([str(labeled_data)], fs, csv_out=str(duck))  # held to the literal above
+    sql_spark.run([str(labeled_data)], fs, csv_out=str(sp))
+    _assert_close(_read(sp), _read(duck), sqlfeatures.output_columns(fs)[4:])
+    with pytest.raises(ValueError, match="LABELED_AT"):
+        sql_spark.run([str(_bad_labeled_at(tmp_path))], fs, csv_out=str(tmp_path / "o.csv"))
 
 
 def test_spark_memory_sizes_are_given_to_the_jvm_in_its_own_notation():
