@@ -260,7 +260,7 @@ export async function retrainFromFiles(o: RetrainFilesOptions): Promise<RetrainR
               stats.lastMs = row.t;
               stats.rows++;
               if (row.fraud) stats.frauds++;
-              if (row.fraud && row.labeledAt !== undefined) stats.labeledAt++;
+              if (row.fraud && row.labeledAt !== undefined && row.labeledAt > row.t) stats.labeledAt++;
               onRow(row);
             }, afterChunk);
           if (engine === 'node') await backfillToCsv(source, { set, output, onProgress });
