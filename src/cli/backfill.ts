@@ -10,7 +10,7 @@ Replays handbook-format transactions (and their fraud labels) in time order thro
 and writes the training set: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, TX_FRAUD,
 then every feature of the set by name. A fraud label is applied with its transaction, or — when the file has a
 LABELED_AT column and the row a value there — when the replay reaches that time, as the worker applies a label
-when it arrives (TX_FRAUD in the output is the label either way).
+when it arrives; every engine does (TX_FRAUD in the output is the label either way).
 
   --input, -i <file>     input CSV or CSV.gz (repeatable; or several paths after --input); Parquet too
                          with a SQL engine

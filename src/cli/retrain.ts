@@ -31,7 +31,8 @@ activate or canary it without ?override=true&reason=… (audited). Exit code 0 w
   --dir <dir>              model directory (default MODEL_DIR or models)
   --feature-dir <dir>      feature definitions (default FEATURE_DIR or features)
   --feature-set <id>       feature set of the new version (default: the champion's, else transaction_v2)
-  --engine <name>          backfill engine: ${BACKFILL_ENGINES.join(', ')} (default node)
+  --engine <name>          backfill engine: ${BACKFILL_ENGINES.join(', ')} (default node); the SQL engines
+                           give the node engine's rows, fraud labels applied at their LABELED_AT included
   --champion <version>     compare with this version (default: the control plane's active version when
                            REDIS_URL / REDIS_CLUSTER_NODES is set, else the newest eligible version on disk)
   --test-days <n>          evaluation period: the last n days of history (default 7)

@@ -6,7 +6,10 @@ import type { GateResult, ModelFolders, Trainer } from '../ports/trainer.js';
 export interface HistoryStats {
   readonly rows: number;
   readonly frauds: number;
-  /** Frauds whose row said when they were labelled (LABELED_AT): applied then, not with their transaction. */
+  /**
+   * Frauds whose row says they were labelled after the transaction (LABELED_AT later than TX_DATETIME): applied
+   * then, not with their transaction (a LABELED_AT at or before it goes with the transaction, as the backfill does).
+   */
   readonly labeledAt: number;
   /** First and last event time, epoch ms. */
   readonly firstMs: number;

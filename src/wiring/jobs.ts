@@ -107,9 +107,9 @@ export async function backfillWithSql(
 
 /**
  * The history `source` gives (retrain's: up to its last day) through a SQL engine: written once as a
- * handbook-format file, which the engine reads. Labels known later than their transaction (LABELED_AT) are the
- * node engine's alone: the SQL compiles the label delay only, so such a history is refused rather than computed
- * differently.
+ * handbook-format file, which the engine reads. A label's LABELED_AT goes along (ISO-8601 in UTC, exact to the
+ * millisecond): the SQL applies a label that arrives after its transaction from that time on, as the node
+ * engine does (training/fraudscore_training/sqlfeatures.py).
  */
 async function sqlBackfillOf(
   engine: SqlEngine,
@@ -118,28 +118,23 @@ async function sqlBackfillOf(
 ): Promise<void> {
   const history = join(o.workDir, 'history.csv');
   const csv = new CsvWriter(history);
-  for (const c of ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_AMOUNT', 'TX_FRAUD'])
-    csv.text(c);
+  const columns = ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_AMOUNT', 'TX_FRAUD'];
+  for (const c of [...columns, 'LABELED_AT']) csv.text(c);
   csv.endRow();
-  let labeledLater = 0;
   await source(
     (r) => {
-      if (r.fraud && r.labeledAt !== undefined && r.labeledAt > r.t) labeledLater++;
       csv.text(r.id);
       csv.text(r.datetime);
       csv.text(r.customer_id);
       csv.text(r.terminal_id);
       csv.number(r.amount);
       csv.text(r.fraud ? '1' : '0');
+      csv.text(r.labeledAt === undefined ? '' : new Date(r.labeledAt).toISOString());
       csv.endRow();
     },
     () => csv.flush(),
   );
   await csv.close();
-  if (labeledLater > 0)
-    throw new Error(
-      `${labeledLater} fraud labels arrive after their transaction (LABELED_AT): only --engine node applies them then`,
-    );
   await backfillWithSql(engine, [history], { set: o.set, output: o.output });
 }
 
@@ -274,7 +269,7 @@ async function retrainOver(
               stats.lastMs = row.t;
               stats.rows++;
               if (row.fraud) stats.frauds++;
-              if (row.fraud && row.labeledAt !== undefined) stats.labeledAt++;
+              if (row.fraud && row.labeledAt !== undefined && row.labeledAt > row.t) stats.labeledAt++;
               onRow(row);
             }, afterChunk);
           if (engine === 'node') await backfillToCsv(source, { set, output, onProgress });

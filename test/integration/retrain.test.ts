@@ -152,11 +152,13 @@ describe('fraudscore retrain', () => {
     }
   }, 240_000);
 
-  it('computes the same training set on DuckDB as on the node engine (issue 22)', async () => {
+  it('computes the same training set on DuckDB as on the node engine, labels that arrive later included (issue 22)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'retrain-sql-'));
     const raw = join(dir, 'raw.csv');
+    // --labeled-at: a LABELED_AT column, many fraud labels known days after their transaction.
     await trainingModule('generate', [
-      ...['--days', '30', '--customers', '200', '--terminals', '400', '--seed', '5', '--output', raw],
+      ...['--days', '30', '--customers', '200', '--terminals', '400', '--seed', '5', '--labeled-at'],
+      ...['--output', raw],
     ]);
     const run = (engine: string) =>
       retrainFromFiles({
@@ -180,6 +182,8 @@ describe('fraudscore retrain', () => {
         .card;
     const [node, duck] = [await cardOf('node'), await cardOf('duckdb')];
     expect(duck.data.engine).toBe('duckdb');
+    expect(duck.data.labels).toMatch(/^[1-9]\d* of \d+ fraud labels applied at their labeled_at/);
+    expect(duck.data.labels).toEqual(node.data.labels);
     // The same rows, frauds, periods and members; only the trainer's command line names other folders.
     const withoutCommand = ({ command: _, ...rest }: Record<string, unknown>) => rest;
     expect(withoutCommand(duck.training)).toEqual(withoutCommand(node.training));

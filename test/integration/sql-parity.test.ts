@@ -44,13 +44,17 @@ async function parity(
 describe('the SQL engines equal the Node backfill (issue 22)', () => {
   let dir: string;
   let generated: string;
+  let labeled: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sql-parity-'));
     generated = join(dir, 'generated.csv');
+    labeled = join(dir, 'labeled.csv');
     // Every fraud scenario; 1 % of a customer's transactions share the second of the one before (ties).
-    await trainingModule('generate', [
-      ...['--days', '50', '--customers', '150', '--terminals', '300', '--seed', '5', '--output', generated],
-    ]);
+    const data = ['--days', '50', '--customers', '150', '--terminals', '300', '--seed', '5'];
+    await trainingModule('generate', [...data, '--output', generated]);
+    // The same with LABELED_AT: labels known before, at, or seconds to weeks after their transaction, exactly
+    // the windows' and delays' lengths later, exactly at a later transaction of the same terminal or customer.
+    await trainingModule('generate', [...data, '--labeled-at', '--output', labeled]);
   });
 
   it.each([
@@ -63,6 +67,18 @@ describe('the SQL engines equal the Node backfill (issue 22)', () => {
     'on generated data with every fraud scenario and same-time ties (%s, %s)',
     async (setId, engine) => {
       await parity('generated', [generated], setId, engine, dir);
+    },
+  );
+
+  it.each([
+    ['transaction_v1', 'duckdb'],
+    ['transaction_v2', 'duckdb'],
+    ['edge_v1', 'duckdb'],
+    ['edge_v1', 'spark'],
+  ] as const)(
+    'on generated data whose fraud labels arrive later (LABELED_AT), applied when they arrive (%s, %s)',
+    async (setId, engine) => {
+      await parity('labeled', [labeled], setId, engine, dir);
     },
   );
 

@@ -33,6 +33,14 @@ TRANSACTION_ID order (as in the handbook data): the file order is the arrival or
 
     python -m fraudscore_training.generate --days 30 --customers 200 --terminals 400 --seed 1 --output x.csv
     python -m fraudscore_training.generate ... --devices --output with-devices.csv
+    python -m fraudscore_training.generate ... --labeled-at --output labels-later.csv
+
+With `--labeled-at` the file has a LABELED_AT column (when the label became known, as an export of the
+labels topic's `labeled_at` gives it) with label lags chosen to test the backfill engines, not to be
+realistic: none, earlier than or equal to the transaction, seconds to weeks later, exactly the feature sets'
+window and delay lengths, exactly the time of a later transaction of the same terminal or customer (a label
+arriving at the instant of a transaction), after every window; some with milliseconds or in ISO form with a
+zone. Legitimate transactions get some values too (the backfill ignores them).
 """
 
 from __future__ import annotations
@@ -273,6 +281,42 @@ def _with_devices(
     return out.sort_values("TX_TIME_SECONDS", kind="stable").reset_index(drop=True)
 
 
+def with_labeled_at(df: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """`df` with a LABELED_AT column of mixed label lags (see the module doc); deterministic by seed."""
+    rng = np.random.default_rng(seed + 1_000_003)
+    t = (pd.to_datetime(df["TX_DATETIME"]).astype("int64") // 10**6).to_numpy()
+    n = len(df)
+    kind = rng.integers(0, 10, n)
+    lag = rng.integers(1, 2 * 86_400, n) * 1000  # kind 3: seconds to two days
+    lag = np.where(kind == 1, -3_600_000, lag)  # earlier than the transaction: goes with it
+    lag = np.where(kind == 2, 0, lag)  # at the transaction: goes with it
+    lag = np.where(kind == 4, rng.integers(1, 10 * 86_400_000, n), lag)  # up to ten days, in ms
+    days = np.array([1, 2, 3, 7, 8, 14, 30, 37])  # window and delay lengths, and their sums
+    lag = np.where(kind == 5, days[rng.integers(0, len(days), n)] * 86_400_000, lag)
+    lag = np.where(kind == 6, rng.integers(10 * 86_400, 45 * 86_400, n) * 1000, lag)  # often after every window
+    at = t + lag
+    # Kinds 7-9: the time of a later transaction of the same terminal (7, 8) or customer (9).
+    for key, kinds in (("TERMINAL_ID", (7, 8)), ("CUSTOMER_ID", (9,))):
+        pos = np.arange(n)
+        order = pd.DataFrame({"k": df[key].to_numpy(), "t": t, "i": pos}).sort_values(["k", "t", "i"], kind="stable")
+        ks, ts, idx = order["k"].to_numpy(), order["t"].to_numpy(), order["i"].to_numpy()
+        ahead = rng.integers(1, 20, n)
+        j = np.minimum(np.arange(n) + ahead, n - 1)
+        same = ks[j] == ks
+        pick = np.isin(kind[idx], kinds) & same & (ts[j] > ts)
+        at[idx[pick]] = ts[j[pick]]
+    text = pd.to_datetime(at, unit="ms").strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3].to_numpy(dtype=object)
+    whole = at % 1000 == 0
+    text[whole] = [x[:-4] for x in text[whole]]
+    iso = rng.random(n) < 0.1
+    text[iso] = [x.replace(" ", "T") + "Z" for x in text[iso]]
+    fraud = df["TX_FRAUD"].to_numpy() == 1
+    text[(kind == 0) | (~fraud & (rng.random(n) < 0.7))] = ""
+    out = df.copy()
+    out["LABELED_AT"] = text
+    return out
+
+
 def write(df: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,9 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start-date", default="2018-04-01")
     ap.add_argument("--devices", action="store_true", help="DEVICE_ID and IP columns, and scenarios 4-6 (issue 20)")
+    ap.add_argument("--labeled-at", action="store_true", help="a LABELED_AT column of mixed label lags (for tests)")
     ap.add_argument("--output", required=True, help="csv (csv.gz if it ends in .gz)")
     args = ap.parse_args(argv)
     df = generate(args.days, args.customers, args.terminals, args.seed, args.start_date, devices=args.devices)
+    if args.labeled_at:
+        df = with_labeled_at(df, args.seed)
     write(df, args.output)
     print(
         f"generate: {len(df)} transactions, {int(df.TX_FRAUD.sum())} frauds "

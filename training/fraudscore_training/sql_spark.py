@@ -3,7 +3,8 @@
 Arrival order is (input index, file block start, row within the block): each input is read on its own,
 `_metadata.file_block_start` orders the blocks of a split file and `monotonically_increasing_id()` the rows
 inside a block (a block is read by one task, in file order). The query of `sqlfeatures` then runs as
-Spark window functions, partitioned by entity. Outputs: a Parquet folder partitioned by day
+Spark window functions, partitioned by entity; an optional LABELED_AT column is read as when each label
+arrived (see sqlfeatures). Outputs: a Parquet folder partitioned by day
 (`TX_DAY=YYYY-MM-DD/`, UTC; the scalable output) and/or one CSV file (`.csv` / `.csv.gz`, rows in arrival
 order, for the trainer: it goes through one task, so keep it to what one machine trains on).
 
@@ -67,6 +68,9 @@ def _read(spark, path: str, index: int):
         else F.lit(0)
     )
     dt = F.col("TX_DATETIME").cast("string")
+    # LABELED_AT (when the label became known), NULL when the file has none or the row an empty value.
+    labeled = F.col("LABELED_AT").cast("string") if "LABELED_AT" in df.columns else F.lit(None).cast("string")
+    df = df.withColumn("_labeled_at", F.when(labeled != "", labeled))
     return df.select(
         F.col("TRANSACTION_ID").cast("string").alias("TRANSACTION_ID"),
         dt.alias("TX_DATETIME"),
@@ -75,6 +79,8 @@ def _read(spark, path: str, index: int):
         F.expr("try_cast(TX_AMOUNT AS DOUBLE)").alias("TX_AMOUNT"),
         fraud.cast("int").alias("TX_FRAUD"),
         F.expr("unix_millis(try_cast(CAST(TX_DATETIME AS STRING) AS TIMESTAMP))").alias("_t"),
+        F.col("_labeled_at").alias("LABELED_AT"),
+        F.expr("unix_millis(try_cast(_labeled_at AS TIMESTAMP))").alias("_a"),
         F.lit(index).alias("_input"),
         F.col("_metadata.file_block_start").alias("_block"),
         F.monotonically_increasing_id().alias("_row"),
@@ -82,9 +88,11 @@ def _read(spark, path: str, index: int):
 
 
 def load(spark, inputs: list[str]):
-    """(DataFrame of every input with the arrival columns, amount scale: 100 for whole cents else 1, rows).
+    """(DataFrame of every input with the arrival columns, amount scale: 100 for whole cents else 1, rows,
+    whether some fraud label arrives after its transaction: LABELED_AT, read into `_a` as epoch ms).
 
-    Raises ValueError on a missing column, an unparseable time or a negative/non-numeric amount."""
+    Raises ValueError on a missing column, an unparseable time or LABELED_AT, or a negative/non-numeric
+    amount."""
     from functools import reduce
 
     from pyspark import StorageLevel
@@ -94,17 +102,20 @@ def load(spark, inputs: list[str]):
     # Parsed once for the checks and the query (spilling to disk beyond memory).
     src = src.persist(StorageLevel.MEMORY_AND_DISK)
     bad_row = F.col("_t").isNull() | F.col("TX_AMOUNT").isNull() | F.isnan("TX_AMOUNT") | (F.col("TX_AMOUNT") < 0)
+    bad_row = bad_row | (F.col("LABELED_AT").isNotNull() & F.col("_a").isNull())
+    late = (F.col("TX_FRAUD") == 1) & F.col("_a").isNotNull() & (F.col("_a") > F.col("_t"))
     cents_ok = F.abs(F.col("TX_AMOUNT") * 100 - F.round(F.col("TX_AMOUNT") * 100)) < 1e-6
-    n, bad, not_cents = src.agg(
+    n, bad, not_cents, labeled_later = src.agg(
         F.count(F.lit(1)),
         F.sum(bad_row.cast("int")),
         F.sum((~cents_ok).cast("int")),
+        F.sum(late.cast("int")),
     ).first()
     if n == 0:
         raise ValueError(f"no transactions in {', '.join(map(str, inputs))}")
     if bad:
-        raise ValueError(f"{bad} bad row(s) (time or amount)")
-    return src, (100.0 if not not_cents else 1.0), int(n)
+        raise ValueError(f"{bad} bad row(s) (time, amount or LABELED_AT)")
+    return src, (100.0 if not not_cents else 1.0), int(n), bool(labeled_later)
 
 
 def _single_csv(df, out: Path) -> None:
@@ -137,10 +148,11 @@ def run(
     if not csv_out and not parquet_out:
         raise ValueError("nothing to write: give a CSV and/or a Parquet output")
     spark = session(master, memory, shuffle_partitions)
-    src, scale, rows = load(spark, inputs)
+    src, scale, rows, labeled_later = load(spark, inputs)
     units = F.round(F.col("TX_AMOUNT") * 100).cast("long") if scale == 100.0 else F.col("TX_AMOUNT")
     src.withColumn("_u", units).createOrReplaceTempView("fraudscore_source")
-    feats = spark.sql(sqlfeatures.compile_query(fs, "fraudscore_source", SEQ, scale))
+    # Only a history with labels that arrive after their transaction pays for the label events.
+    feats = spark.sql(sqlfeatures.compile_query(fs, "fraudscore_source", SEQ, scale, labeled_at=labeled_later))
     cols = sqlfeatures.output_columns(fs)
     if csv_out and parquet_out:
         feats = feats.persist(StorageLevel.MEMORY_AND_DISK)

@@ -10,8 +10,21 @@ src/usecases/backfill.ts), row for row:
   a RANGE frame over `_t` minus the later-arrived peers (same entity, same `_t`, later `seq`).
 - Labels: each transaction's TX_FRAUD becomes visible with the transaction itself (the backfill applies a
   label right after its transaction), so a delayed window sees every label in its range and a window with
-  d = 0 sees the earlier-arrived transactions' labels but not the current one's. Labels do not carry an
-  arrival time (`labeled_at`) in the engine or in the handbook files; the delay is the only label lag.
+  d = 0 sees the earlier-arrived transactions' labels but not the current one's.
+- Labels by arrival time (`labeled_at=True`, column `_a`: LABELED_AT in epoch ms, NULL when none): a fraud
+  whose `_a` is later than its `_t` is applied by the backfill when the replay reaches `_a`, before the
+  transactions of that instant (src/usecases/backfill.ts); one with `_a` <= `_t` or none goes with its
+  transaction as above. Such a late fraud k counts in the fraud count of a window (n, d) of transaction j
+  iff t_k is in (t_j - n - d, t_j - d] and a_k <= t_j, i.e. iff t_j is in [max(a_k, t_k + d), t_k + n + d):
+  an interval of j's time. A window frame cannot express that (the condition is on two columns), and a range
+  join of transactions with labels grows with frauds x transactions per entity (a compromised terminal's
+  every transaction is a fraud), so each late fraud becomes two events, +1 at the interval's start and -1 at
+  its end (none when the interval is empty: a label that arrives after the window has passed), unioned with
+  the transactions; a running sum of the events up to and including t_j (RANGE ... CURRENT ROW: every event
+  of that instant, so a label arriving at t_j counts, as the backfill applies it first) is then the number
+  of late frauds the window sees. The events carry no transaction (`_tt` NULL) and zero amount and label, so
+  the other aggregates skip them, and they are dropped from the output. The interval never includes t_k
+  itself (a_k > t_k), so same-instant arrival order does not matter for them.
 - Amounts are summed as integer cents when every amount is a whole number of cents (exact, so the
   subtraction of peers is exact), else as DOUBLE (`amount_scale` = 1).
 - Defaults as the engine: mean and fraud rate 0 over an empty window; amount ratio 1 when there is no
@@ -20,9 +33,10 @@ src/usecases/backfill.ts), row for row:
 
 Input relation `source` must have: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID (strings),
 TX_AMOUNT (DOUBLE), TX_FRAUD (INTEGER 0/1), `_t` (BIGINT ms), `_u` (amount in units of 1/amount_scale:
-BIGINT cents or DOUBLE) and the `seq` columns. Output: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID,
-TERMINAL_ID, TX_AMOUNT, TX_FRAUD, every feature of the set in definition order (TX_AMOUNT not repeated;
-counts BIGINT, flags INTEGER, the rest DOUBLE), then the `seq` columns and `_t` for ordering/partitioning.
+BIGINT cents or DOUBLE), the `seq` columns, and with `labeled_at=True` also `_a` (BIGINT ms or NULL).
+Output: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, TX_FRAUD, every feature of the set
+in definition order (TX_AMOUNT not repeated; counts BIGINT, flags INTEGER, the rest DOUBLE), then the `seq`
+columns and `_t` for ordering/partitioning.
 """
 
 from __future__ import annotations
@@ -63,13 +77,14 @@ def entity_keys(fs: FeatureSet) -> dict[str, str]:
     for name in sorted(used | set(fs.entities or {})):
         key = str((fs.entities or {}).get(name, f"{name}_id")).upper()
         if key not in ("CUSTOMER_ID", "TERMINAL_ID"):
-            raise ValueError(f"entity {name!r}: unsupported key {e['key']!r}")
+            raise ValueError(f"entity {name!r}: unsupported key {key.lower()!r} (customer_id or terminal_id)")
         keys[name] = key
     return keys
 
 
-def compile_query(fs: FeatureSet, source: str, seq: list[str], amount_scale: float) -> str:
-    """The SELECT over relation `source` that computes every feature of `fs` (see the module doc)."""
+def compile_query(fs: FeatureSet, source: str, seq: list[str], amount_scale: float, labeled_at: bool = False) -> str:
+    """The SELECT over relation `source` that computes every feature of `fs` (see the module doc); with
+    `labeled_at`, frauds whose `_a` is later than their `_t` count from `_a` on (labels by arrival time)."""
     keys = entity_keys(fs)
     specs: dict[tuple[str, float, float], _Spec] = {}
     for f in fs.features:
@@ -86,6 +101,22 @@ def compile_query(fs: FeatureSet, source: str, seq: list[str], amount_scale: flo
         if k not in specs:
             specs[k] = _Spec(f["entity"], keys[f["entity"]], k[1] * DAY_MS, delay * DAY_MS, f"_w{len(specs)}")
 
+    # Frames whose fraud count is read, and so need the late labels' events.
+    late_specs = [
+        s
+        for k, s in specs.items()
+        if labeled_at
+        and any(
+            f["kind"] == "window"
+            and f["aggregation"] == "fraud_rate"
+            and (f["entity"], float(f["window_days"]), float(f.get("delay_days", 0))) == k
+            for f in fs.features
+        )
+    ]
+    # Over the union with label events, transactions are the rows with a `_tt` (their `_t`), and `_fi` is the
+    # label that goes with the transaction (0 for a late one: its events count it instead).
+    count_tx, fraud_now, tx_time = ("count(_tt)", "_fi", "_tt") if labeled_at else ("count(*)", "TX_FRAUD", "_t")
+
     order_seq = ", ".join(seq)
     helpers: list[str] = []
     peer_entities = sorted({s.entity for s in specs.values() if s.delay_ms == 0})
@@ -94,10 +125,10 @@ def compile_query(fs: FeatureSet, source: str, seq: list[str], amount_scale: flo
         later = f"OVER (PARTITION BY {keys[e]}, _t ORDER BY {order_seq} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
         earlier = f"OVER (PARTITION BY {keys[e]}, _t ORDER BY {order_seq} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         helpers += [
-            f"count(*) {later} AS _p_{e}_n",
+            f"{count_tx} {later} AS _p_{e}_n",
             f"coalesce(sum(_u) {later}, 0) AS _p_{e}_u",
-            f"coalesce(sum(TX_FRAUD) {later}, 0) AS _p_{e}_f",
-            f"count(*) {earlier} AS _p_{e}_before",
+            f"coalesce(sum({fraud_now}) {later}, 0) AS _p_{e}_f",
+            f"{count_tx} {earlier} AS _p_{e}_before",
         ]
     for s in specs.values():
         # Integer times: t' > t - d - n  <=>  t - t' <= ceil(d + n) - 1;  t' <= t - d  <=>  t - t' >= ceil(d).
@@ -105,24 +136,28 @@ def compile_query(fs: FeatureSet, source: str, seq: list[str], amount_scale: flo
         hi = "CURRENT ROW" if s.delay_ms == 0 else f"{math.ceil(s.delay_ms)} PRECEDING"
         over = f"OVER (PARTITION BY {s.key} ORDER BY _t RANGE BETWEEN {lo} PRECEDING AND {hi})"
         helpers += [
-            f"count(*) {over} AS {s.name}_n",
+            f"{count_tx} {over} AS {s.name}_n",
             f"coalesce(sum(_u) {over}, 0) AS {s.name}_u",
-            f"coalesce(sum(TX_FRAUD) {over}, 0) AS {s.name}_f",
+            f"coalesce(sum({fraud_now}) {over}, 0) AS {s.name}_f",
         ]
+        if s in late_specs:
+            running = f"OVER (PARTITION BY {s.key} ORDER BY _t RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+            helpers.append(f"coalesce(sum({s.name}_w) {running}, 0) AS {s.name}_l")
         if s.delay_ms == 0 and lo >= 1:
             helpers.append(
-                f"max(_t) OVER (PARTITION BY {s.key} ORDER BY _t RANGE BETWEEN {lo} PRECEDING AND 1 PRECEDING) AS {s.name}_prev"
+                f"max({tx_time}) OVER (PARTITION BY {s.key} ORDER BY _t RANGE BETWEEN {lo} PRECEDING AND 1 PRECEDING) AS {s.name}_prev"
             )
 
     def stats(s: _Spec) -> tuple[str, str, str]:
         """(count, amount units, frauds) the engine sees for this frame."""
+        late = f" + {s.name}_l" if s in late_specs else ""
         if s.delay_ms > 0:
-            return f"{s.name}_n", f"{s.name}_u", f"{s.name}_f"
+            return f"{s.name}_n", f"{s.name}_u", f"({s.name}_f{late})"
         e = s.entity
         return (
             f"({s.name}_n - _p_{e}_n)",
             f"({s.name}_u - _p_{e}_u)",
-            f"({s.name}_f - _p_{e}_f - TX_FRAUD)",
+            f"({s.name}_f - _p_{e}_f - {fraud_now}{late})",
         )
 
     scale = _lit(amount_scale)
@@ -173,7 +208,37 @@ def compile_query(fs: FeatureSet, source: str, seq: list[str], amount_scale: flo
 
     inner = ",\n    ".join(["*"] + helpers)
     outer = ",\n  ".join(cols + seq + ["_t"])
-    return f"SELECT\n  {outer}\nFROM (\n  SELECT\n    {inner}\n  FROM {source}\n) AS _windows"
+    if not labeled_at:
+        return f"SELECT\n  {outer}\nFROM (\n  SELECT\n    {inner}\n  FROM {source}\n) AS _windows"
+    return (
+        f"SELECT\n  {outer}\nFROM (\n  SELECT\n    {inner}\n  FROM {_with_label_events(source, seq, late_specs)}\n"
+        ") AS _windows\nWHERE _tt IS NOT NULL"
+    )
+
+
+def _with_label_events(source: str, seq: list[str], late_specs: list[_Spec]) -> str:
+    """`source`'s transactions (`_tt` = `_t`, `_fi` = the label that goes with them) and, per frame of
+    `late_specs`, the events of the late labels: weight `<frame>_w` +1 at max(a, t + d), -1 at t + n + d
+    (integer ms, as the frames: t' <= t - d <=> t - t' >= ceil(d); t' > t - n - d <=> t < t' + ceil(n + d))."""
+    keep = PREFIX + ["_u"] + seq
+    no_weights = [f"CAST(NULL AS BIGINT) AS {s.name}_w" for s in late_specs]
+    parts = [
+        "SELECT "
+        + ", ".join(
+            keep + ["_t", "_t AS _tt", "CASE WHEN _a > _t THEN 0 ELSE TX_FRAUD END AS _fi"] + no_weights
+        )
+        + f" FROM {source}"
+    ]
+    late = f"(SELECT {', '.join(PREFIX + seq)}, _t AS _tk, _a FROM {source} WHERE TX_FRAUD = 1 AND _a > _t)"
+    for s in late_specs:
+        start = f"greatest(_a, _tk + {math.ceil(s.delay_ms)})"
+        end = f"_tk + {math.ceil(s.delay_ms + s.span_ms)}"
+        for at, weight in ((start, 1), (end, -1)):
+            cols = [c if c != "_u" else "0 AS _u" for c in keep]
+            cols += [f"{at} AS _t", "CAST(NULL AS BIGINT) AS _tt", "0 AS _fi"]
+            cols += [f"CAST({weight} AS BIGINT) AS {x.name}_w" if x is s else w for x, w in zip(late_specs, no_weights)]
+            parts.append(f"SELECT {', '.join(cols)} FROM {late} AS _late WHERE {start} < {end}")
+    return "(\n    " + "\n    UNION ALL ".join(parts) + "\n  ) AS _events"
 
 
 def output_columns(fs: FeatureSet) -> list[str]:

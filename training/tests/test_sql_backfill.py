@@ -65,6 +65,76 @@ def edge_data(tmp_path_factory) -> Path:
     return path
 
 
+def _labels_literal(raw: pd.DataFrame, fs) -> pd.DataFrame:
+    """The fraud rates of `fs` as the backfill computes them when labels carry LABELED_AT, row by row: a fraud
+    counts for transaction i if it is in i's window and its label had arrived: at its LABELED_AT when that is
+    later than the transaction (a label arriving at i's instant counts), else with its transaction (so only
+    for transactions that arrived after it)."""
+    t = pd.to_datetime(raw["TX_DATETIME"], utc=True).astype("int64").to_numpy() // 10**6
+    a = pd.to_datetime(raw["LABELED_AT"], utc=True, format="mixed")
+    a = np.where(a.isna(), -1, a.astype("int64") // 10**6) if a.notna().any() else np.full(len(raw), -1)
+    fraud = raw["TX_FRAUD"].to_numpy() == 1
+    late = fraud & (a > t)
+    pos = np.arange(len(raw))
+    ent = {"customer": raw["CUSTOMER_ID"].astype(str).to_numpy(), "terminal": raw["TERMINAL_ID"].astype(str).to_numpy()}
+    out = {}
+    for f in fs.features:
+        if f["kind"] != "window" or f["aggregation"] != "fraud_rate":
+            continue
+        n, d = f["window_days"] * 86_400_000, f["delay_days"] * 86_400_000
+        e = ent[f["entity"]]
+        col = np.zeros(len(raw))
+        for i in range(len(raw)):
+            win = (e == e[i]) & (t > t[i] - n - d) & (t <= t[i] - d) & (pos <= i)
+            seen = np.where(late, a <= t[i], pos < i)
+            col[i] = (win & fraud & seen).sum() / win.sum() if win.any() else 0.0
+        out[f["name"]] = col
+    return pd.DataFrame(out)
+
+
+@pytest.fixture(scope="module")
+def labeled_data(tmp_path_factory) -> Path:
+    df = generate.generate(days=25, customers=80, terminals=100, seed=4, same_second_rate=0.2)
+    path = tmp_path_factory.mktemp("labeled") / "labeled.csv"
+    generate.write(generate.with_labeled_at(df, seed=4), path)
+    return path
+
+
+@pytest.mark.parametrize("spec", ["v2", str(EDGE)])
+def test_duckdb_applies_labels_when_they_arrive(labeled_data, tmp_path, spec):
+    fs = featureset.load(spec)
+    raw = pd.read_csv(labeled_data, dtype=dict(IDS, LABELED_AT=str))
+    labeled = pd.to_datetime(raw["LABELED_AT"], utc=True, format="mixed")
+    late = (raw["TX_FRAUD"] == 1) & (labeled > pd.to_datetime(raw["TX_DATETIME"], utc=True))
+    assert late.sum() > 20
+    out, without = tmp_path / "labeled.csv", tmp_path / "without.csv"
+    sql_duckdb.run([str(labeled_data)], fs, csv_out=str(out))
+    got = _read(out)
+    want = _labels_literal(raw, fs)
+    _assert_close(got, raw[["TRANSACTION_ID"]].join(want), list(want.columns))
+    # Without the column every label goes with its transaction: the fraud rates differ, nothing else does.
+    raw.drop(columns=["LABELED_AT"]).to_csv(tmp_path / "nolabels.csv", index=False)
+    sql_duckdb.run([str(tmp_path / "nolabels.csv")], fs, csv_out=str(without))
+    base = _read(without)
+    _assert_close(got, base, [c for c in sqlfeatures.output_columns(fs)[4:] if c not in want.columns])
+    assert any((got[c] != base[c]).any() for c in want.columns)
+
+
+def _bad_labeled_at(tmp_path) -> Path:
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,LABELED_AT\n"
+        "0,2018-04-02 10:00:00,1,10,10.00,1,2018-04-03 10:00:00\n"
+        "1,2018-04-02 11:00:00,1,10,10.00,1,next week\n"
+    )
+    return path
+
+
+def test_duckdb_refuses_a_labeled_at_that_does_not_parse(tmp_path):
+    with pytest.raises(ValueError, match="LABELED_AT"):
+        sql_duckdb.run([str(_bad_labeled_at(tmp_path))], featureset.load("v2"), csv_out=str(tmp_path / "o.csv"))
+
+
 @pytest.fixture(scope="module")
 def spark():
     s = sql_spark.session("local[2]", shuffle_partitions=2)
@@ -162,6 +232,16 @@ def test_spark_known_answers_with_ties_across_files(spark, tmp_path):
     for row, exp in EXPECTED.items():
         for key, value in exp.items():
             assert got.at[row, NAMES[key]] == pytest.approx(value, rel=1e-15, abs=0), (row, NAMES[key])
+
+
+def test_spark_applies_labels_when_they_arrive_and_refuses_a_bad_labeled_at(spark, labeled_data, tmp_path):
+    fs = featureset.load(str(EDGE))
+    duck, sp = tmp_path / "duck.csv", tmp_path / "spark.csv"
+    sql_duckdb.run([str(labeled_data)], fs, csv_out=str(duck))  # held to the literal above
+    sql_spark.run([str(labeled_data)], fs, csv_out=str(sp))
+    _assert_close(_read(sp), _read(duck), sqlfeatures.output_columns(fs)[4:])
+    with pytest.raises(ValueError, match="LABELED_AT"):
+        sql_spark.run([str(_bad_labeled_at(tmp_path))], fs, csv_out=str(tmp_path / "o.csv"))
 
 
 def test_spark_memory_sizes_are_given_to_the_jvm_in_its_own_notation():
