@@ -1,6 +1,9 @@
 """A literal, row-by-row implementation of the feature semantics, to check the oracle.
 
-Quadratic per entity; for small data or a sample of rows only.
+Quadratic per entity; for small data or a sample of rows only. Covers every kind of v1-v3: request,
+calendar, the per-entity windows (count, mean amount, fraud rate, amount ratio, seconds since previous) and
+v3's links between two entities (count_distinct, seconds_since_first_with, new_with) on the optional device,
+ip and network (ip_prefix) entities, with the documented defaults for rows that lack the field.
 """
 
 from __future__ import annotations
@@ -8,15 +11,39 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fraudscore_training import featureset as fsmod
+
 DAY = 86400
+
+
+def _present(v) -> bool:
+    return v is not None and v == v and str(v) != ""
+
+
+def _entity_values(raw: pd.DataFrame, key: str) -> np.ndarray:
+    """The entity id of each row (None when the row lacks the field), keyed as the feature set says."""
+    if key == "ip_prefix":
+        ips = raw["IP"] if "IP" in raw.columns else pd.Series([None] * len(raw))
+        return np.array([fsmod.ip_prefix(str(v)) if _present(v) else None for v in ips], dtype=object)
+    col = key.upper()
+    vals = raw[col] if col in raw.columns else pd.Series([None] * len(raw))
+    return np.array([str(v) if _present(v) else None for v in vals], dtype=object)
 
 
 def features_for_rows(raw: pd.DataFrame, fs, rows: list[int] | None = None) -> dict[int, dict[str, float]]:
     t = (pd.to_datetime(raw["TX_DATETIME"], format="%Y-%m-%d %H:%M:%S").astype("int64") // 10**9).to_numpy()
     amount = raw["TX_AMOUNT"].to_numpy(float)
     fraud = raw["TX_FRAUD"].to_numpy(int)
-    ent = {"customer": raw["CUSTOMER_ID"].astype(str).to_numpy(), "terminal": raw["TERMINAL_ID"].astype(str).to_numpy()}
-    idx_by = {k: pd.Series(np.arange(len(raw))).groupby(v).apply(list).to_dict() for k, v in ent.items()}
+    keys = fs.entities or {}
+    names = {"customer", "terminal"} | {f["entity"] for f in fs.features if "entity" in f} | {f["of"] for f in fs.features if f.get("of")}
+    ent = {e: _entity_values(raw, keys.get(e, e + "_id")) for e in names}
+    idx_by: dict[str, dict[str, list[int]]] = {}
+    for e, v in ent.items():
+        groups: dict[str, list[int]] = {}
+        for j, k in enumerate(v):
+            if k is not None:
+                groups.setdefault(k, []).append(j)
+        idx_by[e] = groups
     rows = range(len(raw)) if rows is None else rows
     out = {}
     for i in rows:
@@ -39,12 +66,17 @@ def features_for_rows(raw: pd.DataFrame, fs, rows: list[int] | None = None) -> d
                     r[name] = 1 if dt.hour <= f["night_end_hour"] else 0
                 continue
             n, d = f["window_days"] * DAY, f.get("delay_days", 0) * DAY
-            peers = idx_by[f["entity"]][ent[f["entity"]][i]]
+            agg = f["aggregation"]
+            key = ent[f["entity"]][i]
+            if key is None:
+                # The row lacks the entity's field: the documented default.
+                r[name] = {"amount_ratio_to_prior_mean": 1.0, "seconds_since_previous": float(n), "seconds_since_first_with": float(n)}.get(agg, 0)
+                continue
+            peers = idx_by[f["entity"]][key]
             if d == 0:
                 win = [j for j in peers if ti - n < t[j] <= ti and arrived_before_or_self(j)]
             else:
                 win = [j for j in peers if ti - n - d < t[j] <= ti - d]
-            agg = f["aggregation"]
             if agg == "count":
                 r[name] = len(win)
             elif agg == "mean_amount":
@@ -63,6 +95,18 @@ def features_for_rows(raw: pd.DataFrame, fs, rows: list[int] | None = None) -> d
                     r[name] = float(ti - t[last])
                 else:
                     r[name] = float(n)
+            elif agg == "count_distinct":
+                other = ent[f["of"]]
+                r[name] = len({other[j] for j in win if other[j] is not None})
+            elif agg in ("seconds_since_first_with", "new_with"):
+                other = ent[f["of"]]
+                mine = other[i]
+                # The (entity, of) pair's earlier-arrived rows in (t - n, t], this one excluded.
+                same = [j for j in win if j != i and mine is not None and other[j] == mine]
+                if agg == "new_with":
+                    r[name] = 0 if mine is None else (0 if same else 1)
+                else:
+                    r[name] = float(ti - min(t[j] for j in same)) if same else float(n)
             else:
                 raise ValueError(agg)
         out[i] = r
