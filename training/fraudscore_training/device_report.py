@@ -13,6 +13,7 @@ test week overall and per scenario (each scenario's frauds against every legitim
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -22,12 +23,21 @@ import pandas as pd
 
 from . import evaluate as ev
 from . import featureset as fsmod
+from . import gate
 from . import generate as gen
 from . import oracle
 from . import train as tr
 
 DAY = pd.Timedelta(days=1)
 TEST_DAYS = 14
+# The retrain gate's bootstrap (gate.py, `fraudscore retrain`): 1,000 card resamples, seed 7, 95 % intervals.
+RESAMPLES = 1000
+BOOTSTRAP_SEED = 7
+CONFIDENCE = 0.95
+VERDICT_METRICS = ("auc_roc", "average_precision")
+VERDICT_METRICS_OVERALL = ("auc_roc", "average_precision", "card_precision_at_100")
+HANDBOOK_SCENARIOS = ("large amount", "compromised terminal", "compromised customer")
+NEW_SCENARIOS = ("account takeover", "card testing", "fraud ring")
 
 
 def _metrics(test: pd.DataFrame, score: np.ndarray) -> dict:
@@ -35,7 +45,17 @@ def _metrics(test: pd.DataFrame, score: np.ndarray) -> dict:
     return {k: m[k] for k in ("auc_roc", "average_precision", "card_precision_at_100", "rows", "frauds")}
 
 
-def run(days: int, customers: int, terminals: int, seed: int, smoke: bool, log=print) -> dict:
+def run(
+    days: int,
+    customers: int,
+    terminals: int,
+    seed: int,
+    smoke: bool,
+    log=print,
+    resamples: int = RESAMPLES,
+    bootstrap_seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> dict:
     raw = gen.generate(days=days, customers=customers, terminals=terminals, seed=seed, devices=True)
     log(f"generated {len(raw)} transactions, scenarios {raw.TX_FRAUD_SCENARIO.value_counts().sort_index().to_dict()}")
     work = raw.rename(columns={})
@@ -56,13 +76,17 @@ def run(days: int, customers: int, terminals: int, seed: int, smoke: bool, log=p
     if smoke:
         cfg = cfg.smoke_version()
     out: dict = {"rows": len(raw), "scenarios": {int(k): int(v) for k, v in raw.TX_FRAUD_SCENARIO.value_counts().items()}}
+    scores: dict[str, np.ndarray] = {}
+    test = sc = None
     for spec in ("transaction_v2", "transaction_v3"):
         fs = fsmod.load(spec)
         feats = oracle.compute_features(work, fs)
         inputs = fs.names
         warm = max(int(f.get("window_days", 0)) + int(f.get("delay_days", 0)) for f in fs.features)
         df = feats.assign(day=day.to_numpy(), t=t.to_numpy())
-        X = df[inputs].to_numpy(np.float32)
+        # As train.py: every model sees exactly the float32 values the service feeds (so that the shipped
+        # version, training/device_model.sh, is this v3 model).
+        X = df[inputs].to_numpy(np.float32).astype(np.float64)
         y = df["TX_FRAUD"].to_numpy()
         # Warm-up: the windows' reach, at most 30 days and half of what lies before validation.
         warm_days = min(warm, 30, (val_start - first).days // 2)
@@ -71,9 +95,14 @@ def run(days: int, customers: int, terminals: int, seed: int, smoke: bool, log=p
         t0 = time.time()
         ens = tr.fit_ensemble(X, y, train_rows, val_rows, cfg, log=lambda s: log(f"{spec} {s}"))
         mask = ev.test_mask(df, test_start, test_days=TEST_DAYS)
-        test = df[mask]
+        test = df[mask]  # the same rows for both feature sets (day, card and label only decide them)
         score = ens.combine(ens.predict_members(X[mask]))
-        res = {"overall": _metrics(test, score), "fit_seconds": round(time.time() - t0, 1), "inputs": len(inputs)}
+        res = {
+            "overall": _metrics(test, score),
+            "fit_seconds": round(time.time() - t0, 1),
+            "inputs": len(inputs),
+            "stack": {"intercept": ens.intercept, "coefficients": ens.coefficients},
+        }
         sc = scenario[mask]
         for s, name in gen.SCENARIOS.items():
             keep = (sc == 0) | (sc == s)
@@ -81,15 +110,74 @@ def run(days: int, customers: int, terminals: int, seed: int, smoke: bool, log=p
                 continue
             res[name] = _metrics(test[keep], score[keep])
         out[spec] = res
+        scores[spec] = score
         log(f"{spec}: {res['overall']}")
+    out["comparison"] = compare(test, sc, scores["transaction_v3"], scores["transaction_v2"], resamples, bootstrap_seed, confidence, log)
+    out["acceptance"] = acceptance(out["comparison"])
     return out
 
 
+def compare(test: pd.DataFrame, sc: np.ndarray, s3: np.ndarray, s2: np.ndarray, resamples: int, seed: int, confidence: float, log=print) -> dict:
+    """v3 - v2 on the same test rows, overall and per scenario: the retrain gate's paired bootstrap over cards
+    (gate.compare), each subset resampled by its own cards with the same seed."""
+    out: dict = {"resamples": resamples, "seed": seed, "confidence": confidence, "rows": {}}
+    subsets = {"overall": np.ones(len(test), dtype=bool)}
+    for s, name in gen.SCENARIOS.items():
+        if (sc == s).sum():
+            subsets[name] = (sc == 0) | (sc == s)
+    for key, keep in subsets.items():
+        c = gate.compare(test[keep], s3[keep], s2[keep], resamples, seed, confidence, log=lambda m, k=key: log(f"{k}: {m}"))
+        metrics = VERDICT_METRICS_OVERALL if key == "overall" else VERDICT_METRICS
+        out["rows"][key] = {"metrics": c["metrics"], "cards": c["cards"], **verdict(c["metrics"], metrics)}
+    return out
+
+
+def verdict(deltas: dict, metrics: tuple[str, ...]) -> dict:
+    """lift: some metric's interval of v3 - v2 lies above 0 and none below; no loss: none lies below 0 (each
+    interval includes 0 or lies above it); loss: some interval lies below 0 (v3 significantly worse)."""
+    up, down = [], []
+    for m in metrics:
+        lo, hi = deltas[m]["ci_lower"], deltas[m]["ci_upper"]
+        if lo is not None and lo > 0:
+            up.append(m)
+        if hi is not None and hi < 0:
+            down.append(m)
+    v = "loss" if down else "lift" if up else "no loss"
+    return {"verdict": v, "lift": up, "loss": down, "metrics_checked": list(metrics)}
+
+
+def acceptance(comparison: dict) -> dict:
+    """Issue 20's acceptance: a lift in Average Precision on each device scenario (and no loss there), no loss
+    on each handbook scenario and overall."""
+    reasons, ok = [], True
+    for key, row in comparison["rows"].items():
+        if key in NEW_SCENARIOS:
+            good = row["verdict"] == "lift" and "average_precision" in row["lift"]
+            need = "lift in AP, no loss"
+        else:
+            good = row["verdict"] != "loss"
+            need = "no loss"
+        ok &= good
+        reasons.append(f"{'pass' if good else 'FAIL'}: {key}: {row['verdict']} (needs {need})")
+    return {"pass": bool(ok), "reasons": reasons}
+
+
+def _f(x: float | None, sign: bool = False) -> str:
+    if x is None or x != x:
+        return "n/a"
+    return f"{x:+.3f}" if sign else f"{x:.3f}"
+
+
+def _delta(d: dict) -> str:
+    return f"{_f(d['delta'], True)} [{_f(d['ci_lower'], True)}, {_f(d['ci_upper'], True)}]"
+
+
 def markdown(r: dict, command: str) -> str:
+    c = r["comparison"]
     lines = [
         "# transaction_v3 against transaction_v2 on generated data with devices (issue 20)",
         "",
-        f"Command: `{command}`",
+        f"Command (from `training/`): `{command}`",
         "",
         f"{r['rows']} transactions; frauds by scenario {dict(sorted(r['scenarios'].items()))} "
         f"(0 is legitimate; {', '.join(f'{k} {v}' for k, v in gen.SCENARIOS.items())}).",
@@ -101,19 +189,51 @@ def markdown(r: dict, command: str) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     v2, v3 = r["transaction_v2"], r["transaction_v3"]
-    for key in ["overall", *gen.SCENARIOS.values()]:
-        if key not in v2:
-            continue
+    keys = [k for k in ["overall", *gen.SCENARIOS.values()] if k in v2]
+    for key in keys:
         a, b = v2[key], v3[key]
-
-        def f(x: float) -> str:
-            return "n/a" if x != x else f"{x:.3f}"
-
         lines.append(
-            f"| {key} ({a['rows']}) | {a['frauds']} | {f(a['auc_roc'])} | {f(b['auc_roc'])} | "
-            f"{f(a['average_precision'])} | {f(b['average_precision'])} | "
-            f"{f(a['card_precision_at_100'])} | {f(b['card_precision_at_100'])} |"
+            f"| {key} ({a['rows']}) | {a['frauds']} | {_f(a['auc_roc'])} | {_f(b['auc_roc'])} | "
+            f"{_f(a['average_precision'])} | {_f(b['average_precision'])} | "
+            f"{_f(a['card_precision_at_100'])} | {_f(b['card_precision_at_100'])} |"
         )
+    pct = f"{c['confidence']:.0%}"
+    lines += [
+        "",
+        "## v3 − v2, paired",
+        "",
+        f"Paired bootstrap over cards, the retrain gate's (`gate.compare`): {c['resamples']} resamples of the test",
+        f"set's cards (CUSTOMER_ID) with replacement, seed {c['seed']}, both models scored on each resample; the",
+        f"difference v3 − v2 and its {pct} percentile interval. Per scenario the subset (its frauds and every",
+        "legitimate transaction) is resampled by its own cards.",
+        "",
+        f"- **lift**: the {pct} interval of v3 − v2 lies above 0 (lower bound > 0) for a checked metric, and no",
+        "  checked metric is significantly worse;",
+        "- **no loss**: no checked metric's interval lies below 0 (each includes 0 or lies above it: v3 not",
+        "  significantly worse);",
+        "- **loss**: some checked metric's interval lies below 0 (upper bound < 0).",
+        "",
+        "Checked metrics: AUC and AP per scenario, and CP@100 too overall (CP@100 of a scenario's subset says",
+        "little: the 100 daily cards are mostly the other scenarios' frauds, removed from the subset).",
+        "",
+        f"| Test rows | Cards | ΔAUC [{pct}] | ΔAP [{pct}] | ΔCP@100 [{pct}] | Verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in keys:
+        row = c["rows"][key]
+        m = row["metrics"]
+        cp = _delta(m["card_precision_at_100"]) if key == "overall" else "—"
+        lines.append(
+            f"| {key} | {row['cards']} | {_delta(m['auc_roc'])} | {_delta(m['average_precision'])} | {cp} | **{row['verdict']}** |"
+        )
+    acc = r["acceptance"]
+    lines += [
+        "",
+        f"Acceptance (issue 20: a lift in AP on {', '.join(NEW_SCENARIOS)}; no loss on {', '.join(HANDBOOK_SCENARIOS)}"
+        f" and overall): **{'pass' if acc['pass'] else 'FAIL'}**.",
+        "",
+        *[f"- {x}" for x in acc["reasons"]],
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -124,16 +244,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--terminals", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--smoke", action="store_true", help="small models")
+    ap.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples of the test cards")
+    ap.add_argument("--bootstrap-seed", type=int, default=BOOTSTRAP_SEED)
+    ap.add_argument("--confidence", type=float, default=CONFIDENCE)
+    ap.add_argument("--json", default=None, help="also write the numbers as JSON")
+    ap.add_argument("--check", action="store_true", help="exit 1 when the acceptance fails")
     ap.add_argument("--out", default=None, help="markdown report (default: stdout)")
     args = ap.parse_args(argv)
     command = "python -m fraudscore_training.device_report " + " ".join(argv if argv is not None else sys.argv[1:])
-    r = run(args.days, args.customers, args.terminals, args.seed, args.smoke, log=lambda s: print(s, file=sys.stderr))
+    r = run(
+        args.days,
+        args.customers,
+        args.terminals,
+        args.seed,
+        args.smoke,
+        log=lambda s: print(s, file=sys.stderr),
+        resamples=args.resamples,
+        bootstrap_seed=args.bootstrap_seed,
+        confidence=args.confidence,
+    )
     md = markdown(r, command)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(md)
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1, default=float))
     print(md)
-    return 0
+    return 0 if r["acceptance"]["pass"] or not args.check else 1
 
 
 if __name__ == "__main__":
