@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
 import type { ServingState } from '../../src/domain/models/serving-state.js';
 import type { Clock } from '../../src/ports/clock.js';
-import { retrainFromFiles } from '../../src/wiring/jobs.js';
+import { retrainFromKafka } from '../../src/wiring/jobs.js';
 import { createService, type Service } from '../../src/wiring/service.js';
 import { createTopics, uniqueTopics } from '../helpers/kafka.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
@@ -100,8 +100,11 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
     expect(r.statusCode, r.body).toBe(200);
     return r.json().models.find((m: { name: string }) => m.name === MODEL);
   };
-  const retrain = (until: string) =>
-    retrainFromFiles({
+  /** `fraudscore retrain --from-kafka --until <day>`: the history as the topics hold it. */
+  const retrain = (until: string, brokers: string[]) =>
+    retrainFromKafka({
+      brokers,
+      topics: { transactions: topics.transactions, labels: topics.labels },
       name: MODEL,
       featureDir: 'features',
       seed: 7,
@@ -109,7 +112,6 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
       gapDays: 0,
       trigger: { kind: 'test' },
       trainingDir: 'training',
-      inputs: [join(dir, 'raw.csv')],
       until,
       modelDir: models,
       engine: 'node',
@@ -151,12 +153,15 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
         .map((r) => labelOf(r, new Date(Date.parse(r.timestamp) + DAY_MS).toISOString())),
     );
 
-    expect(await retrain('2018-05-25')).toMatchObject({ version: '1', verdict: 'eligible' });
-    expect(await retrain('2018-06-01')).toMatchObject({
+    expect(await retrain('2018-05-25', brokers)).toMatchObject({ version: '1', verdict: 'eligible' });
+    const v2 = await retrain('2018-06-01', brokers);
+    expect(v2).toMatchObject({
       version: '2',
       verdict: 'eligible',
       champion: { version: '1' },
     });
+    const card = JSON.parse(await readFile(join(models, MODEL, '2', 'manifest.json'), 'utf8')).card;
+    expect(card.data.fingerprint.source).toMatchObject({ kind: 'kafka', topics: { labels: topics.labels } });
 
     const env = {
       MODEL_DIR: models,
