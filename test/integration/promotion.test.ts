@@ -6,8 +6,8 @@
  * (the test fixture model, given an eligible card: offline gates can miss what live traffic shows) goes to shadow
  * and is rolled back automatically. Each step is checked in the audit log and in the shared serving state.
  *
- * The service clock runs a day ahead at each stage: the policy judges a stage on the decisions made from the
- * UTC day it began (the decision log counts per day), as it would over the days a real stage lasts.
+ * The service clock moves a day ahead at each stage: the policy judges a stage on the decisions made from the
+ * first whole UTC day after it began (the decision log counts per day), as over the days a real stage lasts.
  */
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -216,8 +216,12 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Scores the days' transactions through both replicas, then (a day later) sends their labels through Kafka. */
+  /**
+   * The next day of a stage (its evidence starts with the first whole UTC day after it began): scores the days'
+   * transactions through both replicas, then sends their labels through Kafka.
+   */
   const stage = async (from: string, to: string) => {
+    offset += DAY_MS;
     const txs = rows.filter((r) => day(r) >= from && day(r) <= to);
     for (let i = 0, k = 0; i < txs.length; i += 250, k++) {
       const r = await (k % 2 ? b : a).app.inject({
@@ -230,7 +234,6 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
       for (const x of r.json().results) expect(x.degraded).toBe(false);
     }
     await Promise.all([a.flushDecisions(), b.flushDecisions()]);
-    offset += DAY_MS;
     const before = await consumed(topics.labels);
     const labelledAt = new Date(clock.now()).toISOString();
     await produce(
