@@ -233,7 +233,14 @@ def report_markdown(manifest: dict, command: str, plot_name: str | None, feature
         ]
     if plot_name:
         lines += [f"![precision-recall curves on the single-split test set]({plot_name})", ""]
-    if not (ss or {}).get("derived", True):
+    if ev.get("data") == "generated":
+        lines += [
+            "## Notes",
+            "",
+            "- Generated data (`generate`), not the handbook's: the handbook's baselines and quality bar do not apply.",
+            "",
+        ]
+    elif not (ss or {}).get("derived", True):
         lines += [
             "## Notes",
             "",

@@ -119,3 +119,17 @@ def test_manifest_passes_the_service_zod_schema(smoke_model, tmp_path):
     )
     p = subprocess.run([str(TSX), str(script), str(folder / "manifest.json")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr + p.stdout
+
+
+def test_generated_data_gets_no_handbook_baselines(smoke_model, tmp_path):
+    """`--generated-data` with a split that fits the data (not derived): no handbook baselines, quality bar or notes."""
+    _, args = smoke_model
+    a = ["--features", args[1], "--out", str(tmp_path), "--name", "gen", "--version", "1", "--feature-set", "transaction_v2",
+         "--train-from", "2018-04-02", "--train-until", "2018-04-17", "--seed", "7", "--smoke", "--generated-data"]
+    assert train.main(a) == 0
+    man = json.loads((tmp_path / "gen" / "1" / "manifest.json").read_text())
+    ev = man["evaluation"]
+    assert ev["data"] == "generated" and not ev["split"]["derived_from_data_range"]
+    assert "single_split" in ev and "baseline" not in ev["single_split"] and "quality_bar" not in ev
+    report = (tmp_path / "gen" / "1" / "REPORT.md").read_text()
+    assert "Generated data" in report and "compared handbook-style" not in report
