@@ -2,8 +2,9 @@
  * A hot device (issue 20): one device shared by 5,000 cards (card testing, a fraud ring's phone), next to an
  * ordinary one with 3 cards, on Redis. Seeds the week before T through the store, then reads the v3 features of a
  * transaction on each device as scoring does (`summarize` of every entity of transaction_v3), and reports per
- * device: the read's p50 and p99 (ms), what came back for the device (raw records, tile aggregates, link ids),
- * and whether the distinct-card counts equal the brute-force count over the generated history.
+ * device: the read's p50 and p99 (ms), what came back for the device (raw records, tile aggregates, link ids,
+ * whether the store counted the distinct cards itself), its Redis state (MEMORY USAGE of its keys), and whether
+ * the distinct-card counts equal the brute-force count over the generated history (exit code 1 if not).
  *
  *   set -a && . .services/env && set +a        # or scripts/services.sh up redis
  *   npx tsx bench/hot-device.ts [--cards 5000] [--per-card 4] [--reads 200]
@@ -98,6 +99,10 @@ for (const d of devices) {
     new Set([...d.txs.filter((x) => x.t > T - days * DAY_MS).map((x) => x.customer_id), probe.customer_id])
       .size;
   const s = summary[device]!;
+  const tag = `${prefix}:{device:${d.name}}`;
+  let bytes = 0;
+  for (const key of [tag, `${tag}:tiles`, `${tag}:newest:customer`])
+    bytes += Number((await redis.call('MEMORY', 'USAGE', key)) ?? 0);
   rows.push({
     device: d.name,
     transactions: d.txs.length,
@@ -106,6 +111,8 @@ for (const d of devices) {
     raw_records: s.end - s.start,
     tile_aggregates: s.tiles?.count.length ?? 0,
     link_ids_read: s.tiles?.linkId?.length ?? 0,
+    store_counted: s.distinct !== undefined,
+    state_kib: Math.round(bytes / 1024),
     cards_1d: f[v3.names.indexOf('DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW')],
     cards_7d: f[v3.names.indexOf('DEVICE_ID_NB_CUSTOMERS_7DAY_WINDOW')],
     exact:
@@ -114,5 +121,6 @@ for (const d of devices) {
   });
 }
 console.table(rows);
+if (rows.some((r) => !r.exact)) process.exitCode = 1;
 console.log(JSON.stringify(rows));
 await redis.quit();

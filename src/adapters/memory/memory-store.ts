@@ -254,7 +254,7 @@ function distinctCounts(
 
 function ownIds(links: readonly DistinctLink[]): Map<string, string> {
   const out = new Map<string, string>();
-  for (const l of links) if (l.own !== undefined) out.set(l.name, l.own);
+  for (const l of links) if (l.own !== undefined && l.novelty) out.set(l.name, l.own);
   return out;
 }
 

@@ -173,7 +173,7 @@ export class RedisFeatureStore implements FeatureStore {
     let todo = queries.map((q, i) => {
       const key = this.key(q);
       const distinct = q.distinct
-        ?.map((l) => `${l.name}=${l.own === undefined ? '' : encodeId(l.own)}`)
+        ?.map((l) => `${l.name}=${l.own === undefined ? '' : encodeId(l.own)}${l.novelty ? '@' : ''}`)
         .join(' ');
       return {
         i,

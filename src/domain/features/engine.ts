@@ -91,6 +91,8 @@ interface WindowGroup {
 export interface LinkSpec {
   readonly name: string;
   readonly key: KeyField;
+  /** Some feature reads the time of the transaction's own id with it (novelty: new_with, seconds_since_first_with). */
+  readonly novelty?: boolean;
 }
 
 type Compute = (tx: TxInput, stats: readonly WindowStats[]) => number;
@@ -172,7 +174,12 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
       ...new Set(
         definition.features.flatMap((f) => (f.kind === 'window' && f.entity === name && f.of ? [f.of] : [])),
       ),
-    ].map((of) => ({ name: of, key: linkNames[of]!.key }));
+    ].map((of) => {
+      const novelty = definition.features.some(
+        (f) => f.kind === 'window' && f.entity === name && f.of === of && f.aggregation !== 'count_distinct',
+      );
+      return novelty ? { name: of, key: linkNames[of]!.key, novelty } : { name: of, key: linkNames[of]!.key };
+    });
     const linksEndAtSelf = definition.features.every(
       (f) => !(f.kind === 'window' && f.entity === name && f.of) || f.delay_days === 0,
     );
@@ -528,7 +535,11 @@ export function entityUnion(sets: readonly CompiledFeatureSet[]): EntitySpec[] {
   for (const s of sets)
     for (const e of s.entities) {
       const had = byName.get(e.name);
-      const links = new Map([...(had?.links ?? []), ...(e.links ?? [])].map((l) => [l.name, l]));
+      const links = new Map<string, LinkSpec>();
+      for (const l of [...(had?.links ?? []), ...(e.links ?? [])]) {
+        const novelty = l.novelty || links.get(l.name)?.novelty;
+        links.set(l.name, novelty ? { ...l, novelty } : l);
+      }
       const endAtSelf = (x: EntitySpec | undefined) => !x?.links || x.linksEndAtSelf === true;
       byName.set(
         e.name,
@@ -573,7 +584,8 @@ export function summaryQuery(e: EntitySpec, tx: TxInput, offsets: readonly numbe
   if (!e.links || !e.linksEndAtSelf) return { entity: e.name, id, bounds };
   const distinct = e.links.map((l) => {
     const own = keyValue(tx, l.key);
-    return own === undefined ? { name: l.name } : { name: l.name, own };
+    if (own === undefined) return { name: l.name };
+    return l.novelty ? { name: l.name, own, novelty: true } : { name: l.name, own };
   });
   return { entity: e.name, id, bounds, distinct };
 }

@@ -91,6 +91,8 @@ export interface SummaryQuery extends EntityKey {
 export interface DistinctLink {
   readonly name: string;
   readonly own?: string;
+  /** Features read the time of `own` too (novelty): tiles' link sets keep it; else they may send none. */
+  readonly novelty?: boolean;
 }
 
 /**
@@ -147,8 +149,8 @@ export interface TileColumns {
 export interface WindowSummary extends RecordColumns {
   readonly tiles?: TileColumns;
   /**
-   * With it, tiles' link sets may hold only the transaction's own ids (what novelty needs); raw records keep
-   * every link.
+   * With it, tiles' link sets may hold only the transaction's own ids for the links that novelty features read
+   * (DistinctLink `novelty`), or nothing; raw records keep every link.
    */
   readonly distinct?: DistinctCounts;
 }

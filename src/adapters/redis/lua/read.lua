@@ -12,11 +12,13 @@
 -- Distinct ids (DistinctCounts in records.ts): when asked for and no linked id of the entity has a record at or
 -- after the last bound t (the transaction), each id's newest time (the :newest:<name> sets, apply.lua) says
 -- whether it lies in a window (b, t]: one ZCOUNT per bound replaces the tiles' link sets, which then send only
--- the transaction's own ids (for novelty). Else the sets come whole, and the engine counts them.
+-- the transaction's own ids where novelty features need them, and are not even read where none do. Else the
+-- sets come whole, and the engine counts them.
 --
 -- KEYS: the entity's log, then its tiles. ARGV[1]: tile levels "<x> <ms> …" finest first (as for apply.lua);
--- ARGV[2]: the distinct counts wanted, "<name>=<own id>…" (own id encoded as in links, empty if none; "" for
--- none); then the bounds, ascending.
+-- ARGV[2]: the distinct counts wanted, "<name>=<own id>[@]…" (own id encoded as in links, empty if none; "@"
+-- when novelty features read its first time, which the tiles' sets then keep; "" for none); then the bounds,
+-- ascending.
 -- Returns one string of lines (one bulk reply is far cheaper for a client to take than hundreds): the metadata
 -- field (empty if none); the number n of aggregates; n lines "<field> <aggregate>", each followed by " |<link set>"
 -- when the tile has one (see apply.lua); per other entity counted, "~<name> <own id's newest time or -> <count
@@ -95,7 +97,7 @@ local counted, own = nil, {}
 if ARGV[2] ~= '' then
   local t = ARGV[#ARGV]
   counted = {}
-  for name, id in string.gmatch(ARGV[2], '([^%s=]+)=(%S*)') do
+  for name, id, novelty in string.gmatch(ARGV[2], '([^%s=]+)=([^%s@]*)(@?)') do
     local z = log .. ':newest:' .. name
     if redis.call('ZCOUNT', z, t, '+inf') > 0 then
       counted = nil
@@ -105,7 +107,7 @@ if ARGV[2] ~= '' then
     for i = 3, #ARGV - 1 do line[#line + 1] = redis.call('ZCOUNT', z, '(' .. ARGV[i], '+inf') end
     line[#line + 1] = 0
     counted[#counted + 1] = table.concat(line, ' ')
-    if id ~= '' then own[#own + 1] = ' ' .. name .. '=' .. id .. '@' end
+    if id ~= '' and novelty ~= '' then own[#own + 1] = ' ' .. name .. '=' .. id .. '@' end
   end
 end
 -- The link sets of the aggregates read, in slices: with counts, only the transaction's own ids in them.
