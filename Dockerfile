@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1
 #
-# fraudscore — one image for both deployment units:
+# fraudscore — one image for both deployment units (and a second, larger one for scheduled retraining):
 #   docker build -t fraudscore .
 #   docker run --rm -p 8080:8080 -e REDIS_URL=redis://host:6379 fraudscore                  # serve (CMD)
 #   docker run --rm --no-healthcheck -e KAFKA_BROKERS=host:9092 -e REDIS_URL=redis://host:6379 fraudscore worker
 # The worker has no /health/live, hence --no-healthcheck (Kubernetes ignores HEALTHCHECK and uses the probes in k8s/).
+#   docker build --target retrain -t fraudscore-retrain .   # + Python and the training package (k8s CronJob)
 # Models: the image ships models/ at MODEL_DIR=/app/models; mount a volume there (or anywhere, and set MODEL_DIR)
 # to serve versions published after the image was built.
 
@@ -23,8 +24,8 @@ RUN npm run build \
   && test -d dist/src/adapters/redis/lua \
   && mkdir -p models
 
-# ---- runtime: production dependencies, compiled code, feature definitions, models ----------------------
-FROM node:22-bookworm-slim AS runtime
+# ---- base: production dependencies, compiled code, feature definitions, models -------------------------
+FROM node:22-bookworm-slim AS base
 ARG VERSION=0.0.0-dev
 ARG GIT_COMMIT=unknown
 LABEL org.opencontainers.image.title="fraudscore" \
@@ -46,6 +47,28 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund 
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/features ./features
 COPY --from=build /app/models ./models
+
+# ---- retrain: base + Debian's Python 3.11 and the training package (`fraudscore retrain`, the CronJob) -----
+# Not the default target: the API and the worker never need Python. The CLI's defaults find it at
+# training/.venv/bin/python and training/ (FRAUDSCORE_PYTHON, FRAUDSCORE_TRAINING_DIR). Spark and pytest stay
+# out (the CronJob runs the node engine; Spark backfills run on a Spark cluster, see training/README.md).
+FROM base AS retrain
+# hadolint ignore=DL3008
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 python3-venv libgomp1 \
+  && rm -rf /var/lib/apt/lists/*
+COPY training/requirements.txt training/requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip python3 -m venv training/.venv \
+  && grep -vE '^(pyspark|pytest)==' training/requirements.txt > /tmp/requirements.txt \
+  && training/.venv/bin/pip install --disable-pip-version-check -r /tmp/requirements.txt \
+  && rm /tmp/requirements.txt
+COPY training/fraudscore_training training/fraudscore_training
+USER 1000:1000
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["retrain", "--help"]
+
+# ---- runtime: the API and the worker (the default target) ---------------------------------------------
+FROM base AS runtime
 # Files stay root-owned and read-only to the process; uid 1000 is the image's `node` user. Numeric, so
 # Kubernetes' runAsNonRoot can verify it without resolving names.
 USER 1000:1000

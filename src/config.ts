@@ -113,6 +113,8 @@ export const EnvSchema = z.object({
     .default([10, 50]),
   /** Labelled frauds of the candidate each stage needs before it may advance. */
   PROMOTION_MIN_FRAUDS: int(1, 1_000_000).default(30),
+  /** A stage advances only when the 95 % interval of the candidate's AUC difference stays above −this. */
+  PROMOTION_MAX_AUC_LOSS: z.coerce.number().min(0).max(1).default(0.01),
   /** Score PSI of the candidate above which it is rolled back, once its PSI window holds PROMOTION_MIN_PSI_OBSERVATIONS. */
   PROMOTION_MAX_SCORE_PSI: z.coerce.number().gt(0).default(0.2),
   PROMOTION_MIN_PSI_OBSERVATIONS: int(1, 10_000_000).default(1000),
@@ -207,6 +209,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (c.PROMOTION_POLICY && !c.DECISION_LOG)
     throw new ConfigError(
       'invalid configuration:\n  PROMOTION_POLICY: needs DECISION_LOG (the live comparison comes from the decision log)',
+    );
+  if (c.PROMOTION_POLICY && c.PSI_WINDOW < c.PROMOTION_MIN_PSI_OBSERVATIONS)
+    throw new ConfigError(
+      `invalid configuration:\n  PROMOTION_MIN_PSI_OBSERVATIONS: must not exceed PSI_WINDOW (${c.PSI_WINDOW}), or the PSI alarm never judges; got ${c.PROMOTION_MIN_PSI_OBSERVATIONS}`,
     );
   if (c.LABEL_MATURITY_DAYS > c.LABEL_HORIZON_DAYS)
     throw new ConfigError(

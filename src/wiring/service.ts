@@ -323,6 +323,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
           policy: {
             canarySteps: config.PROMOTION_CANARY_STEPS,
             minFrauds: config.PROMOTION_MIN_FRAUDS,
+            maxAucLoss: config.PROMOTION_MAX_AUC_LOSS,
             maxScorePsi: config.PROMOTION_MAX_SCORE_PSI,
             maxErrorRate: config.PROMOTION_MAX_ERROR_RATE,
             minErrorRows: 100,

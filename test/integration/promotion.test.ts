@@ -6,8 +6,8 @@
  * (the test fixture model, given an eligible card: offline gates can miss what live traffic shows) goes to shadow
  * and is rolled back automatically. Each step is checked in the audit log and in the shared serving state.
  *
- * The service clock runs a day ahead at each stage: the policy judges a stage on the decisions made from the
- * UTC day it began (the decision log counts per day), as it would over the days a real stage lasts.
+ * The service clock moves a day ahead at each stage: the policy judges a stage on the decisions made from the
+ * first whole UTC day after it began (the decision log counts per day), as over the days a real stage lasts.
  */
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
 import type { ServingState } from '../../src/domain/models/serving-state.js';
 import type { Clock } from '../../src/ports/clock.js';
-import { retrainFromFiles } from '../../src/wiring/jobs.js';
+import { retrainFromKafka } from '../../src/wiring/jobs.js';
 import { createService, type Service } from '../../src/wiring/service.js';
 import { createTopics, uniqueTopics } from '../helpers/kafka.js';
 import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
@@ -100,8 +100,11 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
     expect(r.statusCode, r.body).toBe(200);
     return r.json().models.find((m: { name: string }) => m.name === MODEL);
   };
-  const retrain = (until: string) =>
-    retrainFromFiles({
+  /** `fraudscore retrain --from-kafka --until <day>`: the history as the topics hold it. */
+  const retrain = (until: string, brokers: string[]) =>
+    retrainFromKafka({
+      brokers,
+      topics: { transactions: topics.transactions, labels: topics.labels },
       name: MODEL,
       featureDir: 'features',
       seed: 7,
@@ -109,7 +112,6 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
       gapDays: 0,
       trigger: { kind: 'test' },
       trainingDir: 'training',
-      inputs: [join(dir, 'raw.csv')],
       until,
       modelDir: models,
       engine: 'node',
@@ -151,12 +153,15 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
         .map((r) => labelOf(r, new Date(Date.parse(r.timestamp) + DAY_MS).toISOString())),
     );
 
-    expect(await retrain('2018-05-25')).toMatchObject({ version: '1', verdict: 'eligible' });
-    expect(await retrain('2018-06-01')).toMatchObject({
+    expect(await retrain('2018-05-25', brokers)).toMatchObject({ version: '1', verdict: 'eligible' });
+    const v2 = await retrain('2018-06-01', brokers);
+    expect(v2).toMatchObject({
       version: '2',
       verdict: 'eligible',
       champion: { version: '1' },
     });
+    const card = JSON.parse(await readFile(join(models, MODEL, '2', 'manifest.json'), 'utf8')).card;
+    expect(card.data.fingerprint.source).toMatchObject({ kind: 'kafka', topics: { labels: topics.labels } });
 
     const env = {
       MODEL_DIR: models,
@@ -211,8 +216,12 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Scores the days' transactions through both replicas, then (a day later) sends their labels through Kafka. */
+  /**
+   * The next day of a stage (its evidence starts with the first whole UTC day after it began): scores the days'
+   * transactions through both replicas, then sends their labels through Kafka.
+   */
   const stage = async (from: string, to: string) => {
+    offset += DAY_MS;
     const txs = rows.filter((r) => day(r) >= from && day(r) <= to);
     for (let i = 0, k = 0; i < txs.length; i += 250, k++) {
       const r = await (k % 2 ? b : a).app.inject({
@@ -225,7 +234,6 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
       for (const x of r.json().results) expect(x.degraded).toBe(false);
     }
     await Promise.all([a.flushDecisions(), b.flushDecisions()]);
-    offset += DAY_MS;
     const before = await consumed(topics.labels);
     const labelledAt = new Date(clock.now()).toISOString();
     await produce(

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DAY_MS } from '../features/time.js';
 import type { Comparison } from '../performance/compare.js';
 import { ModelVersionSchema } from './names.js';
 
@@ -30,18 +31,31 @@ export type PromotionTransition = z.infer<typeof PromotionTransitionSchema>;
 export const PromotionCandidateSchema = z.object({
   version: ModelVersionSchema,
   stage: PromotionStageSchema,
-  /** Index into the policy's canary steps, when in canary. */
+  /** Index into the policy's canary steps, and its share, when in canary. */
   step: z.number().int().min(0).optional(),
-  /**
-   * ISO-8601 start of the stage. The stage's evidence is the decisions made from that UTC day on (the decision
-   * log counts per decision day), so labels that arrive late for an earlier stage's decisions do not count again.
-   */
+  percent: z.number().optional(),
+  /** The active version it is judged against; an activation by anyone else cancels the promotion. */
+  champion: ModelVersionSchema,
+  /** ISO-8601 start of the stage. */
   since: z.string(),
+  /**
+   * ISO-8601 start of the first whole UTC day of the stage: its evidence is the decisions made from then on. The
+   * decision log counts per version and decision day, not per role, so the day the stage began still holds the
+   * previous stage's decisions (a shadow's are the champion's own transactions, which would skew a canary's
+   * unpaired comparison and let a stage pass on evidence it did not gather).
+   */
+  evidence_from: z.string(),
 });
 export type PromotionCandidate = z.infer<typeof PromotionCandidateSchema>;
 
 export const PromotionRecordSchema = z.object({
   candidate: PromotionCandidateSchema.optional(),
+  /**
+   * The newest version the policy has taken up: it only picks newer ones, so a version it rolled back, or one an
+   * operator cancelled or rolled back, is never picked again (and the record stays small).
+   */
+  picked_through: ModelVersionSchema.optional(),
+  /** The last ROLLED_BACK_KEPT versions the policy rolled back, newest last. */
   rolled_back: z.array(z.object({ version: ModelVersionSchema, at: z.string(), reason: z.string() })),
   /** Oldest first; the last HISTORY_KEPT transitions. */
   history: z.array(PromotionTransitionSchema),
@@ -49,6 +63,7 @@ export const PromotionRecordSchema = z.object({
 export type PromotionRecord = z.infer<typeof PromotionRecordSchema>;
 
 export const HISTORY_KEPT = 50;
+export const ROLLED_BACK_KEPT = 20;
 
 export const EMPTY_PROMOTION: PromotionRecord = Object.freeze({ rolled_back: [], history: [] });
 
@@ -58,6 +73,12 @@ export interface PromotionPolicy {
   readonly canarySteps: readonly number[];
   /** Labelled frauds of the candidate a stage needs (since it began) before it may advance. */
   readonly minFrauds: number;
+  /**
+   * Non-inferiority margin: a stage advances only when the lower bound of the 95 % interval of the AUC difference
+   * (challenger − champion) is at least −maxAucLoss, so a wide interval ("not significantly worse" on little
+   * evidence) holds rather than advances.
+   */
+  readonly maxAucLoss: number;
   /** Score PSI of the candidate above which it is rolled back (0.2: the usual "significant shift"). */
   readonly maxScorePsi: number;
   /** Share of the candidate's inference rows that failed above which it is rolled back… */
@@ -88,8 +109,8 @@ export type PromotionStep =
  * The policy's next step for a candidate in shadow or canary. Alarms first: a score PSI above `maxScorePsi` or
  * an inference error rate above `maxErrorRate` rolls it back at once. Then the live comparison: `worse` (DeLong,
  * significant at the performance report's alpha) rolls it back; `better` or `no_significant_difference` with at
- * least `minFrauds` labelled frauds since the stage began advances it (shadow → first canary step → … → active);
- * anything else holds.
+ * least `minFrauds` labelled frauds since the stage began, and the interval's lower bound within `maxAucLoss`,
+ * advances it (shadow → first canary step → … → active); anything else holds.
  */
 export function nextPromotionStep(
   candidate: PromotionCandidate,
@@ -118,13 +139,23 @@ export function nextPromotionStep(
       kind: 'hold',
       reason: `${fresh} of ${policy.minFrauds} labelled frauds since the ${candidate.stage} stage began`,
     };
-  if (c.verdict === 'insufficient_data')
+  if (c.verdict === 'insufficient_data' || !c.ci95)
     return { kind: 'hold', reason: 'the comparison has too few labelled frauds' };
+  if (c.ci95[0] < -policy.maxAucLoss)
+    return {
+      kind: 'hold',
+      reason: `the AUC difference's 95% interval ${fmtCi(c.ci95)} reaches below −${policy.maxAucLoss}: more labelled frauds needed`,
+    };
   const why = `not worse than ${c.champion} (${c.verdict}: AUC difference ${c.auc_difference}, 95% CI ${fmtCi(c.ci95)}) with ${fresh} labelled frauds in the ${candidate.stage} stage`;
   const next = candidate.stage === 'shadow' ? 0 : (candidate.step ?? 0) + 1;
   const percent = policy.canarySteps[next];
   if (percent === undefined) return { kind: 'activate', reason: why };
   return { kind: 'canary', step: next, percent, reason: why };
+}
+
+/** The start of the UTC day after `ms`, ISO-8601: where a stage begun at `ms` starts counting its evidence. */
+export function evidenceFrom(ms: number): string {
+  return new Date((Math.floor(ms / DAY_MS) + 1) * DAY_MS).toISOString();
 }
 
 /** Appends a transition, keeping the last HISTORY_KEPT. */

@@ -182,13 +182,16 @@ export class MicroBatcher {
       .then(
         (outputs) => {
           const ms = clock.monotonic() - started;
+          let settled: boolean;
           try {
-            this.settle(batch, outputs);
+            settled = this.settle(batch, outputs);
           } catch (err) {
             for (const e of batch) fail(e.group, err);
+            settled = false;
           }
           try {
-            this.deps.onBatch?.({ rows: n, ms });
+            if (settled) this.deps.onBatch?.({ rows: n, ms });
+            else this.deps.onFailed?.(n);
           } catch {
             // A metrics hook must not fail scoring.
           }
@@ -226,7 +229,8 @@ export class MicroBatcher {
       });
   }
 
-  private settle(batch: readonly Pending[], outputs: readonly Float32Array[]): void {
+  /** Resolves each caller's rows; false when the outputs are malformed (every caller then fails). */
+  private settle(batch: readonly Pending[], outputs: readonly Float32Array[]): boolean {
     const n = batch.length;
     for (let m = 0; m < outputs.length; m++)
       if (outputs[m]!.length !== n) {
@@ -234,7 +238,7 @@ export class MicroBatcher {
           `member ${this.deps.memberNames[m]} returned ${outputs[m]!.length} scores for ${n} rows`,
         );
         for (const e of batch) fail(e.group, err);
-        return;
+        return false;
       }
     for (let r = 0; r < n; r++) {
       const { group, index } = batch[r]!;
@@ -246,6 +250,7 @@ export class MicroBatcher {
         group.resolve(group.results);
       }
     }
+    return true;
   }
 }
 

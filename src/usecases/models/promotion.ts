@@ -1,11 +1,15 @@
+import { ModelLoadError } from '../../domain/models/load-error.js';
 import {
   EMPTY_PROMOTION,
+  evidenceFrom,
   nextPromotionStep,
   type PromotionCandidate,
   type PromotionEvidence,
   type PromotionPolicy,
   type PromotionRecord,
+  type PromotionStep,
   type PromotionTransition,
+  ROLLED_BACK_KEPT,
   withTransition,
 } from '../../domain/models/promotion.js';
 import type { ServingRoles, ServingState } from '../../domain/models/serving-state.js';
@@ -39,14 +43,18 @@ export type TickResult =
   | { readonly kind: 'transition'; readonly transition: PromotionTransition }
   | { readonly kind: 'conflict' | 'error'; readonly reason: string };
 
+type Roles = Omit<ServingRoles, 'promotion'>;
+
 /**
  * The promotion policy (issue 19, PROMOTION_POLICY): moves the newest version whose model card's gate found it
  * eligible through shadow → canary steps → active, on the evidence of the live comparison with the active version
  * (the performance report, from delayed labels), and rolls it back when it is worse or when its PSI or error rate
  * alarms. It acts only through the shared serving state, with a compare-and-set on the generation it judged, so
  * every replica may run it: the first write of a tick wins, the others see a conflict and judge again next tick.
- * It never touches a shadow or canary an operator set; an operator who changes the candidate's role cancels the
- * promotion. Every transition is an audit event (`audit: "promotion"`) and part of the state's `promotion.history`.
+ * It never touches a shadow or canary an operator set; an operator who changes the roles a promotion relies on
+ * (the candidate's role, the active version, another shadow or canary beside it) cancels it, and the policy never
+ * picks that version again. Every transition is an audit event (`audit: "promotion"`) and part of the state's
+ * `promotion.history`.
  */
 export class PromotionController {
   private timer: NodeJS.Timeout | undefined;
@@ -56,6 +64,7 @@ export class PromotionController {
 
   /** Ticks every `intervalMs`, one tick at a time. */
   start(intervalMs: number): void {
+    if (this.timer) return;
     this.timer = setInterval(() => {
       this.running ??= this.tickAll().finally(() => {
         this.running = undefined;
@@ -105,19 +114,25 @@ export class PromotionController {
     const t = this.transition(version, 'eligible', 'shadow', 'eligible by its evaluation gate', {
       gate: (await this.d.registry.manifest(model, version)).card?.gate,
     });
+    const candidate: PromotionCandidate = {
+      version,
+      stage: 'shadow',
+      champion: state.active!,
+      since: t.at,
+      evidence_from: evidenceFrom(this.d.clock.now()),
+    };
     try {
-      await this.write(model, state, record, t, (cur) => ({
+      return await this.write(model, state, record, t, (cur) => ({
         roles: { ...cur, shadow: { version } },
-        candidate: { version, stage: 'shadow', since: t.at },
+        candidate,
       }));
     } catch (err) {
-      if (err instanceof RegistryError && err.code === 'conflict') throw err;
-      // A version that cannot load here would be picked every tick: mark it instead.
-      const why = err instanceof Error ? err.message : String(err);
-      const failed = this.transition(version, 'eligible', 'rolled_back', `cannot serve: ${why}`, {});
+      // A version that cannot load here would be picked every tick: mark it. Anything else (a conflict, the
+      // control plane unreachable) is tried again next tick.
+      if (!(err instanceof ModelLoadError)) throw err;
+      const failed = this.transition(version, 'eligible', 'rolled_back', `cannot serve: ${err.message}`, {});
       return this.write(model, state, record, failed, (cur) => ({ roles: cur }));
     }
-    return { kind: 'transition', transition: t };
   }
 
   private async judge(
@@ -126,64 +141,66 @@ export class PromotionController {
     record: PromotionRecord,
     c: PromotionCandidate,
   ): Promise<TickResult> {
-    const holder = c.stage === 'shadow' ? state.shadow?.version : state.canary?.version;
-    if (holder !== c.version) {
-      const t = this.transition(
-        c.version,
-        c.stage,
-        'cancelled',
-        `its ${c.stage} role was changed by someone else`,
-        {},
-      );
+    const changed = changedByOthers(state, c);
+    if (changed) {
+      const t = this.transition(c.version, c.stage, 'cancelled', changed, {});
       return this.write(model, state, record, t, (cur) => ({ roles: cur }));
     }
-    const evidence = await this.evidence(model, c.version, Date.parse(c.since));
+    const evidence = await this.evidence(model, c.version, Date.parse(c.evidence_from));
     const step = nextPromotionStep(c, evidence, this.d.policy);
     if (step.kind === 'hold') return { kind: 'hold', version: c.version, reason: step.reason };
     const shown = evidenceOf(evidence);
-    const at = this.now();
+    try {
+      return await this.advance(model, state, record, c, step, shown);
+    } catch (err) {
+      if (!(err instanceof ModelLoadError)) throw err;
+      const t = this.transition(c.version, c.stage, 'rolled_back', `cannot serve: ${err.message}`, shown);
+      return this.write(model, state, record, t, (cur) => ({ roles: withoutCandidate(cur, c.version) }));
+    }
+  }
+
+  private advance(
+    model: string,
+    state: ServingState,
+    record: PromotionRecord,
+    c: PromotionCandidate,
+    step: Exclude<PromotionStep, { kind: 'hold' }>,
+    shown: Record<string, unknown>,
+  ): Promise<TickResult> {
     switch (step.kind) {
       case 'canary': {
         const t = {
           ...this.transition(c.version, c.stage, 'canary', step.reason, shown),
           percent: step.percent,
         };
-        return this.write(model, state, record, t, ({ shadow, ...cur }) => ({
+        return this.write(model, state, record, t, (cur) => ({
           roles: {
-            ...cur,
-            ...(shadow && shadow.version !== c.version ? { shadow } : {}),
+            ...withoutCandidate(cur, c.version),
             canary: { version: c.version, percent: step.percent },
           },
           candidate: {
-            version: c.version,
+            ...c,
             stage: 'canary',
             step: step.step,
-            since: at,
-            frauds_at_start: evidence.frauds,
+            percent: step.percent,
+            since: t.at,
+            evidence_from: evidenceFrom(this.d.clock.now()),
           },
         }));
       }
       case 'activate': {
         const t = this.transition(c.version, c.stage, 'active', step.reason, shown);
-        return this.write(model, state, record, t, ({ canary, shadow, active, ...cur }) => ({
+        return this.write(model, state, record, t, (cur) => ({
           roles: {
-            ...cur,
+            ...withoutCandidate(cur, c.version),
             active: c.version,
-            ...(active ? { previous: active } : {}),
-            ...(canary && canary.version !== c.version ? { canary } : {}),
-            ...(shadow && shadow.version !== c.version ? { shadow } : {}),
+            ...(cur.active ? { previous: cur.active } : {}),
           },
         }));
       }
       case 'rollback': {
         const t = this.transition(c.version, c.stage, 'rolled_back', step.reason, shown);
-        return this.write(model, state, record, t, ({ canary, shadow, ...cur }) => ({
-          roles: {
-            ...cur,
-            ...(canary && canary.version !== c.version ? { canary } : {}),
-            ...(shadow && shadow.version !== c.version ? { shadow } : {}),
-          },
-        }));
+        return this.write(model, state, record, t, (cur) => ({ roles: withoutCandidate(cur, c.version) }));
       }
     }
   }
@@ -197,18 +214,19 @@ export class PromotionController {
     state: ServingState,
     record: PromotionRecord,
     t: PromotionTransition,
-    next: (cur: Omit<ServingRoles, 'promotion'>) => {
-      roles: Omit<ServingRoles, 'promotion'>;
-      candidate?: PromotionCandidate;
-    },
+    next: (cur: Roles) => { roles: Roles; candidate?: PromotionCandidate },
   ): Promise<TickResult> {
     const written = await this.d.fleet.transition(model, state.generation, ({ promotion: _, ...cur }) => {
       const { roles, candidate } = next(cur);
+      const picked = t.from === 'eligible' ? t.version : record.picked_through;
       const promotion: PromotionRecord = {
         ...(candidate ? { candidate } : {}),
+        ...(picked ? { picked_through: picked } : {}),
         rolled_back:
           t.to === 'rolled_back'
-            ? [...record.rolled_back, { version: t.version, at: t.at, reason: t.reason }]
+            ? [...record.rolled_back, { version: t.version, at: t.at, reason: t.reason }].slice(
+                -ROLLED_BACK_KEPT,
+              )
             : record.rolled_back,
         history: withTransition(record, t),
       };
@@ -233,24 +251,25 @@ export class PromotionController {
     return { kind: 'transition', transition: t };
   }
 
-  /** The newest version on disk after the active one whose card's gate found it eligible and not rolled back. */
+  /**
+   * The newest version on disk, newer than the active one and than any the policy took up before, whose card's
+   * gate found it eligible.
+   */
   private async eligible(
     model: string,
     state: ServingState,
     record: PromotionRecord,
   ): Promise<string | undefined> {
+    const floor = Math.max(Number(state.active), Number(record.picked_through ?? 0));
     const versions = await this.d.registry.versionsOnDisk(model);
-    const after = versions.indexOf(state.active!);
-    const rolledBack = new Set(record.rolled_back.map((r) => r.version));
-    for (let i = versions.length - 1; i > after; i--) {
-      const v = versions[i]!;
-      if (rolledBack.has(v) || v === state.previous) continue;
-      const m = await this.d.registry.manifest(model, v).catch(() => undefined);
-      if (m?.card?.gate.verdict === 'eligible') return v;
+    for (let i = versions.length - 1; i >= 0 && Number(versions[i]) > floor; i--) {
+      const m = await this.d.registry.manifest(model, versions[i]!).catch(() => undefined);
+      if (m?.card?.gate.verdict === 'eligible') return versions[i];
     }
     return undefined;
   }
 
+  /** What the decision log says of the candidate's decisions since `since` (epoch ms), and its alarms. */
   private async evidence(model: string, version: string, since: number): Promise<PromotionEvidence> {
     const report = await this.d.performance.report(model, since);
     const frauds = report.versions.find((v) => v.version === version)?.frauds ?? 0;
@@ -277,6 +296,28 @@ export class PromotionController {
   private now(): string {
     return new Date(this.d.clock.now()).toISOString();
   }
+}
+
+/** Why the candidate's promotion no longer stands, when someone else changed the roles it relies on. */
+function changedByOthers(state: ServingState, c: PromotionCandidate): string | undefined {
+  if (state.active !== c.champion) return `the active version changed from ${c.champion} to ${state.active}`;
+  if (c.stage === 'shadow') {
+    if (state.shadow?.version !== c.version) return 'its shadow role was changed by someone else';
+    if (state.canary) return `a canary (${state.canary.version}) was set beside it`;
+    return undefined;
+  }
+  if (state.canary?.version !== c.version || state.canary.percent !== c.percent)
+    return 'its canary role was changed by someone else';
+  if (state.shadow) return `a shadow (${state.shadow.version}) was set beside it`;
+  return undefined;
+}
+
+function withoutCandidate({ canary, shadow, ...cur }: Roles, version: string): Roles {
+  return {
+    ...cur,
+    ...(canary && canary.version !== version ? { canary } : {}),
+    ...(shadow && shadow.version !== version ? { shadow } : {}),
+  };
 }
 
 function evidenceOf(e: PromotionEvidence): Record<string, unknown> {

@@ -379,7 +379,9 @@ describe('overlay prod', () => {
     expect(job.activeDeadlineSeconds).toBeGreaterThan(0);
     const c = containersOf(cron)[0]!;
     const apiContainer = containersOf(api('prod'))[0]!;
-    expect(c.image).toBe(apiContainer.image);
+    // The Dockerfile's retrain target (the API's image plus the training package), at the API's tag.
+    const [apiName, apiTag] = apiContainer.image!.split(':');
+    expect(c.image).toBe(`${apiName}-retrain:${apiTag}`);
     expect(c.args?.slice(0, 2)).toEqual(['retrain', '--from-kafka']);
     expect(c.args?.join(' ')).toContain('--trigger schedule');
     expect(c.args).not.toContain('--input');
@@ -709,9 +711,24 @@ describe('Dockerfile', () => {
 
   it('builds the image the manifests expect', async () => {
     const text = await readFile(`${ROOT}Dockerfile`, 'utf8');
-    const stages = [...text.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
+    const stages = [...text.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gm)].map((m) => ({
+      from: m[1]!,
+      as: m[2],
+    }));
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    expect(stages.at(-1)).toMatch(/^node:(22|24)(\.\d+)*-(bookworm|trixie)-slim(@sha256:[0-9a-f]{64})?$/);
+    // The default target (the last stage) is the runtime, on a Node slim image (possibly through a base stage).
+    const imageOf = (from: string): string => {
+      const stage = stages.find((x) => x.as === from);
+      return stage ? imageOf(stage.from) : from;
+    };
+    expect(stages.at(-1)?.as).toBe('runtime');
+    expect(imageOf(stages.at(-1)!.from)).toMatch(
+      /^node:(22|24)(\.\d+)*-(bookworm|trixie)-slim(@sha256:[0-9a-f]{64})?$/,
+    );
+    // The retrain target adds the training package where the CLI's defaults look for it.
+    expect(stages.map((x) => x.as)).toContain('retrain');
+    expect(text).toMatch(/^RUN .*python3 -m venv training\/\.venv\b/m);
+    expect(text).toMatch(/^COPY training\/fraudscore_training training\/fraudscore_training$/m);
     expect(text).toMatch(/^RUN .*npm ci\b/m);
     expect(text).toMatch(/^RUN .*npm run build\b/m);
     expect(text).toMatch(/^RUN .*npm ci --omit=dev\b/m);
@@ -727,7 +744,16 @@ describe('Dockerfile', () => {
     for (const d of workloads('prod')) expect(podSpecOf(d)!.securityContext?.runAsUser).toBe(Number(uid));
     // The build context is a whitelist: what the image copies must be on it.
     const ignore = await readFile(`${ROOT}.dockerignore`, 'utf8');
-    for (const need of ['package.json', 'package-lock.json', '.npmrc', 'src/', 'features/', 'models/']) {
+    for (const need of [
+      'package.json',
+      'package-lock.json',
+      '.npmrc',
+      'src/',
+      'features/',
+      'models/',
+      'training/requirements.txt',
+      'training/fraudscore_training/',
+    ]) {
       expect(ignore).toContain(`!${need}`);
     }
   });
