@@ -131,8 +131,9 @@ export interface TileColumns {
    * one card), and exactness matters more here than the tile's constant size. A tile's set is bounded by its
    * record count, and for the entities these features are about — a customer's devices and networks, a device's or
    * network's cards — it stays small: what a read brings back is the distinct ids of the window's tiles, the very
-   * thing the feature counts, never the records behind them. (A hot device shared by thousands of cards brings back
-   * its thousands of ids per window: bounded by the answer, not by the history.)
+   * thing the feature counts, never the records behind them. A hot device shared by thousands of cards would bring
+   * back its thousands of ids per window, so for windows that end at the transaction a store counts them itself
+   * (DistinctCounts) and these sets carry at most the transaction's own ids.
    */
   readonly linkStart?: readonly number[];
   readonly linkEntity?: readonly string[];
