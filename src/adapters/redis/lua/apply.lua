@@ -382,6 +382,9 @@ local function add_newest(log, links, ts, upkeep, cutoff)
     local z = newest_key(log, name)
     redis.call('ZADD', z, 'GT', ts, linked)
     if upkeep then redis.call('ZREMRANGEBYSCORE', z, '-inf', cutoff) end
+    -- Pushed back at every linked record, not only at upkeep as the tiles are: labels keep a customer's tiles
+    -- alive, and the set must live as long as any record it counts (an older set left behind counts nothing:
+    -- its ids lie past the horizon, before every bound).
     redis.call('PEXPIRE', z, ttl)
   end
 end
