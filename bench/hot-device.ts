@@ -2,8 +2,9 @@
  * A hot device (issue 20): one device shared by 5,000 cards (card testing, a fraud ring's phone), next to an
  * ordinary one with 3 cards, on Redis. Seeds the week before T through the store, then reads the v3 features of a
  * transaction on each device as scoring does (`summarize` of every entity of transaction_v3), and reports per
- * device: the read's p50 and p99 (ms), what came back for the device (raw records, tile aggregates, link ids),
- * and whether the distinct-card counts equal the brute-force count over the generated history.
+ * device: the read's p50 and p99 (ms), what came back for the device (raw records, tile aggregates, link ids,
+ * whether the store counted the distinct cards itself), its Redis state (MEMORY USAGE of its keys), and whether
+ * the distinct-card counts equal the brute-force count over the generated history (exit code 1 if not).
  *
  *   set -a && . .services/env && set +a        # or scripts/services.sh up redis
  *   npx tsx bench/hot-device.ts [--cards 5000] [--per-card 4] [--reads 200]
@@ -76,10 +77,16 @@ console.error(`seeded in ${((performance.now() - seeding) / 1000).toFixed(1)} s`
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))]!;
 const device = v3.entities.findIndex((e) => e.name === 'device');
 const rows = [];
-for (const d of devices) {
+// Scoring at T, after every event (as online); and, on the hot device, at the instant of its newest event, where
+// the store cannot count (an id has a record at the transaction's time) and sends whole link sets instead.
+const probes = [
+  ...devices.map((d) => ({ d, label: d.name, t: T })),
+  { d: devices[0]!, label: `${devices[0]!.name} (event at t)`, t: devices[0]!.txs.at(-1)!.t },
+];
+for (const { d, label, t } of probes) {
   const probe: TxInput = {
-    id: `probe-${d.name}`,
-    t: T,
+    id: `probe-${label}`,
+    t,
     amount: 1,
     customer_id: 'probe-card',
     terminal_id: 'shop-0',
@@ -95,17 +102,25 @@ for (const d of devices) {
   }
   const f = v3.compute(probe, summary);
   const cardsIn = (days: number) =>
-    new Set([...d.txs.filter((x) => x.t > T - days * DAY_MS).map((x) => x.customer_id), probe.customer_id])
-      .size;
+    new Set([
+      ...d.txs.filter((x) => x.t > t - days * DAY_MS && x.t <= t).map((x) => x.customer_id),
+      probe.customer_id,
+    ]).size;
   const s = summary[device]!;
+  const tag = `${prefix}:{device:${d.name}}`;
+  let bytes = 0;
+  for (const key of [tag, `${tag}:tiles`, `${tag}:newest:customer`])
+    bytes += Number((await redis.call('MEMORY', 'USAGE', key)) ?? 0);
   rows.push({
-    device: d.name,
+    device: label,
     transactions: d.txs.length,
     read_p50_ms: Number(quantile(ms, 0.5).toFixed(2)),
     read_p99_ms: Number(quantile(ms, 0.99).toFixed(2)),
     raw_records: s.end - s.start,
     tile_aggregates: s.tiles?.count.length ?? 0,
     link_ids_read: s.tiles?.linkId?.length ?? 0,
+    store_counted: s.distinct !== undefined,
+    state_kib: Math.round(bytes / 1024),
     cards_1d: f[v3.names.indexOf('DEVICE_ID_NB_CUSTOMERS_1DAY_WINDOW')],
     cards_7d: f[v3.names.indexOf('DEVICE_ID_NB_CUSTOMERS_7DAY_WINDOW')],
     exact:
@@ -114,5 +129,6 @@ for (const d of devices) {
   });
 }
 console.table(rows);
+if (rows.some((r) => !r.exact)) process.exitCode = 1;
 console.log(JSON.stringify(rows));
 await redis.quit();

@@ -8,7 +8,13 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-$ROOT/training/.venv/bin/python}
-WORK=${1:-$(mktemp -d)}
+if [ $# -gt 0 ]; then
+  WORK=$1
+else
+  # No WORKDIR: a scratch one, removed on exit.
+  WORK=$(mktemp -d)
+  trap 'rm -rf "$WORK"' EXIT
+fi
 mkdir -p "$WORK"
 export PYTHONPATH="$ROOT/training${PYTHONPATH:+:$PYTHONPATH}"
 

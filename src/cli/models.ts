@@ -169,28 +169,31 @@ async function validate(path: string, o: Options): Promise<void> {
   // The repository reads <dir>/<name>/<version>; a folder elsewhere (a training output) is linked into that shape.
   const inPlace = basename(folder) === ver && basename(dirname(folder)) === name;
   const tmp = inPlace ? undefined : await mkdtemp(join(tmpdir(), 'fraudscore-validate-'));
-  if (tmp) {
-    await mkdir(join(tmp, name));
-    await symlink(folder, join(tmp, name, ver), 'dir');
-  }
-  const registry = offlineModelRegistry(tmp ?? dirname(dirname(folder)), featureSets, name);
   try {
-    const started = performance.now();
-    const lv = await registry.load(name, ver);
-    const m = lv.manifest;
-    const ms = Math.round(performance.now() - started);
-    if (o.json) return out(JSON.stringify({ ok: true, model: m.name, version: m.version, ms }));
-    out(
-      `ok ${lv.id}: schema, checksums, ONNX names, ${m.golden.length} golden examples and warm-up passed ` +
-        `(members ${m.members.map((x) => x.name).join(', ')}; feature set ${lv.featureSet.id}; ${ms} ms)`,
-    );
-  } catch (err) {
-    if (!(err instanceof ModelLoadError)) throw err;
-    if (o.json)
-      process.stdout.write(`${JSON.stringify({ ok: false, code: err.code, reason: err.reason })}\n`);
-    refuse(`refused ${path} (${err.code}): ${err.reason}`);
+    if (tmp) {
+      await mkdir(join(tmp, name));
+      await symlink(folder, join(tmp, name, ver), 'dir');
+    }
+    const registry = offlineModelRegistry(tmp ?? dirname(dirname(folder)), featureSets, name);
+    try {
+      const started = performance.now();
+      const lv = await registry.load(name, ver);
+      const m = lv.manifest;
+      const ms = Math.round(performance.now() - started);
+      if (o.json) return out(JSON.stringify({ ok: true, model: m.name, version: m.version, ms }));
+      out(
+        `ok ${lv.id}: schema, checksums, ONNX names, ${m.golden.length} golden examples and warm-up passed ` +
+          `(members ${m.members.map((x) => x.name).join(', ')}; feature set ${lv.featureSet.id}; ${ms} ms)`,
+      );
+    } catch (err) {
+      if (!(err instanceof ModelLoadError)) throw err;
+      if (o.json)
+        process.stdout.write(`${JSON.stringify({ ok: false, code: err.code, reason: err.reason })}\n`);
+      refuse(`refused ${path} (${err.code}): ${err.reason}`);
+    } finally {
+      await registry.close();
+    }
   } finally {
-    await registry.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
 }

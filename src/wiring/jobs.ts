@@ -312,8 +312,11 @@ async function retrainOver(
       },
     );
   } finally {
-    await registry.close();
-    if (!o.keepWork && !o.workDir) await rm(workDir, { recursive: true, force: true });
+    try {
+      await registry.close();
+    } finally {
+      if (!o.keepWork && !o.workDir) await rm(workDir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -496,6 +496,62 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
         expect(device!.tiles!.count.length).toBeGreaterThan(0);
       }, 60_000);
 
+      it("counts a hot device's distinct cards from bounded reads (v3), and exactly whatever the read", async () => {
+        const HOUR = 3_600_000;
+        const END = Date.parse('2018-06-20T00:00:00Z');
+        const random = rng(17);
+        const history: GeneratedTx[] = [];
+        for (let i = 0; i < 700; i++)
+          history.push({
+            ...tx(
+              `v${i}`,
+              END - 8 * DAY_MS + Math.floor(random() * 8 * 24 * 6) * (HOUR / 6),
+              2,
+              `k${i % 350}`,
+            ),
+            fraud: false,
+            device_id: 'HOT3',
+            ip: `192.0.2.${i % 7}`,
+          });
+        history.sort((a, b) => a.t - b.t);
+        for (const x of history) await put(x);
+        // Redeliveries change nothing.
+        for (const x of history.slice(0, 50)) await put(x);
+        const v3 = sets.get('transaction_v3')!;
+        const check = async (probe: GeneratedTx, counted: boolean) => {
+          const expected = referenceFeatures(v3.definition, [...history, probe], history.length);
+          const got = Object.values(await features(store, v3, probe));
+          expect(got, probe.id).toEqual(expected.map((e, k) => closeTo(e, got[k]!)));
+          const device = (await store.summarize(v3.summaryQueries(probe)))[2]!;
+          expect(device.distinct !== undefined, `${probe.id} counted by the store`).toBe(counted);
+          if (counted)
+            expect(device.tiles?.linkId?.length ?? 0).toBeLessThanOrEqual(device.tiles!.count.length);
+          return got;
+        };
+        const at = (id: string, t: number, card: string): GeneratedTx => ({
+          ...tx(id, t, 3, card),
+          fraud: false,
+          device_id: 'HOT3',
+          ip: '192.0.2.200',
+        });
+        const last = history[history.length - 1]!.t;
+        // Scoring at "now", after every event: the store counts (a new card, a known one, one seen only long ago).
+        await check(at('p-new', last + 1000, 'k-new'), true);
+        await check(at('p-known', last + 1000, history[history.length - 1]!.customer_id), true);
+        await check(at('p-old', END, history[0]!.customer_id), true);
+        await check({ ...at('p-no-ip', END, 'k-none'), ip: undefined }, true);
+        // A card at the very instant of the newest record, or a transaction scored in the past: whole sets.
+        await check(at('p-tie', last, 'k-tie'), false);
+        await check(at('p-past', history[350]!.t + 1, 'k-past'), false);
+        // Once ingested, the probe's own card is at its instant: scored again, the same features.
+        const probe = at('p-after', last + 2000, 'k-after');
+        const before = await check(probe, true);
+        await put(probe);
+        history.push(probe);
+        expect(Object.values(await features(store, v3, probe))).toEqual(before);
+        await check(at('p-next', last + 3000, 'k-after'), true);
+      }, 60_000);
+
       it('writes no device or network without the field, and gives the documented defaults', async () => {
         const bare: GeneratedTx = { ...tx('bare', T0, 7, 'CB', 'TB'), fraud: false };
         await put({

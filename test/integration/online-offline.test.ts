@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
@@ -20,6 +18,7 @@ import { generateTransactions, handbookRows } from '../helpers/generate.js';
 import { createTopics, readTopic, topicSink, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
 import { requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait.js';
 
 const sets = loadFeatureSets('features');
@@ -122,7 +121,7 @@ describe('online = offline: Kafka → worker → Redis gives the features of the
     ]);
     expect(dlq[0]!.value?.toString()).toBe('{not json');
 
-    const dir = await mkdtemp(join(tmpdir(), 'oo-'));
+    const dir = await tempDir('oo-');
     const lastDay = rows.filter((r) => r.t > rows[rows.length - 1]!.t - DAY_MS);
     expect(lastDay.length).toBeGreaterThan(200);
     const offlineOf = new Map<string, Map<string, number[]>>();

@@ -1,6 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
@@ -8,6 +6,7 @@ import { fileRows } from '../../src/adapters/fs/handbook-csv.js';
 import { backfillToCsv } from '../../src/wiring/jobs.js';
 import { v3 } from '../helpers/device-sets.js';
 import { trainingModule } from '../helpers/python.js';
+import { tempDirs } from '../helpers/temp-dir.js';
 
 const sets = loadFeatureSets('features');
 sets.set(v3.id, v3);
@@ -61,8 +60,9 @@ describe('the TypeScript engine equals the independent pandas oracle', () => {
   let dir: string;
   let generated: string;
   let withDevices: string;
+  const tmp = tempDirs();
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'parity-'));
+    dir = await tmp('parity-');
     generated = join(dir, 'generated.csv');
     await trainingModule('generate', [
       '--days',

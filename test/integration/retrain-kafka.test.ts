@@ -1,5 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { createTopics, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
 import { trainingModule, trainingPython } from '../helpers/python.js';
 import { requireKafka } from '../helpers/services.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const T0 = Date.parse('2018-04-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -39,7 +39,7 @@ describe('retrain from the Kafka topics', () => {
     await admin.connect();
     await createTopics(admin, topics, 2);
     await admin.disconnect();
-    const dir = await mkdtemp(join(tmpdir(), 'retrain-kafka-'));
+    const dir = await tempDir('retrain-kafka-');
 
     // Empty topics: nothing to read, and the read still ends.
     const empty = await exportKafkaHistory({
@@ -173,7 +173,7 @@ describe('retrain from the Kafka topics', () => {
       const exported = exportKafkaHistory({
         brokers,
         topics,
-        output: join(await mkdtemp(join(tmpdir(), 'retrain-kafka-')), 'h.csv'),
+        output: join(await tempDir('retrain-kafka-'), 'h.csv'),
         logger: silentLogger(),
       }).finally(() => {
         exporting = false;
@@ -191,7 +191,7 @@ describe('retrain from the Kafka topics', () => {
   }, 60_000);
 
   it('retrains from the topics: version 1, eligible, the card naming the topics and offsets', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'retrain-kafka-'));
+    const dir = await tempDir('retrain-kafka-');
     const raw = join(dir, 'raw.csv');
     await trainingModule('generate', [
       ...['--days', '30', '--customers', '200', '--terminals', '400', '--seed', '5', '--output', raw],

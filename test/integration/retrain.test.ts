@@ -1,5 +1,4 @@
-import { access, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js'
 import { trainingModule, trainingPython } from '../helpers/python.js';
 import { deleteByPrefix } from '../helpers/redis.js';
 import { requireRedis, uniqueName } from '../helpers/services.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 
@@ -34,7 +34,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
  */
 describe('fraudscore retrain', () => {
   it('publishes gated versions with model cards; a rejected one is refused unless overridden', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'retrain-'));
+    const dir = await tempDir('retrain-');
     const raw = join(dir, 'raw.csv');
     const models = join(dir, 'models');
     await trainingModule('generate', [
@@ -153,7 +153,7 @@ describe('fraudscore retrain', () => {
   }, 240_000);
 
   it('computes the same training set on DuckDB as on the node engine, labels that arrive later included (issue 22)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'retrain-sql-'));
+    const dir = await tempDir('retrain-sql-');
     const raw = join(dir, 'raw.csv');
     // --labeled-at: a LABELED_AT column, many fraud labels known days after their transaction.
     await trainingModule('generate', [
@@ -202,7 +202,7 @@ describe('fraudscore retrain', () => {
   }, 300_000);
 
   it('leaves no version folder when the trainer fails', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'retrain-fail-'));
+    const dir = await tempDir('retrain-fail-');
     const raw = join(dir, 'raw.csv');
     await trainingModule('generate', [
       ...['--days', '20', '--customers', '50', '--terminals', '100', '--seed', '1', '--output', raw],

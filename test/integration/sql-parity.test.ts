@@ -1,12 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
 import { fileRows } from '../../src/adapters/fs/handbook-csv.js';
 import { backfillToCsv, backfillWithSql, type SqlEngine } from '../../src/wiring/jobs.js';
 import { trainingModule } from '../helpers/python.js';
+import { tempDirs } from '../helpers/temp-dir.js';
 
 const sets = new Map([...loadFeatureSets('features'), ...loadFeatureSets('test/fixtures/features-edge')]);
 const HANDBOOK = resolve('..', 'shared', 'data', 'fraud-handbook');
@@ -45,8 +44,9 @@ describe('the SQL engines equal the Node backfill (issue 22)', () => {
   let dir: string;
   let generated: string;
   let labeled: string;
+  const tmp = tempDirs();
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sql-parity-'));
+    dir = await tmp('sql-parity-');
     generated = join(dir, 'generated.csv');
     labeled = join(dir, 'labeled.csv');
     // Every fraud scenario; 1 % of a customer's transactions share the second of the one before (ties).

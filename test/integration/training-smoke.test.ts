@@ -1,5 +1,3 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../src/adapters/fs/feature-set-files.js';
@@ -11,11 +9,12 @@ import { backfillToCsv } from '../../src/wiring/jobs.js';
 import { createService } from '../../src/wiring/service.js';
 import { silentLogger } from '../helpers/logger.js';
 import { trainingModule } from '../helpers/python.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** The whole ML path on small generated data: generate → TS backfill → train and export → serve from TypeScript. */
 describe('training pipeline smoke', () => {
   it('produces a model version the service verifies, loads and scores with', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'smoke-'));
+    const dir = await tempDir('smoke-');
     const raw = join(dir, 'raw.csv');
     const features = join(dir, 'features.csv');
     const models = join(dir, 'models');

@@ -1,6 +1,7 @@
 import { ExactSum } from '../../domain/features/exact-sum.js';
 import type { Links, RecordColumns } from '../../domain/features/records.js';
-import { TILE_LEVELS, type TileColumnsBuilder, tileOf } from '../../domain/features/tiles.js';
+import { TILE_LEVELS, type TileColumnsBuilder, type TileLinks, tileOf } from '../../domain/features/tiles.js';
+import { NewestTimes } from './newest-times.js';
 
 interface Aggregate {
   count: number;
@@ -20,6 +21,8 @@ export class EntityTiles {
   private readonly levels = TILE_LEVELS.map(() => new Map<number, Aggregate>());
   /** Per level, no tile below this index exists: trimming starts there. */
   private readonly oldest = TILE_LEVELS.map(() => Number.POSITIVE_INFINITY);
+  /** Per other entity, its ids' newest times: distinct counts without the tiles' sets (DistinctCounts). */
+  readonly newest = new Map<string, NewestTimes>();
 
   static of(c: RecordColumns): EntityTiles {
     const tiles = new EntityTiles();
@@ -28,6 +31,15 @@ export class EntityTiles {
   }
 
   add(t: number, amount: number, fraud: number, links?: Links): void {
+    if (links)
+      for (const entity in links) {
+        let n = this.newest.get(entity);
+        if (!n) {
+          n = new NewestTimes();
+          this.newest.set(entity, n);
+        }
+        n.add(links[entity]!, t);
+      }
     TILE_LEVELS.forEach((level, l) => {
       const k = tileOf(t, level.ms);
       let a = this.levels[l]!.get(k);
@@ -65,6 +77,7 @@ export class EntityTiles {
 
   /** Drops the tiles that lie wholly at or before `cutoff`; the one that holds it is read raw (see clipBounds). */
   trim(cutoff: number): void {
+    for (const n of this.newest.values()) n.trim(cutoff);
     TILE_LEVELS.forEach((level, l) => {
       const tiles = this.levels[l]!;
       let k = this.oldest[l]!;
@@ -74,12 +87,27 @@ export class EntityTiles {
     });
   }
 
-  /** Appends tile `index` of level `level` to `out`, if it holds records. */
-  collect(level: number, index: number, out: TileColumnsBuilder): void {
+  /**
+   * Appends tile `index` of level `level` to `out`, if it holds records; with `only`, its link set keeps just
+   * those ids (other entity → id), as a read with DistinctCounts does.
+   */
+  collect(level: number, index: number, out: TileColumnsBuilder, only?: ReadonlyMap<string, string>): void {
     const a = this.levels[level]!.get(index);
     if (!a) return;
     const ms = TILE_LEVELS[level]!.ms;
     const parts = a.sum.parts();
-    out.push(index * ms, (index + 1) * ms, a.count, a.frauds, a.maxT, parts, 0, parts.length, a.links);
+    const links = only && a.links ? ownLinks(a.links, only) : a.links;
+    out.push(index * ms, (index + 1) * ms, a.count, a.frauds, a.maxT, parts, 0, parts.length, links);
   }
+}
+
+function ownLinks(links: TileLinks, only: ReadonlyMap<string, string>): TileLinks | undefined {
+  let out: Map<string, Map<string, number>> | undefined;
+  for (const [entity, id] of only) {
+    const first = links.get(entity)?.get(id);
+    if (first === undefined) continue;
+    out ??= new Map();
+    out.set(entity, new Map([[id, first]]));
+  }
+  return out;
 }

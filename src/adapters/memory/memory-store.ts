@@ -1,6 +1,8 @@
 import { upperBound } from '../../domain/features/engine.js';
 import type {
   ApplyOutcome,
+  DistinctCounts,
+  DistinctLink,
   Links,
   RecordColumns,
   RetentionPolicy,
@@ -129,9 +131,12 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
         out.fraud.set(c.fraud.subarray(lo, hi), at);
         for (let k = lo; k < hi; k++) out.ids[at++] = c.ids[k];
       }
+      const distinct = q.distinct && distinctCounts(s.tiles, q.distinct, bounds);
+      const only = distinct ? ownIds(q.distinct!) : undefined;
       const tiles = new TileColumnsBuilder();
-      for (let i = 0; i < plan.index.length; i++) s.tiles.collect(plan.level[i]!, plan.index[i]!, tiles);
-      return { ...out, tiles: tiles.build() };
+      for (let i = 0; i < plan.index.length; i++)
+        s.tiles.collect(plan.level[i]!, plan.index[i]!, tiles, only);
+      return distinct ? { ...out, tiles: tiles.build(), distinct } : { ...out, tiles: tiles.build() };
     });
   }
 
@@ -227,6 +232,30 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
     for (const kind of this.entities.values())
       for (const [id, s] of kind) if (s.newest <= cutoff) kind.delete(id);
   }
+}
+
+/** The distinct counts of the query's windows, if no linked id has a record at or after its end (DistinctCounts). */
+function distinctCounts(
+  tiles: EntityTiles,
+  links: readonly DistinctLink[],
+  bounds: readonly number[],
+): DistinctCounts | undefined {
+  const to = bounds[bounds.length - 1]!;
+  for (const l of links) if ((tiles.newest.get(l.name)?.countFrom(to) ?? 0) > 0) return undefined;
+  const after: Record<string, number[]> = {};
+  const ownNewest: Record<string, number> = {};
+  for (const l of links) {
+    const n = tiles.newest.get(l.name);
+    after[l.name] = bounds.map((b) => n?.countAfter(b) ?? 0);
+    ownNewest[l.name] = (l.own === undefined ? undefined : n?.get(l.own)) ?? Number.NEGATIVE_INFINITY;
+  }
+  return { bounds, after, ownNewest };
+}
+
+function ownIds(links: readonly DistinctLink[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const l of links) if (l.own !== undefined && l.novelty) out.set(l.name, l.own);
+  return out;
 }
 
 function applyLabel(s: EntityState, id: string, t: number, fraud: boolean): ApplyOutcome {

@@ -66,7 +66,8 @@ const TILED_REMEMBERED = 10_000;
 /**
  * Feature store on Redis or Redis Cluster (layout in lua/apply.lua). An entity is a log, `<prefix>:{<entity>:<id>}`,
  * one field per transaction or label — until it holds more than `logFields` fields; then it is kept as time tiles
- * in `<prefix>:{<entity>:<id>}:tiles` (domain/features/tiles.ts), and the log holds only its metadata. A write
+ * in `<prefix>:{<entity>:<id>}:tiles` (domain/features/tiles.ts), and the log holds only its metadata (plus, per
+ * linked entity, `…:newest:<name>`, the sorted set that counts distinct ids: DistinctCounts in records.ts). A write
  * touches the entity's keys atomically in one script; a scoring read is one HVALS of a small log, or one script
  * that reads the tiles a window bound splits and the aggregates of the rest. The braces are a hash tag, so both
  * keys of an entity are in one slot; on a cluster one script call takes the writes of one slot.
@@ -172,7 +173,18 @@ export class RedisFeatureStore implements FeatureStore {
     const out: WindowSummary[] = new Array(queries.length);
     let todo = queries.map((q, i) => {
       const key = this.key(q);
-      return { i, key, queried: q.bounds, bounds: q.bounds, cutoff: NaN, tiles: this.isTiled(key) };
+      const distinct = q.distinct
+        ?.map((l) => `${l.name}=${l.own === undefined ? '' : encodeId(l.own)}${l.novelty ? '@' : ''}`)
+        .join(' ');
+      return {
+        i,
+        key,
+        queried: q.bounds,
+        bounds: q.bounds,
+        cutoff: NaN,
+        tiles: this.isTiled(key),
+        distinct: distinct ?? '',
+      };
     });
     for (let attempt = 0; todo.length > 0; attempt++) {
       if (attempt === MAX_READ_ATTEMPTS)
@@ -180,7 +192,7 @@ export class RedisFeatureStore implements FeatureStore {
       const asked = todo.filter((x) => x.bounds.length > 1 && x.bounds[x.bounds.length - 1]! > x.bounds[0]!);
       for (const x of todo) if (!asked.includes(x)) out[x.i] = NO_RECORDS;
       const replies = await this.exec(
-        asked.map((x) => (x.tiles ? { key: x.key, bounds: x.bounds } : { key: x.key })),
+        asked.map((x) => (x.tiles ? { key: x.key, bounds: x.bounds, distinct: x.distinct } : { key: x.key })),
       );
       todo = [];
       asked.forEach((x, k) => {
@@ -206,7 +218,7 @@ export class RedisFeatureStore implements FeatureStore {
         }
         const cutoff = cutoffOf(lines[0] || null, this.horizonMs);
         const cuts = cutoff >= x.queried[0]!;
-        if (cuts ? cutoff === x.cutoff : Number.isNaN(x.cutoff)) out[x.i] = parseTiles(lines, from, to);
+        if (cuts ? cutoff === x.cutoff : Number.isNaN(x.cutoff)) out[x.i] = parseTiles(lines, x.bounds);
         else
           todo.push({
             ...x,
@@ -266,12 +278,15 @@ const TILES = ':tiles';
 interface Command {
   readonly key: string;
   readonly bounds?: readonly number[];
+  /** The read script's distinct counts wanted (lua/read.lua ARGV[2]). */
+  readonly distinct?: string;
   readonly dump?: boolean;
 }
 
 function send(c: Client, command: Command): Promise<unknown> {
   const tiles = `${command.key}${TILES}`;
-  if (command.bounds) return c.fsRead(command.key, tiles, LEVELS_ARG, ...command.bounds);
+  if (command.bounds)
+    return c.fsRead(command.key, tiles, LEVELS_ARG, command.distinct ?? '', ...command.bounds);
   if (command.dump) return c.fsDump(command.key, tiles);
   return c.hvals(command.key);
 }
@@ -283,10 +298,13 @@ const LEVELS_ARG = TILE_LEVELS.map((l) => `${l.name} ${l.ms}`).join(' ');
 const LEVEL_MS = new Map(TILE_LEVELS.map((l) => [l.name, l.ms]));
 
 /**
- * The lines of a read script reply on tiles (lua/read.lua) → the summary: the aggregates of whole tiles, and the
- * records of the tiles read (whole or split) as raw records, those outside (from, to] dropped.
+ * The lines of a read script reply on tiles (lua/read.lua) → the summary: the aggregates of whole tiles, the
+ * distinct counts if the script gave them, and the records of the tiles read (whole or split) as raw records,
+ * those outside (bounds[0], bounds[last]] dropped.
  */
-function parseTiles(lines: readonly string[], from: number, to: number): WindowSummary {
+function parseTiles(lines: readonly string[], bounds: readonly number[]): WindowSummary {
+  const from = bounds[0]!;
+  const to = bounds[bounds.length - 1]!;
   const n = Number(lines[1]);
   const tiles: ReadTile[] = [];
   for (let i = 2; i < 2 + n; i++) {
@@ -319,14 +337,26 @@ function parseTiles(lines: readonly string[], from: number, to: number): WindowS
       links: bar < 0 ? undefined : parseLinkSet(v.slice(bar + 2)),
     });
   }
+  let i = 2 + n;
+  let distinct:
+    | { bounds: readonly number[]; after: Record<string, number[]>; ownNewest: Record<string, number> }
+    | undefined;
+  for (; i < lines.length && lines[i]!.charCodeAt(0) === TILDE; i++) {
+    // "~<name> <own id's newest time or -> <count after each bound>…"
+    const [name, newest, ...after] = lines[i]!.slice(1).split(' ');
+    distinct ??= { bounds, after: {}, ownNewest: {} };
+    distinct.after[name!] = after.map(Number);
+    distinct.ownNewest[name!] = newest === '-' ? Number.NEGATIVE_INFINITY : Number(newest);
+  }
   const rows: Row[] = [];
-  for (let i = 2 + n; i < lines.length; i++) rows.push(parseRecord(lines[i]!));
+  for (; i < lines.length; i++) rows.push(parseRecord(lines[i]!));
   const records = columnsOf(rows, from, to);
-  if (tiles.length === 0) return records;
+  const withCounts = distinct ? { ...records, distinct } : records;
+  if (tiles.length === 0) return withCounts;
   const out = new TileColumnsBuilder();
   for (const t of tiles.sort((x, y) => x.lo - y.lo))
     out.push(t.lo, t.hi, t.count, t.frauds, t.maxT, t.parts, 0, t.parts.length, t.links);
-  return { ...records, tiles: out.build() };
+  return { ...withCounts, tiles: out.build() };
 }
 
 /** Tile aggregates as read, before they are put in time order. */
@@ -378,8 +408,12 @@ function parseRecord(v: string): Row {
  */
 function encodeLinks(links: Links): string {
   let out = '';
-  for (const name in links) out += ` ${name}=${links[name]!.replace(/[%@\s]/gu, encodeURIComponent)}`;
+  for (const name in links) out += ` ${name}=${encodeId(links[name]!)}`;
   return out;
+}
+
+function encodeId(id: string): string {
+  return id.replace(/[%@\s]/gu, encodeURIComponent);
 }
 
 function decodeId(s: string): string {
@@ -498,6 +532,7 @@ const AT = '@'.charCodeAt(0);
 const BANG = '!'.charCodeAt(0);
 const EQUALS = '='.charCodeAt(0);
 const ONE = '1'.charCodeAt(0);
+const TILDE = '~'.charCodeAt(0);
 
 function slotOf(key: string): number {
   return calculateSlot(key);

@@ -10,6 +10,7 @@ import {
 import { ExactSum } from './exact-sum.js';
 import { ipPrefix } from './keys.js';
 import {
+  type DistinctCounts,
   type EntityKey,
   type Links,
   NO_RECORDS,
@@ -90,6 +91,8 @@ interface WindowGroup {
 export interface LinkSpec {
   readonly name: string;
   readonly key: KeyField;
+  /** Some feature reads the time of the transaction's own id with it (novelty: new_with, seconds_since_first_with). */
+  readonly novelty?: boolean;
 }
 
 type Compute = (tx: TxInput, stats: readonly WindowStats[]) => number;
@@ -171,8 +174,16 @@ export function compileFeatureSet(definition: FeatureSet): CompiledFeatureSet {
       ...new Set(
         definition.features.flatMap((f) => (f.kind === 'window' && f.entity === name && f.of ? [f.of] : [])),
       ),
-    ].map((of) => ({ name: of, key: linkNames[of]!.key }));
-    return links.length ? { name, key: e.key, links } : { name, key: e.key };
+    ].map((of) => {
+      const novelty = definition.features.some(
+        (f) => f.kind === 'window' && f.entity === name && f.of === of && f.aggregation !== 'count_distinct',
+      );
+      return novelty ? { name: of, key: linkNames[of]!.key, novelty } : { name: of, key: linkNames[of]!.key };
+    });
+    const linksEndAtSelf = definition.features.every(
+      (f) => !(f.kind === 'window' && f.entity === name && f.of) || f.delay_days === 0,
+    );
+    return links.length ? { name, key: e.key, links, linksEndAtSelf } : { name, key: e.key };
   });
   const entityIndex = new Map(entities.map((e, i) => [e.name, i]));
   const specs: WindowSpec[] = [];
@@ -432,6 +443,11 @@ function linkStats(tx: TxInput, c: WindowSummary, g: WindowGroup, stats: readonl
     for (; j >= 0 && tiles.hi[j]! > hi; j--) if (tiles.lo[j]! < hi) straddles(tiles, j, hi);
     if (endsAtSelf && j >= 0 && tiles.maxT[j] === hi) straddles(tiles, j, hi);
   }
+  // Counts stand for windows that end at the transaction; a delayed group of the same entity reads them only when
+  // it has no link feature (the query asks for counts only then), so its sets may be incomplete: unread.
+  const counted = endsAtSelf ? c.distinct : undefined;
+  if (counted && counted.bounds[counted.bounds.length - 1] !== hi)
+    throw new RangeError(`distinct counts end at ${counted.bounds.at(-1)}, not at the window end ${hi}`);
   const rowLinks = c.links;
   let k = end - 1;
   for (let w = 0; w < g.specs.length; w++) {
@@ -461,14 +477,30 @@ function linkStats(tx: TxInput, c: WindowSummary, g: WindowGroup, stats: readonl
       }
     }
     const s = stats[g.specs[w]!]!;
+    // The store's counts, when it gave them, stand for the sets (which then hold only this transaction's ids).
+    const b = counted ? countedBound(counted, lo) : -1;
     for (let l = 0; l < links.length; l++) {
       const name = links[l]!.name;
       const own = mine[l];
-      s.distinct[name] =
-        linkSets[l]!.size + (endsAtSelf && own !== undefined && !linkSets[l]!.has(own) ? 1 : 0);
+      if (counted) {
+        const newest = counted.ownNewest[name] ?? Number.NEGATIVE_INFINITY;
+        s.distinct[name] =
+          (counted.after[name]?.[b] ?? 0) + (own !== undefined && !(newest > counted.bounds[b]!) ? 1 : 0);
+      } else
+        s.distinct[name] =
+          linkSets[l]!.size + (endsAtSelf && own !== undefined && !linkSets[l]!.has(own) ? 1 : 0);
       s.firstWith[name] = first[l]!;
     }
   }
+}
+
+/** The index of the window start `lo` among the counted bounds; one before the store's horizon reads as it. */
+function countedBound(counted: DistinctCounts, lo: number): number {
+  const b = counted.bounds;
+  if (lo <= b[0]!) return 0;
+  const i = b.indexOf(lo);
+  if (i < 0 || i === b.length - 1) throw new RangeError(`no distinct count for the window start ${lo}`);
+  return i;
 }
 
 function straddles(tiles: TileColumns, j: number, bound: number): never {
@@ -492,6 +524,8 @@ export interface EntitySpec {
   readonly key: KeyField;
   /** The other entities whose ids each record carries, for link features (absent: none). */
   readonly links?: readonly LinkSpec[];
+  /** Every link feature's window ends at the transaction (no delay): a store may count distinct ids itself. */
+  readonly linksEndAtSelf?: boolean;
 }
 
 /**
@@ -503,8 +537,23 @@ export function entityUnion(sets: readonly CompiledFeatureSet[]): EntitySpec[] {
   for (const s of sets)
     for (const e of s.entities) {
       const had = byName.get(e.name);
-      const links = new Map([...(had?.links ?? []), ...(e.links ?? [])].map((l) => [l.name, l]));
-      byName.set(e.name, links.size ? { name: e.name, key: e.key, links: [...links.values()] } : e);
+      const links = new Map<string, LinkSpec>();
+      for (const l of [...(had?.links ?? []), ...(e.links ?? [])]) {
+        const novelty = l.novelty || links.get(l.name)?.novelty;
+        links.set(l.name, novelty ? { ...l, novelty } : l);
+      }
+      const endAtSelf = (x: EntitySpec | undefined) => !x?.links || x.linksEndAtSelf === true;
+      byName.set(
+        e.name,
+        links.size
+          ? {
+              name: e.name,
+              key: e.key,
+              links: [...links.values()],
+              linksEndAtSelf: endAtSelf(had) && endAtSelf(e),
+            }
+          : e,
+      );
     }
   return [...byName.values()];
 }
@@ -534,7 +583,13 @@ export function summaryQuery(e: EntitySpec, tx: TxInput, offsets: readonly numbe
   if (id === undefined) return { entity: e.name, id: '', bounds: [] };
   const bounds = new Array<number>(offsets.length);
   for (let i = 0; i < offsets.length; i++) bounds[i] = tx.t - offsets[i]!;
-  return { entity: e.name, id, bounds };
+  if (!e.links || !e.linksEndAtSelf) return { entity: e.name, id, bounds };
+  const distinct = e.links.map((l) => {
+    const own = keyValue(tx, l.key);
+    if (own === undefined) return { name: l.name };
+    return l.novelty ? { name: l.name, own, novelty: true } : { name: l.name, own };
+  });
+  return { entity: e.name, id, bounds, distinct };
 }
 
 /** The links a record of `e` carries for `tx`; undefined when none. */

@@ -80,6 +80,34 @@ export interface WindowQuery extends EntityKey {
  */
 export interface SummaryQuery extends EntityKey {
   readonly bounds: readonly number[];
+  /**
+   * The other entities whose distinct ids this entity's windows count, with the transaction's own id for each
+   * (absent when it has none); given only when every such window ends at the transaction (no delay). A store
+   * may then answer with `distinct` instead of whole link sets (see DistinctCounts).
+   */
+  readonly distinct?: readonly DistinctLink[];
+}
+
+export interface DistinctLink {
+  readonly name: string;
+  readonly own?: string;
+  /** Features read the time of `own` too (novelty): tiles' link sets keep it; else they may send none. */
+  readonly novelty?: boolean;
+}
+
+/**
+ * Distinct ids counted by the store, for windows that end at the transaction (t = the query's last bound): per
+ * other entity, `after[name][i]` ids whose newest record lies after `bounds[i]` (and so in (bounds[i], t]), and
+ * `ownNewest[name]` the newest time of the transaction's own id (−∞: none). A store gives it only when no id has
+ * a record at or after t — then an id's newest time says exactly whether it is in a window, ties at t cannot
+ * arise, and the read costs a few counts however many ids the entity has (issue 20: a device shared by 5,000
+ * cards). Otherwise it gives whole link sets and the engine counts them. `bounds` are the query's, clipped at the
+ * store's horizon like the rest of the answer.
+ */
+export interface DistinctCounts {
+  readonly bounds: readonly number[];
+  readonly after: Readonly<Record<string, readonly number[]>>;
+  readonly ownNewest: Readonly<Record<string, number>>;
 }
 
 /**
@@ -103,8 +131,9 @@ export interface TileColumns {
    * one card), and exactness matters more here than the tile's constant size. A tile's set is bounded by its
    * record count, and for the entities these features are about — a customer's devices and networks, a device's or
    * network's cards — it stays small: what a read brings back is the distinct ids of the window's tiles, the very
-   * thing the feature counts, never the records behind them. (A hot device shared by thousands of cards brings back
-   * its thousands of ids per window: bounded by the answer, not by the history.)
+   * thing the feature counts, never the records behind them. A hot device shared by thousands of cards would bring
+   * back its thousands of ids per window, so for windows that end at the transaction a store counts them itself
+   * (DistinctCounts) and these sets carry at most the transaction's own ids.
    */
   readonly linkStart?: readonly number[];
   readonly linkEntity?: readonly string[];
@@ -120,6 +149,11 @@ export interface TileColumns {
  */
 export interface WindowSummary extends RecordColumns {
   readonly tiles?: TileColumns;
+  /**
+   * With it, tiles' link sets may hold only the transaction's own ids for the links that novelty features read
+   * (DistinctLink `novelty`), or nothing; raw records keep every link.
+   */
+  readonly distinct?: DistinctCounts;
 }
 
 export type StoreEvent =

@@ -1,10 +1,9 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trainingDir } from '../../../src/adapters/python/training-module.js';
 import { run } from '../../../src/cli/backfill.js';
 import { UsageError } from '../../../src/cli/usage.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 describe('fraudscore backfill --engine', () => {
   it.each([
@@ -21,6 +20,6 @@ describe('fraudscore backfill --engine', () => {
   it('finds the training package upwards from the code, wherever it is built', async () => {
     expect(trainingDir()).toBe(join(process.cwd(), 'training'));
     expect(trainingDir(join(process.cwd(), 'dist', 'src', 'wiring'))).toBe(join(process.cwd(), 'training'));
-    expect(trainingDir(await mkdtemp(join(tmpdir(), 'nowhere-')))).toBeUndefined();
+    expect(trainingDir(await tempDir('nowhere-'))).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -7,6 +7,7 @@ import { UsageError } from '../../../src/cli/usage.js';
 import { loadConfig } from '../../../src/config.js';
 import { createService, type Service } from '../../../src/wiring/service.js';
 import { silentLogger } from '../../helpers/logger.js';
+import { tempDir, tempDirs } from '../../helpers/temp-dir.js';
 
 const FIXTURES = 'test/fixtures/models';
 
@@ -27,7 +28,7 @@ async function models(...argv: string[]) {
 }
 
 async function copyVersion(version: string): Promise<string> {
-  const dir = join(await mkdtemp(join(tmpdir(), 'candidate-')), 'out');
+  const dir = join(await tempDir('candidate-'), 'out');
   await cp(join(FIXTURES, 'fraudscore', version), dir, { recursive: true });
   return dir;
 }
@@ -104,9 +105,10 @@ describe('fraudscore models (against a running service)', () => {
   let s: Service;
   let url: string;
   let saved: string | undefined;
+  const tmp = tempDirs();
   beforeAll(async () => {
     saved = process.env.ADMIN_TOKEN;
-    const dir = await mkdtemp(join(tmpdir(), 'models-'));
+    const dir = await tmp('models-');
     await cp(FIXTURES, dir, { recursive: true });
     s = await createService(loadConfig({ MODEL_DIR: dir, ADMIN_TOKEN: TOKEN, MODEL_VERSION: '1' }), {
       logger: silentLogger(),

@@ -1,10 +1,10 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { forEachHandbookRow, writeHandbookCsv } from '../../../src/adapters/fs/handbook-csv.js';
 import type { Label, Transaction } from '../../../src/domain/events.js';
 import { type Arrived, type HandbookRow, handbookDatetime, joinLabels } from '../../../src/domain/history.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const T0 = Date.parse('2018-04-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -98,7 +98,7 @@ describe('joinLabels (the Kafka history export)', () => {
         fraud: false,
       },
     ];
-    const path = join(await mkdtemp(join(tmpdir(), 'history-')), 'h.csv');
+    const path = join(await tempDir('history-'), 'h.csv');
     expect(await writeHandbookCsv(path, rows)).toEqual({ written: 2, unwritable: 1 });
     expect((await readFile(path, 'utf8')).split('\n')[0]).toBe(
       'TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,LABELED_AT,DEVICE_ID,IP',

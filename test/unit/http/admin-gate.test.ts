@@ -1,5 +1,4 @@
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
@@ -7,6 +6,7 @@ import type { Card } from '../../../src/domain/models/card.js';
 import { createService, type Service } from '../../../src/wiring/service.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 import { copyModelVersion } from '../../helpers/models.js';
+import { tempDir, tempDirs } from '../../helpers/temp-dir.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -57,8 +57,9 @@ describe('admin API: the model card gates activate and canary', () => {
   let dir: string;
   const logs: LogLine[] = [];
   let s: Service;
+  const tmp = tempDirs();
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'models-gate-'));
+    dir = await tmp('models-gate-');
     await cp('test/fixtures/models', dir, { recursive: true });
     await withCard(dir, '3', 'eligible');
     await withCard(dir, '4', 'rejected');
@@ -136,7 +137,7 @@ describe('admin API: the model card gates activate and canary', () => {
 
 describe('admin API with REQUIRE_MODEL_CARD=true', () => {
   it('refuses versions without a card (409 card_missing) unless overridden, and starts on a carded one', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'models-card-'));
+    const dir = await tempDir('models-card-');
     await cp('test/fixtures/models', dir, { recursive: true });
     await withCard(dir, '3', 'eligible');
     const logs: LogLine[] = [];

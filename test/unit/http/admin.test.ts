@@ -1,11 +1,11 @@
-import { cp, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
 import { createService, type Service } from '../../../src/wiring/service.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 import { copyModelVersion } from '../../helpers/models.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -26,8 +26,9 @@ describe('admin API', () => {
   let s: Service;
   let dir: string;
   const logs: LogLine[] = [];
+  const tmp = tempDirs();
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'models-'));
+    dir = await tmp('models-');
     await cp('test/fixtures/models', dir, { recursive: true });
     s = await createService(loadConfig({ MODEL_DIR: dir, ADMIN_TOKEN: TOKEN, MODEL_VERSION: '1' }), {
       logger: captureLogger(logs),

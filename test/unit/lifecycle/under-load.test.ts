@@ -1,6 +1,4 @@
-import { cp, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cp } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
@@ -15,6 +13,7 @@ import type { ReplicaStatus, ServingRoles, ServingState } from '../../../src/dom
 import type { LoadedVersion } from '../../../src/usecases/models/loaded-version.js';
 import { createService, type Service } from '../../../src/wiring/service.js';
 import { rng } from '../../helpers/generate.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 import { sleep, waitFor } from '../../helpers/wait.js';
 
 const TOKEN = 'load-admin-token-0123456789';
@@ -192,8 +191,9 @@ describe('model lifecycle under load, three replicas behind a round-robin client
       }
   };
 
+  const tmp = tempDirs();
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'under-load-'));
+    const dir = await tmp('under-load-');
     await cp('test/fixtures/models', dir, { recursive: true });
     // Only the model audit lines are kept; the decision audit lines are still serialised, as in production.
     const sink = new Writable({

@@ -300,7 +300,10 @@ describe('PromotionController', () => {
     failWrites = 1;
     expect(await controller.tick(MODEL)).toMatchObject({ kind: 'error' });
     expect((await read()).promotion).toBeUndefined();
-    source.failing.set('4', new ModelLoadError('checksum_mismatch', 'member a.onnx does not match its sha256', MODEL, '4'));
+    source.failing.set(
+      '4',
+      new ModelLoadError('checksum_mismatch', 'member a.onnx does not match its sha256', MODEL, '4'),
+    );
     expect(await controller.tick(MODEL)).toMatchObject({
       transition: { version: '4', to: 'rolled_back', reason: expect.stringMatching(/^cannot serve: /) },
     });

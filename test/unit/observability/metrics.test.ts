@@ -1,5 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.js';
@@ -11,6 +10,7 @@ import { createService, type Service } from '../../../src/wiring/service.js';
 import { type GeneratedTx, generateTransactions } from '../../helpers/generate.js';
 import { silentLogger } from '../../helpers/logger.js';
 import { copyModelVersion } from '../../helpers/models.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
 const FIXTURES = 'test/fixtures/models';
 const TOKEN = 'metrics-admin-token-0123456789';
@@ -74,8 +74,9 @@ describe('metrics after real traffic', () => {
   let dir: string;
   const SINGLE = 40;
   const BATCH = 5;
+  const tmp = tempDirs();
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'metrics-models-'));
+    dir = await tmp('metrics-models-');
     await cp(FIXTURES, dir, { recursive: true });
     s = await createService(
       loadConfig({ MODEL_DIR: dir, MODEL_VERSION: '1', ADMIN_TOKEN: TOKEN, REQUEST_DEADLINE_MS: '5000' }),
@@ -339,6 +340,7 @@ describe('PSI of live traffic against the training reference', () => {
   const scoring = (env: Record<string, string>) =>
     createService(loadConfig({ REQUEST_DEADLINE_MS: '10000', ...env }), { logger: silentLogger() });
   let dir: string;
+  const tmp = tempDirs();
   let referenceRows = 0;
   let edges: Record<string, number> = {};
   const show = (d: { rows: number; score: number; features: Record<string, number> }) =>
@@ -359,7 +361,7 @@ describe('PSI of live traffic against the training reference', () => {
       await a.close();
     }
     referenceRows = reference.results.length;
-    dir = await mkdtemp(join(tmpdir(), 'psi-models-'));
+    dir = await tmp('psi-models-');
     await mkdir(join(dir, 'fraudscore'));
     await cp(join(FIXTURES, 'fraudscore/2'), join(dir, 'fraudscore/2'), { recursive: true });
     const path = join(dir, 'fraudscore/2/manifest.json');

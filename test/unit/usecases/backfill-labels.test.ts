@@ -1,5 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadFeatureSets } from '../../../src/adapters/fs/feature-set-files.js';
@@ -9,6 +8,7 @@ import { DAY_MS } from '../../../src/domain/features/time.js';
 import type { HandbookRow } from '../../../src/domain/history.js';
 import type { RowSink } from '../../../src/ports/row-source.js';
 import { backfill } from '../../../src/usecases/backfill.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const set = loadFeatureSets('features').get('transaction_v2')!;
 const T0 = Date.parse('2018-05-01T12:00:00Z');
@@ -61,7 +61,7 @@ describe('backfill: labels by labeled_at', () => {
   });
 
   it('reads an optional LABELED_AT column', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'labeled-'));
+    const dir = await tempDir('labeled-');
     const path = join(dir, 'x.csv');
     await writeFile(
       path,

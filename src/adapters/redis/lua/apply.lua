@@ -37,6 +37,10 @@
 --               carry links (device and network features, issue 20; see TileColumns in records.ts): kept next
 --               to the aggregate, read with it; a one-record tile's links are in its record.
 -- Records (in the log and in tiles) end with their links, " <name>=<id>…", when their transaction had any.
+-- Next to tiles, per other entity named in links, <prefix>:{<entity>:<id>}:newest:<name> is a sorted set: each
+-- linked id (as encoded in links) scored by the time of its newest record, trimmed with the tiles. It counts the
+-- distinct ids of windows that end at a transaction in one ZCOUNT each, however many ids there are (read.lua;
+-- DistinctCounts in records.ts): a device shared by 5,000 cards no longer sends its tiles' 5,000-id sets.
 -- A read (read.lua) descends only into the tiles a window bound splits. A write is one HMGET of the log (its
 -- metadata and the event's field), then for tiles one HMGET (id, day tile), an HGET per level it descends into,
 -- and one HSET each. A label after its transaction flips the flag in the record and moves the fraud counts of
@@ -368,6 +372,23 @@ local function settle_tiles(tiles, version, newest, maintained, oldest, ts)
     tonumber(newest)
 end
 
+local function newest_key(log, name)
+  return log .. ':newest:' .. name
+end
+
+-- A record with `links` at ts: each linked id's newest time moves up to ts (ZADD GT leaves a later one).
+local function add_newest(log, links, ts, upkeep, cutoff)
+  for name, linked in string.gmatch(links, '([^%s=]+)=(%S+)') do
+    local z = newest_key(log, name)
+    redis.call('ZADD', z, 'GT', ts, linked)
+    if upkeep then redis.call('ZREMRANGEBYSCORE', z, '-inf', cutoff) end
+    -- Pushed back at every linked record, not only at upkeep as the tiles are: labels keep a customer's tiles
+    -- alive, and the set must live as long as any record it counts (an older set left behind counts nothing:
+    -- its ids lie past the horizon, before every bound).
+    redis.call('PEXPIRE', z, ttl)
+  end
+end
+
 local function tiles_tx(log, tiles, meta, id, ts, amount, links)
   local t = tonumber(ts)
   local version, newest, maintained, oldest = parse_tiles_meta(meta)
@@ -381,7 +402,7 @@ local function tiles_tx(log, tiles, meta, id, ts, amount, links)
   if held and is_pending(held) and not expired(held, newest) and string.match(held, '^!%S+ (%S)') == '1' then
     fraud = 1
   end
-  local m, upkeep = settle_tiles(tiles, version, newest, maintained, oldest, ts)
+  local m, upkeep, now = settle_tiles(tiles, version, newest, maintained, oldest, ts)
   local record = '=' .. ts .. ' ' .. version .. ' ' .. amount .. ' ' .. fraud .. ' ' .. id .. links
   local args = { id, ts .. ' ' .. version }
   local written = {}
@@ -400,6 +421,7 @@ local function tiles_tx(log, tiles, meta, id, ts, amount, links)
     redis.call('PEXPIRE', log, ttl)
     redis.call('PEXPIRE', tiles, ttl)
   end
+  if links ~= '' then add_newest(log, links, ts, upkeep, string.format('%d', now - horizon)) end
   return 0
 end
 
@@ -497,7 +519,7 @@ local function promote(log, tiles)
   end
   local seq, newest, maintained = parse_log_meta(meta)
   local cutoff = tonumber(newest) - horizon
-  local h, oldest = {}, math.huge
+  local h, oldest, newest_of = {}, math.huge, {}
   local get = function(f) return h[f] end
   local put = function(f, v) h[f] = v end
   for _, v in ipairs(txs) do
@@ -509,6 +531,11 @@ local function promote(log, tiles)
       insert(get, put, t, amount, fraud, '=' .. ts .. ' ' .. s .. ' ' .. amount .. ' ' .. fraud .. ' ' .. id .. links)
       h[id] = ts .. ' ' .. s
       if t < oldest then oldest = t end
+      for name, linked in string.gmatch(links, '([^%s=]+)=(%S+)') do
+        newest_of[name] = newest_of[name] or {}
+        local had = newest_of[name][linked]
+        if not had or t > had then newest_of[name][linked] = t end
+      end
     end
   end
   for id, v in pairs(labels) do
@@ -528,6 +555,17 @@ local function promote(log, tiles)
   -- Tiles left over from an earlier life of the entity (its log key lost alone) must not be merged in.
   redis.call('DEL', tiles)
   for i = 1, #args, 1000 do redis.call('HSET', tiles, unpack(args, i, math.min(i + 999, #args))) end
+  for name, ids in pairs(newest_of) do
+    local z = newest_key(log, name)
+    redis.call('DEL', z)
+    local zargs = {}
+    for linked, t in pairs(ids) do
+      zargs[#zargs + 1] = string.format('%d', t)
+      zargs[#zargs + 1] = linked
+    end
+    for i = 1, #zargs, 1000 do redis.call('ZADD', z, unpack(zargs, i, math.min(i + 999, #zargs))) end
+    redis.call('PEXPIRE', z, ttl)
+  end
   redis.call('DEL', log)
   redis.call('HSET', log, '', '@' .. seq .. ' ' .. newest .. ' ' .. maintained .. ' ' .. string.format('%d', oldest))
   redis.call('PEXPIRE', log, ttl)

@@ -9,17 +9,25 @@
 -- aggregates of whole tiles, so the reply of a card is a handful of values and that of a terminal with 50,000
 -- transactions ~70 aggregates and the records of the ten-minute tiles that hold a bound.
 --
+-- Distinct ids (DistinctCounts in records.ts): when asked for and no linked id of the entity has a record at or
+-- after the last bound t (the transaction), each id's newest time (the :newest:<name> sets, apply.lua) says
+-- whether it lies in a window (b, t]: one ZCOUNT per bound replaces the tiles' link sets, which then send only
+-- the transaction's own ids where novelty features need them, and are not even read where none do. Else the
+-- sets come whole, and the engine counts them.
+--
 -- KEYS: the entity's log, then its tiles. ARGV[1]: tile levels "<x> <ms> …" finest first (as for apply.lua);
--- then the bounds, ascending.
+-- ARGV[2]: the distinct counts wanted, "<name>=<own id>[@]…" (own id encoded as in links, empty if none; "@"
+-- when novelty features read its first time, which the tiles' sets then keep; "" for none); then the bounds,
+-- ascending.
 -- Returns one string of lines (one bulk reply is far cheaper for a client to take than hundreds): the metadata
 -- field (empty if none); the number n of aggregates; n lines "<field> <aggregate>", each followed by " |<link set>"
--- when the tile has one (see apply.lua); then the records. For a log:
--- the metadata, "-1", and every value of the log.
+-- when the tile has one (see apply.lua); per other entity counted, "~<name> <own id's newest time or -> <count
+-- after each bound>…"; then the records. For a log: the metadata, "-1", and every value of the log.
 local log, key = KEYS[1], KEYS[2]
 local levels = {}
 for name, ms in string.gmatch(ARGV[1], '(%S+) (%S+)') do levels[#levels + 1] = { name = name, ms = tonumber(ms) } end
 local bounds = {}
-for i = 2, #ARGV do bounds[i - 1] = tonumber(ARGV[i]) end
+for i = 3, #ARGV do bounds[i - 2] = tonumber(ARGV[i]) end
 local from, to = bounds[1], bounds[#bounds]
 
 local meta = redis.call('HGET', log, '')
@@ -85,14 +93,43 @@ for i = 1, #raw, 1000 do
     if got[j] then records[#records + 1] = got[j] end
   end
 end
--- The link sets of the aggregates read, in slices.
-for i = 1, #sets, 1000 do
-  local got = redis.call('HMGET', key, unpack(sets, i, math.min(i + 999, #sets)))
-  for j = 1, #got do
-    if got[j] then aggregates[i + j - 1] = aggregates[i + j - 1] .. ' |' .. got[j] end
+local counted, own = nil, {}
+if ARGV[2] ~= '' then
+  local t = ARGV[#ARGV]
+  counted = {}
+  for name, id, novelty in string.gmatch(ARGV[2], '([^%s=]+)=([^%s@]*)(@?)') do
+    local z = log .. ':newest:' .. name
+    if redis.call('ZCOUNT', z, t, '+inf') > 0 then
+      counted = nil
+      break
+    end
+    local line = { '~' .. name, (id ~= '' and redis.call('ZSCORE', z, id)) or '-' }
+    for i = 3, #ARGV - 1 do line[#line + 1] = redis.call('ZCOUNT', z, '(' .. ARGV[i], '+inf') end
+    line[#line + 1] = 0
+    counted[#counted + 1] = table.concat(line, ' ')
+    if id ~= '' and novelty ~= '' then own[#own + 1] = ' ' .. name .. '=' .. id .. '@' end
+  end
+end
+-- The link sets of the aggregates read, in slices: with counts, only the transaction's own ids in them.
+if not counted or #own > 0 then
+  for i = 1, #sets, 1000 do
+    local got = redis.call('HMGET', key, unpack(sets, i, math.min(i + 999, #sets)))
+    for j = 1, #got do
+      local set = got[j]
+      if set and counted then
+        local mine = ''
+        for _, entry in ipairs(own) do
+          local s, e = string.find(set, entry, 1, true)
+          if s then mine = mine .. entry .. string.match(set, '^%d+', e + 1) end
+        end
+        set = mine ~= '' and mine
+      end
+      if set then aggregates[i + j - 1] = aggregates[i + j - 1] .. ' |' .. set end
+    end
   end
 end
 local head = meta .. '\n' .. #aggregates
 if #aggregates > 0 then head = head .. '\n' .. table.concat(aggregates, '\n') end
+if counted and #counted > 0 then head = head .. '\n' .. table.concat(counted, '\n') end
 if #records > 0 then head = head .. '\n' .. table.concat(records, '\n') end
 return head
