@@ -21,8 +21,9 @@ import type { Clock } from '../../src/ports/clock.js';
 import { retrainFromKafka } from '../../src/wiring/jobs.js';
 import { createService, type Service } from '../../src/wiring/service.js';
 import { createTopics, uniqueTopics } from '../helpers/kafka.js';
-import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
-import { trainingModule, trainingPython } from '../helpers/python.js';
+import { captureLogger, type LogLine } from '../helpers/logger.js';
+import { trainingModule } from '../helpers/python.js';
+import { LENIENT_GATE, testRetrain } from '../helpers/retrain.js';
 import { REPO_ROOT, requireKafka, requireRedis, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -105,25 +106,10 @@ describe('retrain → gate → promotion policy, through Kafka and Redis (issue 
     retrainFromKafka({
       brokers,
       topics: { transactions: topics.transactions, labels: topics.labels },
-      name: MODEL,
-      featureDir: 'features',
-      seed: 7,
-      testDays: 7,
-      gapDays: 0,
-      trigger: { kind: 'test' },
-      trainingDir: 'training',
+      ...testRetrain(),
       until,
       modelDir: models,
-      engine: 'node',
-      gate: {
-        rules: ['average_precision>=-0.05', 'auc_roc>=-0.05'],
-        resamples: 200,
-        seed: 7,
-        confidence: 0.95,
-      },
-      python: trainingPython(),
-      logger: silentLogger(),
-      trainerOptions: ['--smoke'],
+      gate: LENIENT_GATE,
     });
 
   beforeAll(async () => {

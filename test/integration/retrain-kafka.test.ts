@@ -7,7 +7,8 @@ import type { HandbookRow } from '../../src/domain/history.js';
 import { exportKafkaHistory, replayFilesToKafka, retrainFromKafka } from '../../src/wiring/jobs.js';
 import { createTopics, uniqueTopics } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
-import { trainingModule, trainingPython } from '../helpers/python.js';
+import { trainingModule } from '../helpers/python.js';
+import { testRetrain } from '../helpers/retrain.js';
 import { requireKafka } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -202,20 +203,10 @@ describe('retrain from the Kafka topics', () => {
     const result = await retrainFromKafka({
       brokers,
       topics,
+      ...testRetrain(),
       until: '2018-04-28',
-      name: 'fraudscore',
       modelDir: models,
-      featureDir: 'features',
-      engine: 'node',
-      seed: 7,
-      testDays: 7,
-      gapDays: 0,
       gate: { rules: [], resamples: 50, seed: 7, confidence: 0.95 },
-      trainerOptions: ['--smoke'],
-      trigger: { kind: 'test' },
-      python: trainingPython(),
-      trainingDir: 'training',
-      logger: silentLogger(),
     });
     expect(result).toMatchObject({ version: '1', verdict: 'eligible' });
     const card = JSON.parse(await readFile(join(models, 'fraudscore', '1', 'manifest.json'), 'utf8')).card;

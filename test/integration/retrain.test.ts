@@ -7,24 +7,15 @@ import { RedisControlPlane } from '../../src/adapters/redis/redis-control-plane.
 import { loadConfig } from '../../src/config.js';
 import { retrainFromFiles } from '../../src/wiring/jobs.js';
 import { createService } from '../../src/wiring/service.js';
-import { captureLogger, type LogLine, silentLogger } from '../helpers/logger.js';
-import { trainingModule, trainingPython } from '../helpers/python.js';
+import { captureLogger, type LogLine } from '../helpers/logger.js';
+import { trainingModule } from '../helpers/python.js';
 import { deleteByPrefix } from '../helpers/redis.js';
+import { LENIENT_GATE, testRetrain } from '../helpers/retrain.js';
 import { requireRedis, uniqueName } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 
-/** What every retrain here shares: the repository's feature sets, the Python trainer, a fixed seed, a quiet log. */
-const common = {
-  name: 'fraudscore',
-  featureDir: 'features',
-  seed: 7,
-  testDays: 7,
-  gapDays: 0,
-  trigger: { kind: 'test' },
-  trainingDir: 'training',
-} as const;
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 /**
@@ -40,24 +31,11 @@ describe('fraudscore retrain', () => {
     await trainingModule('generate', [
       ...['--days', '62', '--customers', '600', '--terminals', '1200', '--seed', '3', '--output', raw],
     ]);
-    const base = {
-      ...common,
-      inputs: [raw],
-      modelDir: models,
-      engine: 'node',
-      gate: {
-        rules: ['average_precision>=-0.05', 'auc_roc>=-0.05'],
-        resamples: 200,
-        seed: 7,
-        confidence: 0.95,
-      },
-      python: trainingPython(),
-      logger: silentLogger(),
-    };
-    const v1 = await retrainFromFiles({ ...base, until: '2018-05-25', trainerOptions: ['--smoke'] });
+    const base = { ...testRetrain(), inputs: [raw], modelDir: models, gate: LENIENT_GATE };
+    const v1 = await retrainFromFiles({ ...base, until: '2018-05-25' });
     expect(v1).toMatchObject({ version: '1', verdict: 'eligible' });
 
-    const v2 = await retrainFromFiles({ ...base, trainerOptions: ['--smoke'] });
+    const v2 = await retrainFromFiles(base);
     expect(v2).toMatchObject({
       version: '2',
       verdict: 'eligible',
@@ -162,17 +140,14 @@ describe('fraudscore retrain', () => {
     ]);
     const run = (engine: string) =>
       retrainFromFiles({
-        ...common,
+        ...testRetrain(),
         inputs: [raw],
         until: '2018-04-28',
         modelDir: join(dir, `models-${engine}`),
         engine,
         gate: { rules: [], resamples: 50, seed: 7, confidence: 0.95 },
-        trainerOptions: ['--smoke'],
-        python: trainingPython(),
         workDir: join(dir, `work-${engine}`),
         keepWork: true,
-        logger: silentLogger(),
       });
     for (const e of ['node', 'duckdb']) await mkdir(join(dir, `work-${e}`));
     await run('node');
@@ -210,14 +185,11 @@ describe('fraudscore retrain', () => {
     const models = join(dir, 'models');
     await expect(
       retrainFromFiles({
-        ...common,
+        ...testRetrain(),
         inputs: [raw],
         modelDir: models,
-        engine: 'node',
         gate: { rules: [], resamples: 50, seed: 7, confidence: 0.95 },
         trainerOptions: ['--max-trees', '0'],
-        python: trainingPython(),
-        logger: silentLogger(),
       }),
     ).rejects.toThrow(/max-trees/);
     expect(await readdir(join(models, 'fraudscore'))).toEqual([]);

@@ -3,8 +3,11 @@ import type { CompiledFeatureSet } from '../../../src/domain/features/engine.js'
 import { ModelLoadError } from '../../../src/domain/models/load-error.js';
 import { type Manifest, ManifestSchema } from '../../../src/domain/models/manifest.js';
 import type { Clock } from '../../../src/ports/clock.js';
+import type { ControlPlane } from '../../../src/ports/control-plane.js';
 import type { MemberSession } from '../../../src/ports/model-runtime.js';
 import type { ModelSource, VerifiedVersion } from '../../../src/ports/model-source.js';
+import { ModelFleet } from '../../../src/usecases/models/fleet.js';
+import { ModelRegistry } from '../../../src/usecases/models/registry.js';
 
 export const featureSets: ReadonlyMap<string, CompiledFeatureSet> = loadFeatureSets('features');
 
@@ -131,4 +134,35 @@ export class FakeSource implements ModelSource {
     this.sessions.set(version, sessions);
     return { manifest, featureSet: featureSets.get('transaction_v2')!, sessions };
   }
+}
+
+/**
+ * One replica of `fraudscore` on a shared control plane: a registry over `source` without micro-batching and a
+ * fleet that starts from version 1 and only re-reads or beats when told (60 s timers). `close` stops both.
+ */
+export function fakeReplica(name: string, control: ControlPlane, source: ModelSource, clock: Clock) {
+  const registry = new ModelRegistry({
+    source,
+    logger: silentLogger,
+    clock,
+    defaultModel: 'fraudscore',
+    batching: { enabled: false, maxRows: 1, maxWaitMs: 0 },
+    psiWindow: 100,
+  });
+  const fleet = new ModelFleet({
+    registry,
+    control,
+    models: ['fraudscore'],
+    replica: name,
+    clock,
+    logger: silentLogger,
+    initialVersion: async () => '1',
+    pollMs: 60_000,
+    heartbeatMs: 60_000,
+  });
+  const close = async () => {
+    await fleet.stop();
+    await registry.close();
+  };
+  return { registry, fleet, close };
 }

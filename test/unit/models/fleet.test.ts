@@ -7,9 +7,7 @@ import { MemoryControlPlane } from '../../../src/adapters/memory/memory-control-
 import { ModelLoadError } from '../../../src/domain/models/load-error.js';
 import type { ServingRoles } from '../../../src/domain/models/serving-state.js';
 import type { ControlPlane } from '../../../src/ports/control-plane.js';
-import { ModelFleet } from '../../../src/usecases/models/fleet.js';
-import { ModelRegistry } from '../../../src/usecases/models/registry.js';
-import { FakeSource, fakeClock, silentLogger } from './fakes.js';
+import { FakeSource, fakeClock, fakeReplica } from './fakes.js';
 
 const MODEL = 'fraudscore';
 const clock = fakeClock();
@@ -19,30 +17,9 @@ afterEach(async () => {
 });
 
 function replica(name: string, control: ControlPlane, source = new FakeSource(['1', '2', '3'])) {
-  const registry = new ModelRegistry({
-    source,
-    logger: silentLogger,
-    clock,
-    defaultModel: MODEL,
-    batching: { enabled: false, maxRows: 1, maxWaitMs: 0 },
-    psiWindow: 100,
-  });
-  const fleet = new ModelFleet({
-    registry,
-    control,
-    models: [MODEL],
-    replica: name,
-    clock,
-    logger: silentLogger,
-    initialVersion: async () => '1',
-    pollMs: 60_000,
-    heartbeatMs: 60_000,
-  });
-  stops.push(
-    () => fleet.stop(),
-    () => registry.close(),
-  );
-  return { registry, fleet, source };
+  const r = fakeReplica(name, control, source, clock);
+  stops.push(r.close);
+  return { ...r, source };
 }
 
 /** A control plane on which, right after the next successful write, another replica writes `then`. */

@@ -12,11 +12,9 @@ import type { Manifest } from '../../../src/domain/models/manifest.js';
 import { nextPromotionStep, type PromotionPolicy } from '../../../src/domain/models/promotion.js';
 import type { Comparison, Verdict } from '../../../src/domain/performance/compare.js';
 import type { ControlPlane } from '../../../src/ports/control-plane.js';
-import { ModelFleet } from '../../../src/usecases/models/fleet.js';
 import { PromotionController } from '../../../src/usecases/models/promotion.js';
-import { ModelRegistry } from '../../../src/usecases/models/registry.js';
 import type { PerformanceReport } from '../../../src/usecases/performance.js';
-import { FakeSource, fakeClock, fakeManifest, silentLogger } from './fakes.js';
+import { FakeSource, fakeClock, fakeManifest, fakeReplica, silentLogger } from './fakes.js';
 
 const MODEL = 'fraudscore';
 const DAY = 86_400_000;
@@ -94,29 +92,8 @@ async function setup(
 ) {
   const clock = fakeClock();
   const source = new CardedSource(verdicts);
-  const registry = new ModelRegistry({
-    source,
-    logger: silentLogger,
-    clock,
-    defaultModel: MODEL,
-    batching: { enabled: false, maxRows: 1, maxWaitMs: 0 },
-    psiWindow: 100,
-  });
-  const fleet = new ModelFleet({
-    registry,
-    control: plane,
-    models: [MODEL],
-    replica: name,
-    clock,
-    logger: silentLogger,
-    initialVersion: async () => '1',
-    pollMs: 60_000,
-    heartbeatMs: 60_000,
-  });
-  stops.push(
-    () => fleet.stop(),
-    () => registry.close(),
-  );
+  const { registry, fleet, close } = fakeReplica(name, plane, source, clock);
+  stops.push(close);
   await fleet.start();
   const performance = new ScriptedPerformance();
   const audit: Record<string, unknown>[] = [];
