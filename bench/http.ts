@@ -3,7 +3,8 @@
  * JSON and returns a constant, side by side in one run. autocannon runs as a separate process; both targets
  * get the same body (a fresh transaction id per request). Throughput at 64 connections with the CPU time each
  * process spent per request (read from the processes themselves), then latency at a fixed rate and at half the
- * service's own measured capacity, with the service's total-scoring p99 from its histogram.
+ * service's own measured capacity (evenly spaced arrivals, bench/paced-load.ts, on both targets), with the
+ * service's total-scoring p99 from its histogram.
  *
  *   bash scripts/services.sh up redis && npm run build
  *   npx tsx bench/http.ts [--repeats 3] [--duration 10] [--rate 5000] [--profile]
@@ -16,6 +17,7 @@ import {
   BENCH_MODEL_DIR,
   type Load,
   metricsText,
+  pacedLoad,
   processCpuSeconds,
   quantileMs,
   seedBenchHistory,
@@ -126,19 +128,33 @@ try {
       const cpuUsPerRequest = (((await cpuSeconds(port)) - cpu0) * 1e6) / Math.max(1, saturated.requests);
       rows.push({ repeat: k, target, mode: `${CONNECTIONS} connections`, load: saturated, cpuUsPerRequest });
       if (target === 'service') capacity = saturated.rps;
-      const rates = target === 'service' ? [RATE, String(Math.round(capacity / 2))] : [RATE];
-      for (const rate of rates) {
-        const before = target === 'service' ? await totalBuckets() : undefined;
-        const fixed = await load(port, ['-R', rate]);
-        const serverP99 = before ? quantileMs(before, await totalBuckets(), 0.99) : undefined;
-        rows.push({
-          repeat: k,
-          target,
-          mode: rate === RATE ? `${RATE} req/s` : 'half capacity',
-          load: fixed,
-          ...(serverP99 !== undefined ? { serverP99 } : {}),
-        });
-      }
+      const before = target === 'service' ? await totalBuckets() : undefined;
+      const fixed = await load(port, ['-R', RATE]);
+      const serverP99 = before ? quantileMs(before, await totalBuckets(), 0.99) : undefined;
+      rows.push({
+        repeat: k,
+        target,
+        mode: `${RATE} req/s`,
+        load: fixed,
+        ...(serverP99 !== undefined ? { serverP99 } : {}),
+      });
+    }
+    // Half the service's capacity, arrivals evenly spaced (open loop), on both targets at the same rate.
+    const half = Math.max(1, Math.round(capacity / 2));
+    for (const [target, port] of [
+      ['bare', BARE],
+      ['service', SERVICE],
+    ] as const) {
+      const before = target === 'service' ? await totalBuckets() : undefined;
+      const paced = await pacedLoad({ port, body, rate: half, duration: DURATION, connections: CONNECTIONS });
+      const serverP99 = before ? quantileMs(before, await totalBuckets(), 0.99) : undefined;
+      rows.push({
+        repeat: k,
+        target,
+        mode: 'half capacity',
+        load: paced,
+        ...(serverP99 !== undefined ? { serverP99 } : {}),
+      });
     }
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -160,6 +176,7 @@ try {
       rate: med(pick('service', 'half capacity').map((r) => r.load.rps)),
       server_total_p99_ms: med(pick('service', 'half capacity').map((r) => r.serverP99 ?? Number.NaN)),
       client_p99_ms: med(pick('service', 'half capacity').map((r) => r.load.p99)),
+      bare_client_p99_ms: med(pick('bare', 'half capacity').map((r) => r.load.p99)),
     },
     fixed_rate: {
       rate: Number(RATE),
@@ -179,7 +196,8 @@ try {
   const h = summary.half_capacity;
   console.error(
     `CPU per request ratio ${(c.service / c.bare).toFixed(2)} (service ${c.service.toFixed(0)} µs / bare ${c.bare.toFixed(0)} µs); ` +
-      `server-side total p99 at half capacity (${Math.round(h.rate)} req/s) ${h.server_total_p99_ms.toFixed(3)} ms`,
+      `server-side total p99 at half capacity (${Math.round(h.rate)} req/s, evenly spaced) ${h.server_total_p99_ms.toFixed(3)} ms ` +
+      `(client p99: service ${h.client_p99_ms.toFixed(1)} ms, bare ${h.bare_client_p99_ms.toFixed(1)} ms)`,
   );
   console.error(
     `throughput ratio ${(t.service_rps / t.bare_rps).toFixed(2)} (service ${Math.round(t.service_rps)} / bare ${Math.round(t.bare_rps)} req/s); ` +

@@ -113,6 +113,41 @@ export async function autocannon(o: {
   };
 }
 
+/**
+ * An open-loop load at a constant `rate` (bench/paced-load.ts, in its own process): arrivals spaced evenly, as
+ * production traffic arrives, instead of autocannon's `-R` bursts at each second's start. Latency counts from
+ * when each request was due.
+ */
+export async function pacedLoad(o: {
+  port: number;
+  body: string;
+  rate: number;
+  duration: string;
+  connections: string;
+}): Promise<Load> {
+  const { stdout, stderr } = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'bench/paced-load.ts',
+      '--port',
+      String(o.port),
+      '--rate',
+      String(o.rate),
+      '--duration',
+      o.duration,
+      '--connections',
+      o.connections,
+      '--body',
+      o.body,
+    ],
+    { maxBuffer: 1 << 26 },
+  );
+  if (!stdout.trim()) throw new Error(`paced-load printed nothing: ${stderr}`);
+  return JSON.parse(stdout) as Load;
+}
+
 /** A service's /metrics text. */
 export async function metricsText(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
