@@ -152,6 +152,48 @@ describe('RedisFeatureStore upkeep', () => {
     await redis.quit();
   });
 
+  it('trims tiles by the days that fell out: records, ids and labels, those waiting for their transaction too', async () => {
+    const { redis, store, horizonMs, write, key } = await oneCustomer('trim-days', undefined, 0);
+    const label = (id: string, t: number, fraud = true) =>
+      store.apply([{ kind: 'label', key: { entity: 'customer', id: 'C1' }, txId: id, t, fraud }]);
+    // Day 0: three transactions in one ten-minute tile (records "r k i"), one alone, a label after its
+    // transaction, a label whose transaction never comes, and one whose label comes late (day 4).
+    for (const [i, id] of ['a', 'b', 'c'].entries()) await write(id, T0 + 60_000 * (i + 1));
+    await write('d', T0 + DAY_MS / 2);
+    await label('a', T0 + DAY_MS / 2 + 1);
+    await label('ghost', T0 + DAY_MS / 2 + 2);
+    await write('late', T0 + DAY_MS / 2 + 3);
+    await label('late', T0 + 4 * DAY_MS);
+    // Day 1 and a label waiting for a transaction of day 2, which arrives.
+    await write('e', T0 + DAY_MS + 1_000);
+    await label('early', T0 + DAY_MS + 2_000);
+    await write('early', T0 + 2 * DAY_MS + 1_000);
+    expect(await redis.zrange(`${key}:labels`, '0', '-1')).toEqual(['ghost', 'early']);
+    const fieldsOf = async () => (await redis.hkeys(`${key}:tiles`)).sort();
+    const dayTile = (t: number) => `d ${tileOf(t, DAY_MS)}`;
+
+    // Newest moves a horizon past day 0's end: day 0's tiles, records and ids go; the late label waits.
+    await write('now1', T0 + horizonMs + DAY_MS + 5_000);
+    let fields = await fieldsOf();
+    expect(fields.filter((f) => !f.includes(' '))).toEqual(['e', 'early', 'now1']);
+    expect(fields).not.toContain(dayTile(T0 + 1));
+    expect(fields.filter((f) => f.startsWith('r '))).toEqual([]);
+    expect(fields.filter((f) => f.startsWith(' '))).toEqual([' early', ' late']);
+    // The early label's time has passed too, but its transaction is held: it goes with that transaction.
+    expect(await redis.zrange(`${key}:labels`, '0', '-1')).toEqual(['late']);
+
+    // Past day 4: the late label goes, and days 1 and 2 with the early transaction and its label.
+    const newest = T0 + horizonMs + 4 * DAY_MS + 5_000;
+    await write('now2', newest);
+    fields = await fieldsOf();
+    expect(fields.filter((f) => !f.includes(' '))).toEqual(['now1', 'now2']);
+    expect(fields.filter((f) => f.startsWith(' '))).toEqual([]);
+    expect(await redis.zrange(`${key}:labels`, '0', '-1')).toEqual([]);
+    const days = fields.filter((f) => f.startsWith('d ')).map((f) => Number(f.slice(2)));
+    expect(Math.min(...days)).toBeGreaterThanOrEqual(tileOf(newest - horizonMs, DAY_MS));
+    await redis.quit();
+  });
+
   it('starts from empty tiles when an entity whose log key was lost alone grows into tiles again', async () => {
     const { redis, write, ids, key } = await oneCustomer('regrow', undefined, 2);
     await write('a', T0);

@@ -67,10 +67,13 @@ const TILED_REMEMBERED = 10_000;
  * Feature store on Redis or Redis Cluster (layout in lua/apply.lua). An entity is a log, `<prefix>:{<entity>:<id>}`,
  * one field per transaction or label — until it holds more than `logFields` fields; then it is kept as time tiles
  * in `<prefix>:{<entity>:<id>}:tiles` (domain/features/tiles.ts), and the log holds only its metadata (plus, per
- * linked entity, `…:newest:<name>`, the sorted set that counts distinct ids: DistinctCounts in records.ts). A write
+ * linked entity, `…:newest:<name>`, the sorted set that counts distinct ids: DistinctCounts in records.ts; and
+ * `…:labels`, the labels held without their transaction, for the trim). A write
  * touches the entity's keys atomically in one script; a scoring read is one HVALS of a small log, or one script
  * that reads the tiles a window bound splits and the aggregates of the rest. The braces are a hash tag, so both
- * keys of an entity are in one slot; on a cluster one script call takes the writes of one slot.
+ * keys of an entity are in one slot; on a cluster one script call takes the writes of one slot. Upkeep of tiles
+ * trims only the day tiles that fell past the horizon (bench/trim.ts), so no write does work that grows with the
+ * entity's history.
  */
 export class RedisFeatureStore implements FeatureStore {
   readonly kind: string;

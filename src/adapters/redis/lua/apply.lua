@@ -41,12 +41,15 @@
 -- linked id (as encoded in links) scored by the time of its newest record, trimmed with the tiles. It counts the
 -- distinct ids of windows that end at a transaction in one ZCOUNT each, however many ids there are (read.lua;
 -- DistinctCounts in records.ts): a device shared by 5,000 cards no longer sends its tiles' 5,000-id sets.
+-- And <prefix>:{<entity>:<id>}:labels, a sorted set of the tx ids whose label is held without its transaction,
+-- by the label's time, so that a trim finds them (trim_tiles).
 -- A read (read.lua) descends only into the tiles a window bound splits. A write is one HMGET of the log (its
 -- metadata and the event's field), then for tiles one HMGET (id, day tile), an HGET per level it descends into,
 -- and one HSET each. A label after its transaction flips the flag in the record and moves the fraud counts of
 -- the tiles above it. Labels move the newest time as transactions do (as in the in-memory store). Readers drop
 -- what lies past the horizon themselves, and writers treat it as gone, so upkeep can wait: expiry and trimming
--- run once per `refresh` of event time, not per event.
+-- run once per `refresh` of event time (tiles: at least once per day of it), not per event. A log's trim reads
+-- the whole log (it is small); a trim of tiles reads only the day tiles that fell out.
 --
 -- KEYS: per event, the entity's log then its tiles. ARGV: 1 horizon ms, 2 ttl ms, 3 refresh ms, 4 tile levels
 -- "<x> <ms> …" finest first, 5 the most fields a log holds before it becomes tiles, then per event 5 values:
@@ -293,61 +296,122 @@ local function insert(get, put, t, amount, fraud, record)
   end
 end
 
--- The time of a stored id field ("t seq" | "!t flag") or label ("!t flag id"), with plain finds: a trim reads
--- every field.
-local function stored_time(v)
-  local from = string.byte(v, 1) == 33 and 2 or 1
-  return tonumber(string.sub(v, from, string.find(v, ' ', from, true) - 1))
+-- Labels whose transaction is not held (it has not arrived, or it was trimmed before its label's time came):
+-- <log>:labels, a sorted set of their tx ids by the label's time, in the entity's hash slot, so that a trim finds
+-- them without reading every field.
+local function labels_key(log)
+  return log .. ':labels'
 end
 
--- Drops what lies at or before `cutoff`: transactions, tiles wholly before it (with their records), and labels
--- unless their transaction stays (the label is its fraud flag). A tile that holds the cutoff stays whole:
--- readers split it and skip its old records. Returns the oldest time of a transaction or label left (math.huge
--- if none), so that upkeep can skip the scan while nothing has fallen past the horizon.
-local function trim_tiles(d, cutoff)
-  local all = redis.call('HGETALL', d)
-  local kept, old, oldest = {}, {}, math.huge
-  for i = 1, #all, 2 do
-    local f = all[i]
-    if string.byte(f, 1) ~= 32 then
-      local space = string.find(f, ' ', 1, true)
-      if space then
-        -- A tile "<x> <k>", its link set "s <x> <k>" or a record "r <k> <i>"; one of a level no longer written
-        -- goes too.
-        if string.sub(f, 1, space - 1) == 's' then
-          f = string.sub(f, space + 1)
-          space = string.find(f, ' ', 1, true)
-        end
-        local ms = size_of[string.sub(f, 1, space - 1)]
-        local after = string.find(f, ' ', space + 1, true)
-        local k = tonumber(string.sub(f, space + 1, after and after - 1))
-        f = all[i]
-        if not ms or (k + 1) * ms <= cutoff then old[#old + 1] = f end
-      else
-        local t = stored_time(all[i + 1])
-        if t <= cutoff then
-          old[#old + 1] = f
+-- The tx id of a tiles record "=<t> <seq> <amount> <0|1> <tx id>[ <links>]".
+local function record_id(v)
+  return string.match(v, '^=%S+ %S+ %S+ %S (%S+)')
+end
+
+-- HMGET of any number of fields, a slice at a time (unpack() is bounded by Lua's stack): the values in order.
+local function hmget_all(d, fields)
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local got = redis.call('HMGET', d, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #got do out[i + j - 1] = got[j] end
+  end
+  return out
+end
+
+-- Drops the tiles that lie wholly at or before `cutoff`, found from the top level down as a read finds them
+-- (tiles, link sets, records), the id fields and labels of their records unless a newer transaction holds the
+-- id, and the labels past the horizon whose transaction is not held (<log>:labels). The work is the state that
+-- falls out, not the state held: each record is trimmed once, so the cost per event stays constant however busy
+-- the entity (an earlier HGETALL of a 50,000-transaction terminal blocked Redis 760 ms at every upkeep). `from`
+-- is the oldest time held: no tile before it exists. A tile that holds the cutoff stays whole: readers split it
+-- and skip its old records. Returns a lower bound of the oldest time left (start of the top tile holding the
+-- cutoff).
+local function trim_tiles(log, d, from, cutoff)
+  local dead, ids = {}, {}
+  local l = top
+  local ks = {}
+  for k = tile(from, levels[top].ms), tile(cutoff, levels[top].ms) - 1 do ks[#ks + 1] = k end
+  if cutoff % levels[top].ms == 0 then ks[#ks + 1] = tile(cutoff, levels[top].ms) end
+  while #ks > 0 do
+    local name, ms = levels[l].name, levels[l].ms
+    local fields = {}
+    for i = 1, #ks do fields[i] = name .. ' ' .. ks[i] end
+    local got = hmget_all(d, fields)
+    local below, raw = {}, {}
+    for i = 1, #ks do
+      local v = got[i]
+      if v then
+        dead[#dead + 1] = fields[i]
+        dead[#dead + 1] = 's ' .. fields[i]
+        if is_record(v) then
+          ids[#ids + 1] = record_id(v)
+        elseif l == 1 then
+          for r = 1, parse_agg(v) do raw[#raw + 1] = 'r ' .. ks[i] .. ' ' .. r end
         else
-          kept[f] = true
-          if t < oldest then oldest = t end
+          local cms = levels[l - 1].ms
+          for c = tile(ks[i] * ms + 1, cms), tile((ks[i] + 1) * ms, cms) do below[#below + 1] = c end
+        end
+      end
+    end
+    if #raw > 0 then
+      local records = hmget_all(d, raw)
+      for i = 1, #raw do
+        dead[#dead + 1] = raw[i]
+        if records[i] then ids[#ids + 1] = record_id(records[i]) end
+      end
+    end
+    ks, l = below, l - 1
+  end
+  -- The records' ids and labels: an id field goes unless a newer transaction holds the id; a label goes once its
+  -- own time is past the horizon too, else it waits in <log>:labels.
+  local lz = labels_key(log)
+  local asked = {}
+  for i = 1, #ids do
+    asked[2 * i - 1] = ids[i]
+    asked[2 * i] = ' ' .. ids[i]
+  end
+  local held = hmget_all(d, asked)
+  local waiting = {}
+  for i = 1, #ids do
+    local v, label = held[2 * i - 1], held[2 * i]
+    local kept = v and time_of(v) > cutoff
+    if v and not kept then dead[#dead + 1] = ids[i] end
+    if label and not kept then
+      if time_of(label) <= cutoff then
+        dead[#dead + 1] = ' ' .. ids[i]
+      else
+        waiting[#waiting + 1] = string.format('%d', time_of(label))
+        waiting[#waiting + 1] = ids[i]
+      end
+    end
+  end
+  -- Labels without their transaction whose time has come; one corrected since it was listed is listed again.
+  local due = redis.call('ZRANGEBYSCORE', lz, '-inf', string.format('%d', cutoff))
+  if #due > 0 then
+    redis.call('ZREMRANGEBYSCORE', lz, '-inf', string.format('%d', cutoff))
+    asked = {}
+    for i = 1, #due do
+      asked[2 * i - 1] = due[i]
+      asked[2 * i] = ' ' .. due[i]
+    end
+    held = hmget_all(d, asked)
+    for i = 1, #due do
+      local v, label = held[2 * i - 1], held[2 * i]
+      local tx_kept = v and not is_pending(v) and time_of(v) > cutoff
+      if label and not tx_kept then
+        if time_of(label) <= cutoff then
+          dead[#dead + 1] = ' ' .. due[i]
+          if v and (is_pending(v) or time_of(v) <= cutoff) then dead[#dead + 1] = due[i] end
+        else
+          waiting[#waiting + 1] = string.format('%d', time_of(label))
+          waiting[#waiting + 1] = due[i]
         end
       end
     end
   end
-  for i = 1, #all, 2 do
-    local f = all[i]
-    if string.byte(f, 1) == 32 then
-      local t = stored_time(all[i + 1])
-      if t <= cutoff and not kept[string.sub(f, 2)] then
-        old[#old + 1] = f
-      elseif t < oldest then
-        oldest = t
-      end
-    end
-  end
-  -- unpack() is bounded by Lua's stack, so delete in slices.
-  for i = 1, #old, 1000 do redis.call('HDEL', d, unpack(old, i, math.min(i + 999, #old))) end
-  return oldest
+  for i = 1, #waiting, 1000 do redis.call('ZADD', lz, unpack(waiting, i, math.min(i + 999, #waiting))) end
+  for i = 1, #dead, 1000 do redis.call('HDEL', d, unpack(dead, i, math.min(i + 999, #dead))) end
+  return tile(cutoff, levels[top].ms) * levels[top].ms + 1
 end
 
 -- The metadata of tiles: version, newest event time, last upkeep and oldest time held.
@@ -358,14 +422,16 @@ end
 
 -- After an event at ts is applied to tiles: the metadata to write, whether upkeep (trim, expiry) ran, and the
 -- newest time from now on. The trim's scan of every field is skipped while nothing held is past the horizon.
-local function settle_tiles(tiles, version, newest, maintained, oldest, ts)
+local function settle_tiles(log, tiles, version, newest, maintained, oldest, ts)
   local t = tonumber(ts)
   if t > tonumber(newest) then newest = ts end
   if t < oldest then oldest = t end
-  local upkeep = tonumber(newest) >= tonumber(maintained) + refresh
+  -- Upkeep at least once per top tile of event time (a day), so that a trim drops at most about a day of the
+  -- entity's records.
+  local upkeep = tonumber(newest) >= tonumber(maintained) + math.min(refresh, levels[top].ms)
   if upkeep then
     local cutoff = tonumber(newest) - horizon
-    if oldest <= cutoff then oldest = math.min(trim_tiles(tiles, cutoff), t) end
+    if oldest <= cutoff then oldest = math.min(trim_tiles(log, tiles, oldest, cutoff), t) end
     maintained = newest
   end
   return '@' .. version .. ' ' .. newest .. ' ' .. maintained .. ' ' .. string.format('%d', oldest), upkeep,
@@ -402,7 +468,7 @@ local function tiles_tx(log, tiles, meta, id, ts, amount, links)
   if held and is_pending(held) and not expired(held, newest) and string.match(held, '^!%S+ (%S)') == '1' then
     fraud = 1
   end
-  local m, upkeep, now = settle_tiles(tiles, version, newest, maintained, oldest, ts)
+  local m, upkeep, now = settle_tiles(log, tiles, version, newest, maintained, oldest, ts)
   local record = '=' .. ts .. ' ' .. version .. ' ' .. amount .. ' ' .. fraud .. ' ' .. id .. links
   local args = { id, ts .. ' ' .. version }
   local written = {}
@@ -420,6 +486,7 @@ local function tiles_tx(log, tiles, meta, id, ts, amount, links)
   if upkeep then
     redis.call('PEXPIRE', log, ttl)
     redis.call('PEXPIRE', tiles, ttl)
+    redis.call('PEXPIRE', labels_key(log), ttl)
   end
   if links ~= '' then add_newest(log, links, ts, upkeep, string.format('%d', now - horizon)) end
   return 0
@@ -464,7 +531,7 @@ local function tiles_label(log, tiles, meta, id, ts, fraud)
   if tonumber(ts) <= tonumber(newest) - horizon then return 2 end
   local got = redis.call('HMGET', tiles, ' ' .. id, id)
   if got[1] and not expired(got[1], newest) and string.match(got[1], '^!%S+ (%S)') == fraud then return 1 end
-  local m, upkeep, now = settle_tiles(tiles, version + 1, newest, maintained, oldest, ts)
+  local m, upkeep, now = settle_tiles(log, tiles, version + 1, newest, maintained, oldest, ts)
   local args = { ' ' .. id, '!' .. ts .. ' ' .. fraud .. ' ' .. id }
   -- The transaction, if held (and not trimmed just now): its record and the tiles above it take the new flag.
   -- If not, its id field says what the transaction will find when it arrives.
@@ -473,6 +540,7 @@ local function tiles_label(log, tiles, meta, id, ts, fraud)
     args[#args + 1] = id
     args[#args + 1] = '!' .. ts .. ' ' .. fraud
     held = nil
+    redis.call('ZADD', labels_key(log), ts, id)
   end
   local t = held and time_of(held)
   if held and t > now - horizon then
@@ -498,6 +566,7 @@ local function tiles_label(log, tiles, meta, id, ts, fraud)
     redis.call('PEXPIRE', log, ttl)
     redis.call('PEXPIRE', tiles, ttl)
   end
+  if upkeep or not held then redis.call('PEXPIRE', labels_key(log), ttl) end
   return 0
 end
 
@@ -538,11 +607,16 @@ local function promote(log, tiles)
       end
     end
   end
+  local waiting = {}
   for id, v in pairs(labels) do
     local t = time_of(v)
     if t > cutoff then
       h[' ' .. id] = v
-      if not h[id] then h[id] = string.match(v, '^(!%S+ %S)') end
+      if not h[id] then
+        h[id] = string.match(v, '^(!%S+ %S)')
+        waiting[#waiting + 1] = string.format('%d', t)
+        waiting[#waiting + 1] = id
+      end
       if t < oldest then oldest = t end
     end
   end
@@ -553,8 +627,10 @@ local function promote(log, tiles)
     args[#args + 1] = v
   end
   -- Tiles left over from an earlier life of the entity (its log key lost alone) must not be merged in.
-  redis.call('DEL', tiles)
+  redis.call('DEL', tiles, labels_key(log))
   for i = 1, #args, 1000 do redis.call('HSET', tiles, unpack(args, i, math.min(i + 999, #args))) end
+  for i = 1, #waiting, 1000 do redis.call('ZADD', labels_key(log), unpack(waiting, i, math.min(i + 999, #waiting))) end
+  if #waiting > 0 then redis.call('PEXPIRE', labels_key(log), ttl) end
   for name, ids in pairs(newest_of) do
     local z = newest_key(log, name)
     redis.call('DEL', z)
