@@ -22,13 +22,14 @@ export async function run(argv: string[]): Promise<void> {
     logger.info({ signal }, 'draining');
     const force = setTimeout(() => {
       logger.error({}, 'drain timed out; exiting');
-      process.exit(1);
+      logger.flush(() => process.exit(1));
     }, 25_000);
     force.unref();
     await service.close();
     logger.info({}, 'stopped');
     logger.flush();
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // `on`, not `once`: a second signal while draining must not kill the process before its logs are written.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }

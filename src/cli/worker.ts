@@ -19,6 +19,7 @@ export async function run(argv: string[]): Promise<void> {
     worker.logger.info({ signal }, 'stopping worker');
     await worker.close();
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // `on`, not `once`: a second signal while draining must not kill the process before its logs are written.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }

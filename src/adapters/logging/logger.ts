@@ -23,11 +23,25 @@ export const REDACT = [
   '*.*.*.ip',
 ];
 
+/** The longest a written line waits in the buffer when too little is logged to fill it (ms). */
+export const LOG_FLUSH_MS = 1000;
+
 /**
  * JSON lines on stdout. Writes are buffered (4 KiB) rather than one syscall per line: an audit record per
- * decision would otherwise cost more than the scoring. `flush()` on shutdown writes what is left.
+ * decision would otherwise cost more than the scoring. When the service is quiet the buffer would hold a line
+ * indefinitely, so it is also written out every LOG_FLUSH_MS (a timer that keeps no process alive). `flush()` on
+ * shutdown writes what is left.
  */
 export function createLogger(level: string, extraRedact: readonly string[] = []): Logger & pino.Logger {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const timer = setInterval(() => {
+    try {
+      destination.flush();
+    } catch {
+      clearInterval(timer); // destroyed: the logger was closed
+    }
+  }, LOG_FLUSH_MS);
+  timer.unref();
   return pino(
     {
       level,
@@ -35,7 +49,7 @@ export function createLogger(level: string, extraRedact: readonly string[] = [])
       redact: { paths: [...REDACT, ...extraRedact], censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    destination,
   );
 }
 
