@@ -35,7 +35,8 @@ const SWEEP_EVERY = 100_000;
 
 /**
  * An entity with at most this many records is summarized from its sorted columns alone: two binary searches and
- * a copy of a few records, bounded by this size. Beyond it, tiles are built (once) and kept in step.
+ * a copy of a few records, bounded by this size. Beyond it, tiles are built (once, by the write that crosses it)
+ * and kept in step.
  */
 export const RAW_RECORDS = 128;
 
@@ -221,7 +222,10 @@ export class MemoryFeatureStore implements FeatureStore, WindowStateStore<Entity
     s.known?.add(id);
     const fraud = s.labels.size > 0 && s.labels.get(id)?.fraud ? 1 : 0;
     s.records.insert(id, t, ++this.seq, amount, fraud, links);
-    s.tiles?.add(t, amount, fraud, links);
+    if (s.tiles) s.tiles.add(t, amount, fraud, links);
+    // Built by the write that outgrows the bound (from that many records), so no read pays for a whole history.
+    else if (s.records.end - s.records.start > (this.options.rawRecords ?? RAW_RECORDS))
+      s.tiles = EntityTiles.of(s.records);
     return 'applied';
   }
 
