@@ -85,6 +85,15 @@ async function oneCustomer(name: string, limit?: FutureLimit, logFields?: number
   return { redis, store, horizonMs, write, ids, key: `${prefix}:{customer:C1}` };
 }
 
+/** oneCustomer kept as tiles from its first event, with labels and the list of labels waiting for their transaction. */
+async function tiledCustomer(name: string) {
+  const c = await oneCustomer(name, undefined, 0);
+  const label = (id: string, t: number, fraud = true) =>
+    c.store.apply([{ kind: 'label', key: { entity: 'customer', id: 'C1' }, txId: id, t, fraud }]);
+  const waiting = async () => (await c.redis.zrange(`${c.key}:labels`, '0', '-1')).filter((id) => id !== '');
+  return { ...c, label, waiting };
+}
+
 describe('RedisFeatureStore upkeep', () => {
   it('gives a written entity an expiry past the horizon, refreshed only as event time moves on', async () => {
     const { redis, horizonMs, write, key } = await oneCustomer('ttl');
@@ -153,9 +162,7 @@ describe('RedisFeatureStore upkeep', () => {
   });
 
   it('trims tiles by the days that fell out: records, ids and labels, those waiting for their transaction too', async () => {
-    const { redis, store, horizonMs, write, key } = await oneCustomer('trim-days', undefined, 0);
-    const label = (id: string, t: number, fraud = true) =>
-      store.apply([{ kind: 'label', key: { entity: 'customer', id: 'C1' }, txId: id, t, fraud }]);
+    const { redis, horizonMs, write, label, waiting, key } = await tiledCustomer('trim-days');
     // Day 0: three transactions in one ten-minute tile (records "r k i"), one alone, a label after its
     // transaction, a label whose transaction never comes, and one whose label comes late (day 4).
     for (const [i, id] of ['a', 'b', 'c'].entries()) await write(id, T0 + 60_000 * (i + 1));
@@ -168,7 +175,9 @@ describe('RedisFeatureStore upkeep', () => {
     await write('e', T0 + DAY_MS + 1_000);
     await label('early', T0 + DAY_MS + 2_000);
     await write('early', T0 + 2 * DAY_MS + 1_000);
-    expect(await redis.zrange(`${key}:labels`, '0', '-1')).toEqual(['ghost', 'early']);
+    // "" at +inf: these tiles list their waiting labels (none left over from before the list existed).
+    expect(await redis.zrange(`${key}:labels`, '0', '-1')).toEqual(['ghost', 'early', '']);
+    expect(await waiting()).toEqual(['ghost', 'early']);
     const fieldsOf = async () => (await redis.hkeys(`${key}:tiles`)).sort();
     const dayTile = (t: number) => `d ${tileOf(t, DAY_MS)}`;
 
@@ -180,7 +189,7 @@ describe('RedisFeatureStore upkeep', () => {
     expect(fields.filter((f) => f.startsWith('r '))).toEqual([]);
     expect(fields.filter((f) => f.startsWith(' '))).toEqual([' early', ' late']);
     // The early label's time has passed too, but its transaction is held: it goes with that transaction.
-    expect(await redis.zrange(`${key}:labels`, '0', '-1')).toEqual(['late']);
+    expect(await waiting()).toEqual(['late']);
 
     // Past day 4: the late label goes, and days 1 and 2 with the early transaction and its label.
     const newest = T0 + horizonMs + 4 * DAY_MS + 5_000;
@@ -188,9 +197,50 @@ describe('RedisFeatureStore upkeep', () => {
     fields = await fieldsOf();
     expect(fields.filter((f) => !f.includes(' '))).toEqual(['now1', 'now2']);
     expect(fields.filter((f) => f.startsWith(' '))).toEqual([]);
-    expect(await redis.zrange(`${key}:labels`, '0', '-1')).toEqual([]);
+    expect(await waiting()).toEqual([]);
     const days = fields.filter((f) => f.startsWith('d ')).map((f) => Number(f.slice(2)));
     expect(Math.min(...days)).toBeGreaterThanOrEqual(tileOf(newest - horizonMs, DAY_MS));
+    await redis.quit();
+  });
+
+  it('lists a late label whose own upkeep trims its transaction, so that a later trim drops it', async () => {
+    const { redis, horizonMs, write, label, key } = await tiledCustomer('trim-late-label');
+    await write('a', T0 + 1_000);
+    // A chargeback more than a horizon after its transaction: its own upkeep trims day 0 and 'a' with it.
+    expect(await label('a', T0 + horizonMs + DAY_MS + 5_000)).toEqual(['applied']);
+    for (let d = 2; d <= 40; d++) await write(`n${d}`, T0 + horizonMs + d * DAY_MS);
+    expect((await redis.hkeys(`${key}:tiles`)).filter((f) => f === ' a' || f === 'a')).toEqual([]);
+    await redis.quit();
+  });
+
+  it('trims the tiles of an entity written before waiting labels were listed once whole, and lists them', async () => {
+    const { redis, horizonMs, write, label, waiting, key } = await tiledCustomer('trim-migrate');
+    await write('a', T0 + 1_000);
+    await label('ghost', T0 + 2_000);
+    await write('e', T0 + 4_000);
+    await label('ghost2', T0 + 5 * DAY_MS);
+    await write('b', T0 + 5 * DAY_MS + 1_000);
+    // As the layout was before: no list of waiting labels.
+    await redis.del(`${key}:labels`);
+    // The first upkeep reads the tiles whole: day 0 goes with the ghost label; ghost2 is listed.
+    await write('c', T0 + horizonMs + DAY_MS + 5_000);
+    let fields = await redis.hkeys(`${key}:tiles`);
+    expect(fields.filter((f) => !f.includes(' ') || f.startsWith(' ')).sort()).toEqual([
+      ' ghost2',
+      'b',
+      'c',
+      'ghost2',
+    ]);
+    expect(await waiting()).toEqual(['ghost2']);
+    for (let d = 6; d <= 8; d++) await write(`n${d}`, T0 + horizonMs + d * DAY_MS);
+    fields = await redis.hkeys(`${key}:tiles`);
+    expect(fields.filter((f) => !f.includes(' ') || f.startsWith(' ')).sort()).toEqual([
+      'c',
+      'n6',
+      'n7',
+      'n8',
+    ]);
+    expect(await waiting()).toEqual([]);
     await redis.quit();
   });
 

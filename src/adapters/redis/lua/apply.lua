@@ -298,7 +298,7 @@ end
 
 -- Labels whose transaction is not held (it has not arrived, or it was trimmed before its label's time came):
 -- <log>:labels, a sorted set of their tx ids by the label's time, in the entity's hash slot, so that a trim finds
--- them without reading every field.
+-- them without reading every field; its member "" at +inf marks tiles kept this way since promotion (trim_whole).
 local function labels_key(log)
   return log .. ':labels'
 end
@@ -414,6 +414,66 @@ local function trim_tiles(log, d, from, cutoff)
   return tile(cutoff, levels[top].ms) * levels[top].ms + 1
 end
 
+-- The time of a stored id field ("t seq" | "!t flag") or label ("!t flag id"), with plain finds.
+local function stored_time(v)
+  local from = string.byte(v, 1) == 33 and 2 or 1
+  return tonumber(string.sub(v, from, string.find(v, ' ', from, true) - 1))
+end
+
+-- Once per entity whose tiles were written before <log>:labels existed: the whole-hash trim of those days
+-- (every field read; tiles of levels no longer configured go too), listing the labels held without their
+-- transaction in <log>:labels, then the member "" at +inf there, which says it was done (no tx id is empty).
+-- Returns the oldest time of a transaction or label left.
+local function trim_whole(log, d, cutoff)
+  local all = redis.call('HGETALL', d)
+  local kept, old, oldest = {}, {}, math.huge
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.byte(f, 1) ~= 32 then
+      local space = string.find(f, ' ', 1, true)
+      if space then
+        if string.sub(f, 1, space - 1) == 's' then
+          f = string.sub(f, space + 1)
+          space = string.find(f, ' ', 1, true)
+        end
+        local ms = size_of[string.sub(f, 1, space - 1)]
+        local after = string.find(f, ' ', space + 1, true)
+        local k = tonumber(string.sub(f, space + 1, after and after - 1))
+        f = all[i]
+        if not ms or (k + 1) * ms <= cutoff then old[#old + 1] = f end
+      else
+        local t = stored_time(all[i + 1])
+        if t <= cutoff then
+          old[#old + 1] = f
+        else
+          kept[f] = all[i + 1]
+          if t < oldest then oldest = t end
+        end
+      end
+    end
+  end
+  local waiting = { '+inf', '' }
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.byte(f, 1) == 32 then
+      local t = stored_time(all[i + 1])
+      local tx = kept[string.sub(f, 2)]
+      if t <= cutoff and not tx then
+        old[#old + 1] = f
+      else
+        if t < oldest then oldest = t end
+        if not tx or is_pending(tx) then
+          waiting[#waiting + 1] = string.format('%d', t)
+          waiting[#waiting + 1] = string.sub(f, 2)
+        end
+      end
+    end
+  end
+  for i = 1, #old, 1000 do redis.call('HDEL', d, unpack(old, i, math.min(i + 999, #old))) end
+  for i = 1, #waiting, 1000 do redis.call('ZADD', labels_key(log), unpack(waiting, i, math.min(i + 999, #waiting))) end
+  return oldest
+end
+
 -- The metadata of tiles: version, newest event time, last upkeep and oldest time held.
 local function parse_tiles_meta(m)
   local s, n, u, o = string.match(m, '^@(%S+) (%S+) (%S+) (%S+)$')
@@ -431,7 +491,11 @@ local function settle_tiles(log, tiles, version, newest, maintained, oldest, ts)
   local upkeep = tonumber(newest) >= tonumber(maintained) + math.min(refresh, levels[top].ms)
   if upkeep then
     local cutoff = tonumber(newest) - horizon
-    if oldest <= cutoff then oldest = math.min(trim_tiles(log, tiles, oldest, cutoff), t) end
+    if not redis.call('ZSCORE', labels_key(log), '') then
+      oldest = math.min(trim_whole(log, tiles, cutoff), t)
+    elseif oldest <= cutoff then
+      oldest = math.min(trim_tiles(log, tiles, oldest, cutoff), t)
+    end
     maintained = newest
   end
   return '@' .. version .. ' ' .. newest .. ' ' .. maintained .. ' ' .. string.format('%d', oldest), upkeep,
@@ -536,7 +600,8 @@ local function tiles_label(log, tiles, meta, id, ts, fraud)
   -- The transaction, if held (and not trimmed just now): its record and the tiles above it take the new flag.
   -- If not, its id field says what the transaction will find when it arrives.
   local held = got[2]
-  if not held or is_pending(held) or expired(held, newest) then
+  -- Against the newest time after this label: its own upkeep may just have trimmed the transaction.
+  if not held or is_pending(held) or expired(held, now) then
     args[#args + 1] = id
     args[#args + 1] = '!' .. ts .. ' ' .. fraud
     held = nil
@@ -607,7 +672,7 @@ local function promote(log, tiles)
       end
     end
   end
-  local waiting = {}
+  local waiting = { '+inf', '' }
   for id, v in pairs(labels) do
     local t = time_of(v)
     if t > cutoff then
@@ -630,7 +695,7 @@ local function promote(log, tiles)
   redis.call('DEL', tiles, labels_key(log))
   for i = 1, #args, 1000 do redis.call('HSET', tiles, unpack(args, i, math.min(i + 999, #args))) end
   for i = 1, #waiting, 1000 do redis.call('ZADD', labels_key(log), unpack(waiting, i, math.min(i + 999, #waiting))) end
-  if #waiting > 0 then redis.call('PEXPIRE', labels_key(log), ttl) end
+  redis.call('PEXPIRE', labels_key(log), ttl)
   for name, ids in pairs(newest_of) do
     local z = newest_key(log, name)
     redis.call('DEL', z)
