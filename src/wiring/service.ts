@@ -101,7 +101,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   const closers: (() => Promise<void>)[] = [];
   // One client for the API's feature reads, the control plane and the shared answers.
   const redis = o.store && o.control ? undefined : createRedisClient(config, { failFast: true }, logger);
-  // The commands of one event-loop turn (feature reads, answer claims and answers) share one pipeline.
+  // The commands of one event-loop turn (feature reads, answer claims, answers, decisions) share one pipeline.
   const pipeline = redis && new TurnPipeline(redis);
   const store = o.store ?? createStore(config, features.retention, redis, clock, pipeline);
   const control =
@@ -112,7 +112,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
   // With no shared store (the embedded one fed by POST /v1/events) there is no worker to be stale.
   const progress = o.progress ?? (redis ? createProgressStore(config, redis, clock) : undefined);
   const decisionLog = config.DECISION_LOG
-    ? (o.decisionLog ?? createDecisionLog(config, redis, clock))
+    ? (o.decisionLog ?? createDecisionLog(config, redis, clock, pipeline))
     : undefined;
   const outcomes: IngestDeps['outcomes'] = decisionLog && {
     log: decisionLog,

@@ -108,10 +108,11 @@ export function createDecisionLog(
   config: Config,
   client: Redis | Cluster | undefined,
   clock: Clock,
+  pipeline?: TurnPipeline,
 ): DecisionLog {
   const horizonMs = config.LABEL_HORIZON_DAYS * DAY_MS;
   return client
-    ? new RedisDecisionLog(client, { prefix: config.REDIS_KEY_PREFIX, clock, horizonMs })
+    ? new RedisDecisionLog(client, { prefix: config.REDIS_KEY_PREFIX, clock, horizonMs, pipeline })
     : new MemoryDecisionLog(clock, horizonMs);
 }
 

@@ -25,6 +25,7 @@ import type {
   LabelResult,
   VersionLabel,
 } from '../../ports/decision-log.js';
+import type { Issue, TurnPipeline } from './turn-pipeline.js';
 
 /** One transaction's decisions: HSET version → packed record, and the horizon as its TTL. */
 const RECORD = `
@@ -78,6 +79,11 @@ export interface RedisDecisionLogOptions {
   readonly clock: Clock;
   /** LABEL_HORIZON_DAYS in ms: how long decisions, and outcomes per decision day, are kept. */
   readonly horizonMs: number;
+  /**
+   * The API's per-turn pipeline: decisions recorded in a turn go in the same write as that turn's answers and
+   * feature reads, not in writes of their own.
+   */
+  readonly pipeline?: TurnPipeline;
 }
 
 /**
@@ -119,35 +125,39 @@ export class RedisDecisionLog implements DecisionLog {
 
   async record(model: string, entries: readonly DecisionEntry[]): Promise<void> {
     const counted = new Map<string, { key: string; day: number; fields: string[] }>();
-    const writes: Promise<unknown>[] = entries.map((e) =>
-      this.client.fsDecisionRecord(
-        this.tx(model, e.transactionId),
-        this.o.horizonMs,
-        ...e.decisions.flatMap((d) => {
-          const day = Math.floor(d.at / DAY_MS);
-          const key = `${this.tag(model, d.version)}:c:${day}`;
-          const c = counted.get(key) ?? { key, day, fields: [] };
-          counted.set(key, c);
-          c.fields.push(...decisionFields({ bin: binOf(d.score), decision: d.decision }));
-          return [d.version, packDecision(d)];
-        }),
-      ),
-    );
+    const issues: Issue<Client>[] = entries.map((e) => {
+      const args = e.decisions.flatMap((d) => {
+        const day = Math.floor(d.at / DAY_MS);
+        const key = `${this.tag(model, d.version)}:c:${day}`;
+        const c = counted.get(key) ?? { key, day, fields: [] };
+        counted.set(key, c);
+        c.fields.push(...decisionFields({ bin: binOf(d.score), decision: d.decision }));
+        return [d.version, packDecision(d)];
+      });
+      const key = this.tx(model, e.transactionId);
+      return (c) => c.fsDecisionRecord(key, this.o.horizonMs, ...args);
+    });
     // One call per version and decision day: the counters of a whole batch.
-    for (const c of counted.values())
-      writes.push(this.client.fsDecisionCount(c.key, this.expiresAt(c.day), ...c.fields));
+    for (const c of counted.values()) {
+      const expireAt = this.expiresAt(c.day);
+      issues.push((client) => client.fsDecisionCount(c.key, expireAt, ...c.fields));
+    }
     const roles = new Map(entries.flatMap((e) => e.decisions.map((d) => [d.version, d.role] as const)));
+    const learnt: string[] = [];
     for (const [version, role] of roles) {
       const key = `${model}/${version}/${role}`;
       if (this.known.has(key)) continue;
-      writes.push(
-        this.client.hset(`${this.o.prefix}:perf:${model}:versions`, version, ROLE_CODE[role]).then(() => {
-          for (const k of this.known) if (k.startsWith(`${model}/${version}/`)) this.known.delete(k);
-          this.known.add(key);
-        }),
-      );
+      learnt.push(key);
+      issues.push((c) => c.hset(`${this.o.prefix}:perf:${model}:versions`, version, ROLE_CODE[role]));
     }
-    await Promise.all(writes);
+    await (this.o.pipeline
+      ? this.o.pipeline.exec(issues as Issue<Redis | Cluster>[])
+      : Promise.all(issues.map((issue) => issue(this.client))));
+    for (const key of learnt) {
+      const version = key.slice(0, key.lastIndexOf('/'));
+      for (const k of this.known) if (k.startsWith(`${version}/`)) this.known.delete(k);
+      this.known.add(key);
+    }
   }
 
   async label(model: string, labels: readonly LabelFact[]): Promise<LabelResult[]> {

@@ -83,11 +83,16 @@ export class SharedAnswers {
     });
   }
 
-  /** Keeps the answer of an id this request claimed; off the response path. */
+  /**
+   * Keeps the answer of an id this request claimed, off the response path: on the next turn, where the decision
+   * recorder writes too, so that a store that pipelines a turn's commands sends both in one write.
+   */
   remember(id: string, fingerprint: string, answer: StoredAnswer): void {
-    this.d.store
-      .complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs)
-      .catch((err: unknown) => this.d.logger.warn({ err, transaction_id: id }, 'answer not stored'));
+    setImmediate(() =>
+      this.d.store
+        .complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs)
+        .catch((err: unknown) => this.d.logger.warn({ err, transaction_id: id }, 'answer not stored')),
+    );
   }
 
   /** Gives back an id this request claimed: its answer (degraded) is not to be remembered. */
