@@ -7,7 +7,7 @@
  * service's total-scoring p99 from its histogram.
  *
  *   bash scripts/services.sh up redis && npm run build
- *   npx tsx bench/http.ts [--repeats 3] [--duration 10] [--rate 5000] [--profile]
+ *   npx tsx bench/http.ts [--repeats 3] [--duration 10] [--rate 5000] [--warmup 20] [--profile]
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     rate: { type: 'string', default: '5000' },
     connections: { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '20' },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -106,8 +107,10 @@ try {
     new Promise((r) => bare.once('message', r)),
   ]);
   await seedBenchHistory(SERVICE, EVENTS_TOKEN);
-  // Warm both (JIT, connection pools) before measuring.
-  await load(SERVICE, [], '3');
+  // Warm both (JIT, connection pools) before measuring: the service's optimizing compiler keeps working on
+  // background threads for many seconds (80 functions still being compiled 6 s in), whose CPU would otherwise
+  // count against its first requests.
+  await load(SERVICE, [], values.warmup);
   await load(BARE, [], '3');
   const rows: {
     repeat: number;
