@@ -1,6 +1,13 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/adapters/clock/system-clock.js';
+import { RedisAnswerStore } from '../../src/adapters/redis/redis-answer-store.js';
+import { RedisDecisionLog } from '../../src/adapters/redis/redis-decision-log.js';
 import { TurnPipeline } from '../../src/adapters/redis/turn-pipeline.js';
+import { DAY_MS } from '../../src/domain/features/time.js';
+import { DecisionRecorder } from '../../src/usecases/scoring/decision-recorder.js';
+import { SharedAnswers } from '../../src/usecases/scoring/shared-answers.js';
+import { silentLogger } from '../helpers/logger.js';
 import { requireRedis, requireRedisCluster, uniqueName } from '../helpers/services.js';
 
 describe('TurnPipeline', () => {
@@ -53,6 +60,48 @@ describe('TurnPipeline', () => {
     expect(bad.status).toBe('rejected');
     expect(String((bad as PromiseRejectedResult).reason)).toMatch(/not an integer/);
     expect(good).toEqual({ status: 'fulfilled', value: ['not a number'] });
+  });
+
+  it('sends an answer kept and the decision recorded after a response in one write', async () => {
+    const pipeline = new TurnPipeline<Redis | Cluster>(redis);
+    const answers = new RedisAnswerStore(redis, prefix, pipeline);
+    const shared = new SharedAnswers({
+      store: answers,
+      ttlMs: DAY_MS,
+      pendingTtlMs: 1_000,
+      clock: systemClock,
+      logger: silentLogger(),
+    });
+    const log = new RedisDecisionLog(redis, { prefix, clock: systemClock, horizonMs: DAY_MS, pipeline });
+    const recorder = new DecisionRecorder({ log, model: 'm', logger: silentLogger() });
+    const fingerprint = shared.fingerprint('{"transaction_id":"x1"}');
+    await shared.claim([{ id: 'x1', fingerprint }], Number.POSITIVE_INFINITY);
+    // The socket's writes: one per pipeline, one per command sent on its own.
+    const socket = (redis as unknown as { stream: { write: (...a: unknown[]) => boolean } }).stream;
+    const write = socket.write;
+    let writes = 0;
+    socket.write = function (this: unknown, ...a: unknown[]) {
+      writes++;
+      return write.apply(this, a);
+    };
+    try {
+      // As the scorer does once it has answered: keep the answer, record the decision, in one turn.
+      const answer = { result: { transaction_id: 'x1' }, features: {} } as never;
+      shared.remember('x1', fingerprint, answer);
+      const at = Date.now();
+      recorder.record([
+        {
+          transactionId: 'x1',
+          decisions: [{ version: '1', role: 'active', score: 0.2, decision: 'approve', at }],
+        },
+      ]);
+      await recorder.flush();
+      expect(writes).toBe(1);
+    } finally {
+      socket.write = write;
+    }
+    expect(await answers.peek('x1')).toMatchObject({ state: 'answered', fingerprint });
+    expect(await redis.hkeys(`${prefix}:dl:m:x1`)).toEqual(['1']);
   });
 
   it('on a cluster, sends each command to its slot and answers in order', async () => {
