@@ -155,9 +155,10 @@ describe.each([
     expect(new Set(byEntity.keys())).toEqual(ids);
     const perMaster = new Map<string, number>();
     for (const [id, keys] of byEntity) {
-      // A log, or a log (its metadata) and its tiles.
-      expect(keys.map((k) => k.key.endsWith(':tiles')).sort(), id).toEqual(
-        layout === 'logs' ? [false] : [false, true],
+      // A log, or a log (its metadata), its tiles and the list of its labels waiting for their transaction.
+      const kinds = keys.map((k) => /\}:(tiles|labels|newest):?/.exec(k.key)?.[1] ?? 'log');
+      expect(kinds.filter((k) => k !== 'newest').sort(), id).toEqual(
+        layout === 'logs' ? ['log'] : ['labels', 'log', 'tiles'],
       );
       for (const { key, node } of keys)
         expect(owner(Number(await masters[0]!.cluster('KEYSLOT', key))), key).toBe(node);
