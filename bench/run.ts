@@ -2,7 +2,7 @@
  * `npm run bench`: every scenario in turn, each against its own baseline in the same run. Starts Redis and
  * Kafka with scripts/services.sh (left running), builds, and writes each scenario's JSON to bench/results/.
  *
- *   npm run bench [-- --only http,ingest,backfill,inference,batch,tracing,hot-entity,hot-device,decision-log,traffic] [--data ../shared/data/fraud-handbook]
+ *   npm run bench [-- --only http,ingest,backfill,inference,batch,tracing,hot-entity,hot-device,trim,burst,decision-log,traffic] [--data ../shared/data/fraud-handbook]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,8 @@ const { values } = parseArgs({
   options: {
     only: {
       type: 'string',
-      default: 'inference,backfill,ingest,http,batch,tracing,hot-entity,hot-device,decision-log,traffic',
+      default:
+        'inference,backfill,ingest,http,batch,tracing,hot-entity,hot-device,trim,burst,decision-log,traffic',
     },
     data: { type: 'string', default: '../shared/data/fraud-handbook' },
   },
@@ -42,6 +43,8 @@ const scenarios: [string, string[]][] = [
   ['tracing', ['bench/tracing.ts']],
   ['hot-entity', ['bench/hot-entity.ts']],
   ['hot-device', ['bench/hot-device.ts']],
+  ['trim', ['bench/trim.ts']],
+  ['burst', ['bench/burst.ts']],
   ['decision-log', ['bench/decision-log.ts']],
   ['traffic', ['bench/traffic.ts']],
 ];
