@@ -99,8 +99,9 @@ def load(spark, inputs: list[str]):
     from pyspark.sql import functions as F
 
     src = reduce(lambda a, b: a.unionByName(b), [_read(spark, str(p), i) for i, p in enumerate(inputs)])
-    # Parsed once for the checks and the query (spilling to disk beyond memory).
-    src = src.persist(StorageLevel.MEMORY_AND_DISK)
+    # Parsed once for the checks and the query, kept on local disk: caching it in memory first (MEMORY_AND_DISK)
+    # ran a 2 GB driver out of heap at 88 M rows while it unrolled the blocks (BENCHMARKS.md, backfill engines).
+    src = src.persist(StorageLevel.DISK_ONLY)
     bad_row = F.col("_t").isNull() | F.col("TX_AMOUNT").isNull() | F.isnan("TX_AMOUNT") | (F.col("TX_AMOUNT") < 0)
     bad_row = bad_row | (F.col("LABELED_AT").isNotNull() & F.col("_a").isNull())
     late = (F.col("TX_FRAUD") == 1) & F.col("_a").isNotNull() & (F.col("_a") > F.col("_t"))
@@ -155,7 +156,7 @@ def run(
     feats = spark.sql(sqlfeatures.compile_query(fs, "fraudscore_source", SEQ, scale, labeled_at=labeled_later))
     cols = sqlfeatures.output_columns(fs)
     if csv_out and parquet_out:
-        feats = feats.persist(StorageLevel.MEMORY_AND_DISK)
+        feats = feats.persist(StorageLevel.DISK_ONLY)
     if parquet_out:
         (
             feats.select(*cols, F.date_format(F.timestamp_millis("_t"), "yyyy-MM-dd").alias("TX_DAY"))
