@@ -75,7 +75,9 @@ describe('TurnPipeline', () => {
     const log = new RedisDecisionLog(redis, { prefix, clock: systemClock, horizonMs: DAY_MS, pipeline });
     const recorder = new DecisionRecorder({ log, model: 'm', logger: silentLogger() });
     const fingerprint = shared.fingerprint('{"transaction_id":"x1"}');
-    await shared.claim([{ id: 'x1', fingerprint }], Number.POSITIVE_INFINITY);
+    expect(await shared.claim([{ id: 'x1', fingerprint }], systemClock.monotonic() + 10_000)).toEqual([
+      { kind: 'compute', owned: true, pending: false },
+    ]);
     // The socket's writes: one per pipeline, one per command sent on its own.
     const socket = (redis as unknown as { stream: { write: (...a: unknown[]) => boolean } }).stream;
     const write = socket.write;
