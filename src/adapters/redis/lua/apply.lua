@@ -318,6 +318,16 @@ local function hmget_all(d, fields)
   return out
 end
 
+-- The id fields and labels of `ids`: HMGET of "<id>", " <id>" for each, the values in that order.
+local function ids_and_labels(d, ids)
+  local asked = {}
+  for i = 1, #ids do
+    asked[2 * i - 1] = ids[i]
+    asked[2 * i] = ' ' .. ids[i]
+  end
+  return hmget_all(d, asked)
+end
+
 -- Drops the tiles that lie wholly at or before `cutoff`, found from the top level down as a read finds them
 -- (tiles, link sets, records), the id fields and labels of their records unless a newer transaction holds the
 -- id, and the labels past the horizon whose transaction is not held (<log>:labels). The work is the state that
@@ -365,12 +375,7 @@ local function trim_tiles(log, d, from, cutoff)
   -- The records' ids and labels: an id field goes unless a newer transaction holds the id; a label goes once its
   -- own time is past the horizon too, else it waits in <log>:labels.
   local lz = labels_key(log)
-  local asked = {}
-  for i = 1, #ids do
-    asked[2 * i - 1] = ids[i]
-    asked[2 * i] = ' ' .. ids[i]
-  end
-  local held = hmget_all(d, asked)
+  local held = ids_and_labels(d, ids)
   local waiting = {}
   for i = 1, #ids do
     local v, label = held[2 * i - 1], held[2 * i]
@@ -389,12 +394,7 @@ local function trim_tiles(log, d, from, cutoff)
   local due = redis.call('ZRANGEBYSCORE', lz, '-inf', string.format('%d', cutoff))
   if #due > 0 then
     redis.call('ZREMRANGEBYSCORE', lz, '-inf', string.format('%d', cutoff))
-    asked = {}
-    for i = 1, #due do
-      asked[2 * i - 1] = due[i]
-      asked[2 * i] = ' ' .. due[i]
-    end
-    held = hmget_all(d, asked)
+    held = ids_and_labels(d, due)
     for i = 1, #due do
       local v, label = held[2 * i - 1], held[2 * i]
       local tx_kept = v and not is_pending(v) and time_of(v) > cutoff
