@@ -60,7 +60,8 @@ interface Pending {
  * Coalesces concurrent calls into one run per member. With nothing running, the queue flushes on the next
  * setImmediate, so a lone request pays no timer; while a run is in progress, rows wait for it (up to maxWaitMs, or
  * until maxRows are queued) and go together in the next run. A setTimeout(1) batcher instead fires after ~1.5 ms
- * and costs every request below saturation that much latency.
+ * and costs every request below saturation that much latency. A run may compute synchronously (the ONNX
+ * runtime does), so more than maxRows queued rows go one run per event-loop turn, keeping each turn bounded.
  */
 export class MicroBatcher {
   private queue: Pending[] = [];
@@ -121,8 +122,7 @@ export class MicroBatcher {
     };
     const entries = rows.map((row, index) => ({ row, group, index }));
     if (!this.options.enabled) {
-      for (let i = 0; i < entries.length; i += this.options.maxRows)
-        this.run(entries.slice(i, i + this.options.maxRows));
+      this.runInTurns(entries);
       return;
     }
     for (const e of entries) this.queue.push(e);
@@ -153,7 +153,15 @@ export class MicroBatcher {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    while (this.queue.length > 0) this.run(this.queue.splice(0, this.options.maxRows));
+    if (this.queue.length > 0) this.run(this.queue.splice(0, this.options.maxRows));
+    if (this.queue.length > 0) this.flushSoon();
+  }
+
+  /** One run of at most maxRows per event-loop turn: a run may compute synchronously, and a turn stays bounded. */
+  private runInTurns(entries: readonly Pending[]): void {
+    const max = this.options.maxRows;
+    this.run(entries.slice(0, max));
+    if (entries.length > max) setImmediate(() => this.runInTurns(entries.slice(max)));
   }
 
   private run(batch: Pending[]): void {

@@ -103,6 +103,21 @@ describe('MicroBatcher', () => {
     expect(a.runs.slice(3)).toEqual([32, 8]);
   });
 
+  it('starts at most one run per turn of the event loop, so a turn stays bounded when runs are synchronous', async () => {
+    for (const enabled of [true, false]) {
+      const { batcher, a } = setup({ enabled, maxRows: 4 });
+      const all = batcher.scoreMany(Array.from({ length: 10 }, (_, i) => row(i / 10)));
+      const seen: number[][] = [];
+      for (let i = 0; i < 3; i++) {
+        seen.push([...a.runs]);
+        await tick();
+      }
+      expect(seen).toEqual(enabled ? [[], [4], [4, 4]] : [[4], [4, 4], [4, 4, 2]]);
+      expect(await all).toHaveLength(10);
+      expect(a.runs).toEqual([4, 4, 2]);
+    }
+  });
+
   it('runs every call on its own when disabled', async () => {
     const { batcher, a } = setup({ enabled: false, maxRows: 32 });
     await Promise.all([1, 2, 3].map((x) => batcher.score(row(x))));
