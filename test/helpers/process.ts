@@ -11,8 +11,28 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<v
   clearTimeout(t);
 }
 
-/** `fraudscore <command>` as a child process from the sources, keeping the last 200 chunks of its output. */
-export function spawnCli(command: string, env: NodeJS.ProcessEnv): { child: ChildProcess; out: string[] } {
+/** The environment of `fraudscore serve` in its embedded default (no Redis, no Kafka), listening on 127.0.0.1:port. */
+export function embeddedServeEnv(port: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    REDIS_URL: '',
+    REDIS_CLUSTER_NODES: '',
+    KAFKA_BROKERS: '',
+    ...extra,
+  };
+}
+
+/**
+ * `fraudscore <command>` as a child process from the sources, keeping the last `keepChunks` chunks of its stdout
+ * and stderr (all of them with Infinity, for tests that assert what never appears).
+ */
+export function spawnCli(
+  command: string,
+  env: NodeJS.ProcessEnv,
+  keepChunks = 200,
+): { child: ChildProcess; out: string[] } {
   const out: string[] = [];
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
     cwd: REPO_ROOT,
@@ -21,7 +41,7 @@ export function spawnCli(command: string, env: NodeJS.ProcessEnv): { child: Chil
   });
   const keep = (b: Buffer) => {
     out.push(b.toString());
-    if (out.length > 200) out.splice(0, out.length - 200);
+    if (out.length > keepChunks) out.splice(0, out.length - keepChunks);
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);

@@ -4,7 +4,7 @@
  * (same redaction list) and through the real `createLogger` of a `fraudscore serve` child process; bodies,
  * batches, event lists and headers are bounded, and what is over a bound is a 4xx, not a crash.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { createService, type Service } from '../../../src/wiring/service.js';
 import { failingStore } from '../../helpers/failing-store.js';
 import { captureLogger, type LogLine } from '../../helpers/logger.js';
 import { freePort } from '../../helpers/net.js';
+import { embeddedServeEnv, spawnCli, stopChild } from '../../helpers/process.js';
 import { sleep } from '../../helpers/wait.js';
 
 const TOKEN = 'access-test-token-5b1e0c9a7d';
@@ -259,30 +260,15 @@ describe('secrets and personal data stay out of the logs', () => {
 
   it('through a real `fraudscore serve` (createLogger on stdout at trace level)', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-      env: {
-        ...process.env,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        MODEL_DIR,
-        ADMIN_TOKEN: TOKEN,
-        LOG_LEVEL: 'trace',
-        REDIS_URL: '',
-        REDIS_CLUSTER_NODES: '',
-        KAFKA_BROKERS: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
+    const { child, out: chunks } = spawnCli(
+      'serve',
+      embeddedServeEnv(port, { MODEL_DIR, ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'trace' }),
+      Number.POSITIVE_INFINITY,
+    );
+    const output = () => chunks.join('');
     try {
       const base = `http://127.0.0.1:${port}`;
-      await waitForLive(base, child, () => out, 30_000);
+      await waitForLive(base, child, output, 30_000);
       const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
       for (const route of ADMIN_ROUTES)
         await fetch(`${base}${route.url}`, {
@@ -309,9 +295,9 @@ describe('secrets and personal data stay out of the logs', () => {
         body: JSON.stringify({ events: [{ type: 'transaction', ...tx() }] }),
       });
     } finally {
-      child.kill('SIGTERM');
-      await exited(child, 10_000);
+      await stopChild(child, 10_000);
     }
+    const out = output();
     expect(out).toMatch(/"audit":"admin"/);
     expect(out).not.toContain(TOKEN);
     expect(out).not.toContain(DEVICE);
@@ -463,20 +449,6 @@ async function waitForLive(base: string, child: ChildProcess, out: () => string,
     await sleep(100);
   }
   throw new Error(`serve did not answer within ${timeoutMs} ms:\n${out()}`);
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve();
-    }, timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }
 
 /** Logs each object through the real createLogger in a child process (it writes to fd 1) and returns the lines by name. */
