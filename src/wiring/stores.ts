@@ -59,6 +59,9 @@ export function createRedisClient(
     maxRetriesPerRequest: o.failFast ? 0 : null,
     enableAutoPipelining: false,
     lazyConnect: false,
+    // TCP keepalive after 30 s idle: a peer gone behind a load balancer or NAT is noticed in about a minute, not
+    // after the OS default of two hours (ioredis 5's keepAlive: 0 leaves the OS default).
+    keepAlive: 30_000,
   };
   if (config.REDIS_CLUSTER_NODES) {
     const nodes = config.REDIS_CLUSTER_NODES.map((hp) => {

@@ -1,10 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { REPO_ROOT } from './services.js';
 
-/** SIGTERM, then SIGKILL if the child is still there after `graceMs`; resolves once it has exited. */
+/**
+ * SIGTERM, then SIGKILL if the child is still there after `graceMs`; resolves once it has exited and its output
+ * streams have closed (`close`, not `exit`: the last lines it wrote are in).
+ */
 export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = new Promise<void>((r) => child.once('close', () => r()));
   child.kill('SIGTERM');
   const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;

@@ -10,11 +10,12 @@ export interface OnnxRuntimeOptions {
 
 /**
  * onnxruntime-node 1.30 (pinned exactly in package.json), through its typed native binding
- * (`onnxruntime-node/dist/binding`): the binding's `run()` computes synchronously on the calling thread, which the
- * public `InferenceSession.run()` wraps in a setImmediate hop and a validating copy of feeds and results. Measured
- * on the shipped members, one row: 46 → 21 µs of CPU for the LightGBM member, 21–37 → 12 µs for the logistic
- * regression, 31 → 20 µs for the MLP; and a request's members no longer wait three turns of a busy event loop.
- * A run is a bounded slice: the micro-batcher caps its rows (MICROBATCH_MAX_ROWS).
+ * (`onnxruntime-node/dist/binding`): the binding's `run()` computes synchronously on the calling thread; the
+ * public `InferenceSession.run()` validates the feeds and wraps the same call in a promise resolved after a
+ * setImmediate hop. Measured on the shipped members, one row: 46 → 21 µs of CPU for the LightGBM member, 21–37 →
+ * 12 µs for the logistic regression, 31 → 20 µs for the MLP; and a request's inference no longer waits for the
+ * next turn of a busy event loop. A run is a bounded slice: the micro-batcher caps its rows (MICROBATCH_MAX_ROWS)
+ * and starts one run per turn.
  */
 export class OnnxModelRuntime implements ModelRuntime {
   constructor(private readonly options: OnnxRuntimeOptions = { intraOpNumThreads: 1 }) {}
@@ -112,7 +113,7 @@ function outputProblem(
   if (!o.isTensor)
     return `output "${o.name}" is not a tensor (export classifiers without ZipMap, e.g. zipmap=False)`;
   if (o.type !== FLOAT32) return `output "${o.name}" is ${elementType(o.type)}, expected float32`;
-  const shape = o.shape.map((d, i) => (d < 0 ? (o.symbolicDimensions[i] ?? '?') : d));
+  const shape = o.shape.map((d, i) => (d < 0 ? o.symbolicDimensions[i] || '?' : d));
   const shown = `[${shape.join(', ')}]`;
   const k = member.output_index;
   const last = shape.at(-1);
@@ -124,19 +125,12 @@ function outputProblem(
   return undefined;
 }
 
-const ELEMENT_TYPES = [
-  'undefined',
-  'float32',
-  'uint8',
-  'int8',
-  'uint16',
-  'int16',
-  'int32',
-  'int64',
-  'string',
-  'bool',
-  'float16',
-  'float64',
+/** onnxruntime-node's own table (dist/backend.js): ONNX TensorProto.DataType code → the runtime's type name. */
+// biome-ignore format: a table, one code per position
+const ELEMENT_TYPES: readonly (string | undefined)[] = [
+  undefined, 'float32', 'uint8', 'int8', 'uint16', 'int16', 'int32', 'int64', 'string', 'bool', 'float16',
+  'float64', 'uint32', 'uint64', undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+  'uint4', 'int4',
 ];
 
 function elementType(code: number): string {

@@ -61,7 +61,9 @@ interface Pending {
  * setImmediate, so a lone request pays no timer; while a run is in progress, rows wait for it (up to maxWaitMs, or
  * until maxRows are queued) and go together in the next run. A setTimeout(1) batcher instead fires after ~1.5 ms
  * and costs every request below saturation that much latency. A run may compute synchronously (the ONNX
- * runtime does), so more than maxRows queued rows go one run per event-loop turn, keeping each turn bounded.
+ * runtime does: then a run has ended before the next rows arrive, and what coalesces is the rows queued in one
+ * turn), so more than maxRows queued rows go one run per event-loop turn, keeping each turn bounded; the wait
+ * for a run in progress applies to a runtime whose runs are asynchronous.
  */
 export class MicroBatcher {
   private queue: Pending[] = [];

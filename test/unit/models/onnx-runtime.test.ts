@@ -33,4 +33,25 @@ describe('OnnxModelRuntime', () => {
     await expect(session.run(new Float32Array(10), 1, m.inputs.length)).rejects.toThrow(/expected 1 × 18/);
     await session.release();
   });
+
+  it('refuses an output that is not float32 before any run, and a run after release', async () => {
+    // The shipped logistic regression (skl2onnx) also has the class label output, int64 of shape [N].
+    const shipped = ManifestSchema.parse(
+      JSON.parse(await readFile('models/fraudscore/1/manifest.json', 'utf8')),
+    );
+    const logreg = shipped.members.find((m) => m.file === 'logreg.onnx')!;
+    const bytes = await readFile('models/fraudscore/1/logreg.onnx');
+    const runtime = new OnnxModelRuntime();
+    await expect(
+      runtime.load(bytes, { ...logreg, output_name: 'label', output_index: null }),
+    ).rejects.toThrow(/^output "label" is int64, expected float32$/);
+    await expect(runtime.load(bytes, { ...logreg, output_index: 2 })).rejects.toThrow(
+      /^output "probabilities" is \[\?, 2\]; output_index 2 needs \[N, C\] with C > 2$/,
+    );
+    const session = await runtime.load(bytes, logreg);
+    await session.release();
+    await expect(
+      session.run(new Float32Array(shipped.inputs.length), 1, shipped.inputs.length),
+    ).rejects.toThrow(/released/);
+  });
 });
