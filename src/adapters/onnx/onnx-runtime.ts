@@ -41,6 +41,8 @@ export class OnnxModelRuntime implements ModelRuntime {
   }
 }
 
+const NO_RUN_OPTIONS = Object.freeze({});
+
 class OnnxMemberSession implements MemberSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -61,7 +63,7 @@ class OnnxMemberSession implements MemberSession {
     if (input.length !== rows * width)
       throw new RangeError(`input holds ${input.length} values, expected ${rows} × ${width}`);
     const feeds = { [this.member.input_name]: new Tensor('float32', input, [rows, width]) };
-    const t = this.session.run(feeds, this.fetches, {})[this.member.output_name] as Tensor | undefined;
+    const t = this.session.run(feeds, this.fetches, NO_RUN_OPTIONS)[this.member.output_name] as Tensor | undefined;
     if (!t) throw new Error(`no output ${this.member.output_name}`);
     if (!(t.data instanceof Float32Array))
       throw new Error(`output ${this.member.output_name} is ${t.type}, expected float32`);
@@ -100,9 +102,6 @@ function positiveClass(
   return p;
 }
 
-/** The binding's element type codes (ONNX TensorProto.DataType); only float32 outputs are accepted. */
-const FLOAT32 = 1;
-
 /** What the file declares about the output, checked before any run; symbolic dimensions (-1) pass. */
 function outputProblem(
   outputs: readonly Binding.ValueMetadata[],
@@ -112,7 +111,8 @@ function outputProblem(
   if (!o) return undefined;
   if (!o.isTensor)
     return `output "${o.name}" is not a tensor (export classifiers without ZipMap, e.g. zipmap=False)`;
-  if (o.type !== FLOAT32) return `output "${o.name}" is ${elementType(o.type)}, expected float32`;
+  const type = elementType(o.type);
+  if (type !== 'float32') return `output "${o.name}" is ${type}, expected float32`;
   const shape = o.shape.map((d, i) => (d < 0 ? o.symbolicDimensions[i] || '?' : d));
   const shown = `[${shape.join(', ')}]`;
   const k = member.output_index;
