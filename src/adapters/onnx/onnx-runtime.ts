@@ -63,7 +63,8 @@ class OnnxMemberSession implements MemberSession {
     if (input.length !== rows * width)
       throw new RangeError(`input holds ${input.length} values, expected ${rows} × ${width}`);
     const feeds = { [this.member.input_name]: new Tensor('float32', input, [rows, width]) };
-    const t = this.session.run(feeds, this.fetches, NO_RUN_OPTIONS)[this.member.output_name] as Tensor | undefined;
+    const outputs = this.session.run(feeds, this.fetches, NO_RUN_OPTIONS);
+    const t = outputs[this.member.output_name] as Tensor | undefined;
     if (!t) throw new Error(`no output ${this.member.output_name}`);
     if (!(t.data instanceof Float32Array))
       throw new Error(`output ${this.member.output_name} is ${t.type}, expected float32`);
