@@ -17,6 +17,7 @@ import {
 import { clipBounds, TILE_LEVELS, TileColumnsBuilder, type TileLinks } from '../../domain/features/tiles.js';
 import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
+import { decimal, integer } from './text-numbers.js';
 import { TurnPipeline } from './turn-pipeline.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -399,7 +400,7 @@ function parseRecord(v: string): Row {
     id: d < 0 ? v.slice(c + 3) : v.slice(c + 3, d),
     t: integer(v, 1, a),
     seq: integer(v, a + 1, b),
-    amount: Number(v.slice(b + 1, c)),
+    amount: decimal(v, b + 1, c),
     fraud: v.charCodeAt(c + 1) === ONE ? 1 : 0,
   };
   return d < 0 ? row : { ...row, links: parseLinks(v.slice(d + 1)) };
@@ -484,11 +485,22 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
  * The values of an entity's log (see lua/apply.lua) → its transactions with from < t ≤ to, sorted by (t, seq),
  * labels joined. Transactions past the horizon may still be there (trimming waits for upkeep); they are left
  * out here, so a read sees exactly what an eagerly trimmed store holds.
+ *
+ * Parsed straight into columns: this runs for every entity of every score, and an object per record was the
+ * largest share of what a score allocated. A log written in time order (the usual case: a small hash keeps
+ * insertion order) is used where it was parsed; the horizon's cutoff then only moves its start.
  */
 function parseLog(values: readonly string[], from: number, to: number, horizonMs: number): RecordColumns {
   let cutoff = Number.NEGATIVE_INFINITY;
   let fraudIds: Set<string> | undefined;
-  const rows: Row[] = [];
+  const size = values.length;
+  const ids: string[] = new Array(size);
+  const t = new Float64Array(size);
+  const seq = new Float64Array(size);
+  const amount = new Float64Array(size);
+  let links: (Links | undefined)[] | undefined;
+  let n = 0;
+  let ordered = true;
   for (const v of values) {
     const a = v.indexOf(' ');
     const b = v.indexOf(' ', a + 1);
@@ -500,36 +512,62 @@ function parseLog(values: readonly string[], from: number, to: number, horizonMs
         fraudIds.add(v.slice(b + 1));
       }
     } else {
-      const c = v.indexOf(' ', b + 1);
-      const t = integer(v, 0, a);
-      if (t > from && t <= to) {
+      const time = integer(v, 0, a);
+      if (time > from && time <= to) {
         // "<t> <seq> <amount> <id>[ <links>]"
+        const c = v.indexOf(' ', b + 1);
         const d = v.indexOf(' ', c + 1);
-        const row: Row = {
-          id: d < 0 ? v.slice(c + 1) : v.slice(c + 1, d),
-          t,
-          seq: integer(v, a + 1, b),
-          amount: Number(v.slice(b + 1, c)),
-          fraud: 0,
-        };
-        rows.push(d < 0 ? row : { ...row, links: parseLinks(v.slice(d + 1)) });
+        const s = integer(v, a + 1, b);
+        if (n > 0 && (time < t[n - 1]! || (time === t[n - 1]! && s < seq[n - 1]!))) ordered = false;
+        t[n] = time;
+        seq[n] = s;
+        amount[n] = decimal(v, b + 1, c);
+        ids[n] = d < 0 ? v.slice(c + 1) : v.slice(c + 1, d);
+        if (d >= 0) {
+          links ??= new Array<Links | undefined>(size);
+          links[n] = parseLinks(v.slice(d + 1));
+        }
+        n++;
       }
     }
   }
-  if (fraudIds) for (const r of rows) if (fraudIds.has(r.id)) r.fraud = 1;
-  return columnsOf(rows, cutoff, Number.POSITIVE_INFINITY);
+  const fraud = new Uint8Array(size);
+  if (fraudIds) for (let i = 0; i < n; i++) if (fraudIds.has(ids[i]!)) fraud[i] = 1;
+  if (ordered) {
+    let start = 0;
+    while (start < n && t[start]! <= cutoff) start++;
+    if (start === n) return NO_RECORDS;
+    return links
+      ? { start, end: n, ids, t, seq, amount, fraud, links }
+      : { start, end: n, ids, t, seq, amount, fraud };
+  }
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) if (t[i]! > cutoff) order.push(i);
+  if (order.length === 0) return NO_RECORDS;
+  order.sort((x, y) => t[x]! - t[y]! || seq[x]! - seq[y]!);
+  const m = order.length;
+  const out = {
+    start: 0,
+    end: m,
+    ids: new Array<string>(m),
+    t: new Float64Array(m),
+    seq: new Float64Array(m),
+    amount: new Float64Array(m),
+    fraud: new Uint8Array(m),
+  };
+  const outLinks = links ? new Array<Links | undefined>(m) : undefined;
+  for (let k = 0; k < m; k++) {
+    const i = order[k]!;
+    out.ids[k] = ids[i]!;
+    out.t[k] = t[i]!;
+    out.seq[k] = seq[i]!;
+    out.amount[k] = amount[i]!;
+    out.fraud[k] = fraud[i]!;
+    if (outLinks) outLinks[k] = links![i];
+  }
+  return outLinks ? { ...out, links: outLinks } : out;
 }
 
-/** The integer written in v[from, to) — event times and arrival numbers — without a substring per number. */
-function integer(v: string, from: number, to: number): number {
-  const negative = v.charCodeAt(from) === MINUS;
-  let n = 0;
-  for (let i = negative ? from + 1 : from; i < to; i++) n = n * 10 + v.charCodeAt(i) - ZERO;
-  return negative ? -n : n;
-}
-
-const MINUS = '-'.charCodeAt(0);
-const ZERO = '0'.charCodeAt(0);
 const HASH = '#'.charCodeAt(0);
 const AT = '@'.charCodeAt(0);
 const BANG = '!'.charCodeAt(0);
