@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { systemClock } from '../adapters/clock/system-clock.js';
 import { FsModelRepository } from '../adapters/fs/model-repository.js';
 import { KafkaDecisionSink } from '../adapters/kafka/decision-sink.js';
-import { auditLogger, createLogger } from '../adapters/logging/logger.js';
+import { createLogger, decisionAuditLogger, scoringLogger } from '../adapters/logging/logger.js';
 import { MemoryControlPlane } from '../adapters/memory/memory-control-plane.js';
 import { createMetrics, labelObserver, type Metrics, workerObserver } from '../adapters/metrics/metrics.js';
 import { OnnxModelRuntime } from '../adapters/onnx/onnx-runtime.js';
@@ -264,7 +264,8 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     featureSets: features.featureSets,
     entities: features.entities,
     clock,
-    logger: auditLogger(logger, { component: 'scoring' }),
+    logger: scoringLogger(logger, { component: 'scoring' }),
+    auditLog: decisionAuditLogger(logger, { component: 'scoring' }),
     metrics,
     cacheSize: config.ANSWER_CACHE_SIZE,
     ...(answers

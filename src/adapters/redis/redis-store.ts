@@ -459,10 +459,7 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
   if (n === 0) return NO_RECORDS;
   rows.sort((x, y) => x.t - y.t || x.seq - y.seq);
   const ids: string[] = new Array(n);
-  const t = new Float64Array(n);
-  const seq = new Float64Array(n);
-  const amount = new Float64Array(n);
-  const fraud = new Uint8Array(n);
+  const { t, seq, amount, fraud } = columnArrays(n);
   let links: (Links | undefined)[] | undefined;
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
@@ -495,9 +492,7 @@ function parseLog(values: readonly string[], from: number, to: number, horizonMs
   let fraudIds: Set<string> | undefined;
   const size = values.length;
   const ids: string[] = new Array(size);
-  const t = new Float64Array(size);
-  const seq = new Float64Array(size);
-  const amount = new Float64Array(size);
+  const { t, seq, amount, fraud } = columnArrays(size);
   let links: (Links | undefined)[] | undefined;
   let n = 0;
   let ordered = true;
@@ -531,7 +526,6 @@ function parseLog(values: readonly string[], from: number, to: number, horizonMs
       }
     }
   }
-  const fraud = new Uint8Array(size);
   if (fraudIds) for (let i = 0; i < n; i++) if (fraudIds.has(ids[i]!)) fraud[i] = 1;
   if (ordered) {
     let start = 0;
@@ -546,15 +540,7 @@ function parseLog(values: readonly string[], from: number, to: number, horizonMs
   if (order.length === 0) return NO_RECORDS;
   order.sort((x, y) => t[x]! - t[y]! || seq[x]! - seq[y]!);
   const m = order.length;
-  const out = {
-    start: 0,
-    end: m,
-    ids: new Array<string>(m),
-    t: new Float64Array(m),
-    seq: new Float64Array(m),
-    amount: new Float64Array(m),
-    fraud: new Uint8Array(m),
-  };
+  const out = { start: 0, end: m, ids: new Array<string>(m), ...columnArrays(m) };
   const outLinks = links ? new Array<Links | undefined>(m) : undefined;
   for (let k = 0; k < m; k++) {
     const i = order[k]!;
@@ -574,6 +560,20 @@ const BANG = '!'.charCodeAt(0);
 const EQUALS = '='.charCodeAt(0);
 const ONE = '1'.charCodeAt(0);
 const TILDE = '~'.charCodeAt(0);
+
+/**
+ * The numeric columns of n records over one buffer: a typed array of a few hundred bytes lives outside the heap,
+ * and allocating (and later freeing) one backing store instead of four was a measurable share of a read.
+ */
+function columnArrays(n: number): Pick<RecordColumns, 't' | 'seq' | 'amount' | 'fraud'> {
+  const buffer = new ArrayBuffer(n * 25);
+  return {
+    t: new Float64Array(buffer, 0, n),
+    seq: new Float64Array(buffer, n * 8, n),
+    amount: new Float64Array(buffer, n * 16, n),
+    fraud: new Uint8Array(buffer, n * 24, n),
+  };
+}
 
 function slotOf(key: string): number {
   return calculateSlot(key);

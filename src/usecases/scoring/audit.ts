@@ -6,17 +6,17 @@ import type { TraceContext } from '../../ports/tracer.js';
 import type { Work } from './work.js';
 
 /**
- * One audit record per answered transaction: a log line each, and the batch to the decision sink if any, with the
- * scoring span's trace context when tracing is on.
+ * One audit record per answered transaction: a log line each on `log` (which binds `audit: "decision"`), and the
+ * batch to the decision sink if any, with the scoring span's trace context when tracing is on.
  */
 export function auditDecisions(
   work: readonly Work[],
   results: readonly ScoreResult[],
-  logger: Logger,
+  log: Logger,
   sink: DecisionSink | undefined,
   trace?: TraceContext,
 ): void {
-  const records: DecisionRecord[] = work.map((w) => {
+  const records: Unredacted<DecisionRecord>[] = work.map((w) => {
     const r = results[w.index]!;
     return {
       transaction_id: r.transaction_id,
@@ -31,6 +31,9 @@ export function auditDecisions(
       ...(r.degraded_reasons ? { degraded_reasons: r.degraded_reasons } : {}),
     };
   });
-  for (const rec of records) logger.info({ audit: 'decision', ...rec }, 'decision');
+  for (const rec of records) log.info(rec, 'decision');
   sink?.publish(records, trace);
 }
+
+/** Audit lines are written unredacted (decisionAuditLogger): a record with a field redaction covers does not compile. */
+type Unredacted<T> = Extract<keyof T, 'device_id' | 'ip' | 'authorization'> extends never ? T : never;

@@ -35,6 +35,8 @@ export interface ScorerDeps {
   readonly entities: readonly EntitySpec[];
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Where a decision's audit line goes, `audit: "decision"` bound (default: a child of `logger`). */
+  readonly auditLog?: Logger;
   readonly metrics: ScoringMetrics;
   readonly decisions?: DecisionSink;
   /** Answers remembered by this process for retries of the same transaction id: the first level. */
@@ -74,8 +76,10 @@ export class Scorer implements ScoringService {
   private readonly entityIndex: Map<string, number[]>;
   /** Shadow runs in flight, for `shadowsSettled`. */
   private readonly shadows = new Set<Promise<void>>();
+  private readonly auditLog: Logger;
 
   constructor(private readonly d: ScorerDeps) {
+    this.auditLog = d.auditLog ?? d.logger.child({ audit: 'decision' });
     this.cache = new AnswerCache(d.cacheSize ?? 100_000);
     this.offsets = unionOffsets([...d.featureSets.values()], d.entities);
     this.entityIndex = new Map(
@@ -179,7 +183,7 @@ export class Scorer implements ScoringService {
       metrics.stageDuration.observe({ stage: 'ensemble' }, (t3 - t2) / 1000);
       metrics.stageDuration.observe({ stage: 'total' }, (t3 - t0) / 1000);
       const answered = todo.filter((w) => !w.settled);
-      auditDecisions(answered, results, this.d.logger, this.d.decisions, trace);
+      auditDecisions(answered, results, this.auditLog, this.d.decisions, trace);
       if (this.d.recorder) this.recordDecisions(answered, results);
       const shadows = scheduleShadow(
         todo,
