@@ -52,7 +52,8 @@ export class LoadedVersion {
   private rowsRun = 0;
   private rowsFailed = 0;
   private readonly explain: Explain;
-  private readonly inputIndex: Int32Array;
+  /** Where each of the manifest's inputs sits in a vector of its feature set (`featureSet.names` order). */
+  readonly inputIndex: Int32Array;
   private refs = 0;
   private lifecycle: Lifecycle = 'serving';
   private released: Promise<void> | undefined;

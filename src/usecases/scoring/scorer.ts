@@ -146,11 +146,12 @@ export class Scorer implements ScoringService {
     let shadowsHandedOver = false;
     try {
       // The shared store is asked alongside the feature reads: no extra round trip before scoring.
-      const claims = this.d.shared?.claim(
-        work.map((w) => ({
-          id: w.tx.transaction_id,
-          fingerprint: this.d.shared!.fingerprint(w.fingerprint),
-        })),
+      const shared = this.d.shared;
+      const claims = shared?.claim(
+        work.map((w) => {
+          w.sharedFingerprint = shared.fingerprint(w.fingerprint);
+          return { id: w.tx.transaction_id, fingerprint: w.sharedFingerprint };
+        }),
         o.deadline,
       );
       claims?.catch(() => undefined);
@@ -253,7 +254,7 @@ export class Scorer implements ScoringService {
       todo.map(async (w) => {
         if (w.shared?.kind !== 'compute') return;
         const id = w.tx.transaction_id;
-        const fingerprint = shared.fingerprint(w.fingerprint);
+        const fingerprint = w.sharedFingerprint!;
         const mine = results[w.index]!;
         if (w.shared.owned) {
           if (mine.degraded) shared.forget(id, fingerprint);
@@ -443,10 +444,11 @@ export class Scorer implements ScoringService {
     const set = version?.featureSet ?? this.defaultSet();
     const features = w.features!;
     // By name only when needed: the fallback rules and ?explain=true (now or on a retry).
-    const named = () => byName(set.names, features);
+    const named = () => byName(set.names, undefined, features);
     // Only names and values are captured: a remembered answer must not keep an unloaded version alive.
     const inputs = version?.manifest.inputs;
-    const explained = () => (inputs ? pick(named(), inputs) : named());
+    const at = version?.inputIndex;
+    const explained = inputs ? () => byName(inputs, at, features) : named;
     let score: number;
     let reasons: ScoreResult['reasons'];
     if (w.score !== undefined && version) {
@@ -516,10 +518,13 @@ function traceSummary(results: readonly ScoreResult[]): Attributes {
   };
 }
 
-function byName(names: readonly string[], values: Float64Array): Record<string, number> {
-  return Object.fromEntries(names.map((n, i) => [n, values[i]!]));
-}
-
-function pick(named: Record<string, number>, names: readonly string[]): Record<string, number> {
-  return Object.fromEntries(names.map((n) => [n, named[n]!]));
+/** `values[at[i]]` (or `values[i]` without `at`) by `names[i]`, in the order of `names` (UPPER_SNAKE_CASE feature names: none is `__proto__`). */
+function byName(
+  names: readonly string[],
+  at: Int32Array | undefined,
+  values: Float64Array,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < names.length; i++) out[names[i]!] = values[at ? at[i]! : i]!;
+  return out;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ServiceError } from '../../domain/errors.js';
 import type { ScoreResult } from '../../domain/scoring/result.js';
 import type { AnswerStore, Claim } from '../../ports/answer-store.js';
@@ -40,9 +40,10 @@ export interface SharedAnswersDeps {
 export class SharedAnswers {
   constructor(private readonly d: SharedAnswersDeps) {}
 
-  /** A short, fixed-size fingerprint of a request's content, as the store keeps it. */
+  /** A short, fixed-size fingerprint of a request's content, as the store keeps it (SHA-256, base64url). */
   fingerprint(content: string): string {
-    return createHash('sha256').update(content).digest('base64url');
+    // The one-shot form: no Hash object per request.
+    return hash('sha256', content, 'base64url');
   }
 
   /**

@@ -28,6 +28,8 @@ export interface Work {
   explained?: () => Record<string, number>;
   /** What the shared answer store said of its id (absent without one). */
   shared?: SharedOutcome;
+  /** The content's fingerprint as the shared answer store keeps it (absent without one). */
+  sharedFingerprint?: string;
   /** Answered without scoring (by the shared store, or another replica's answer): nothing to audit. */
   settled?: boolean;
 }
