@@ -32,6 +32,7 @@ interface ScriptCommands {
   fsRead(log: string, tiles: string, ...args: (string | number)[]): Promise<string>;
   /** The entity's log and tiles keys (see lua/dump.lua). */
   fsDump(log: string, tiles: string): Promise<[string[], string[]]>;
+  fsLog(log: string): Promise<string>;
 }
 type Client = (Redis | Cluster) & ScriptCommands;
 
@@ -54,8 +55,8 @@ export interface RedisStoreOptions {
 
 /**
  * An entity whose log holds more fields than this (~250 transactions and labels in its horizon) is kept as time
- * tiles. Below it, one HVALS of the log (at most this many short values, a few KiB) is the cheapest read there
- * is, for Redis and for this process; above it, a read along the tiles costs the same whatever the history.
+ * tiles. Below it, reading the log whole (at most this many short values, a few KiB) is the cheapest read there
+ * is; above it, a read along the tiles costs the same whatever the history.
  * Redis keeps hashes of up to 128 (default) or 512 fields in its compact encoding, where looking fields up one by
  * one costs a scan each: tiles pay off beyond that.
  */
@@ -69,8 +70,9 @@ const TILED_REMEMBERED = 10_000;
  * one field per transaction or label — until it holds more than `logFields` fields; then it is kept as time tiles
  * in `<prefix>:{<entity>:<id>}:tiles` (domain/features/tiles.ts), and the log holds only its metadata (plus, per
  * linked entity, `…:newest:<name>`, the sorted set that counts distinct ids: DistinctCounts in records.ts; and
- * `…:labels`, the labels held without their transaction, for the trim). A write
- * touches the entity's keys atomically in one script; a scoring read is one HVALS of a small log, or one script
+ * `…:labels`, the labels held without their transaction, for the trim). A write touches the entity's keys
+ * atomically in one script; a scoring read is one script call that returns a small log whole as one string
+ * (lua/log.lua: one bulk reply costs this process less than a reply per value, and Redis a little more), or one
  * that reads the tiles a window bound splits and the aggregates of the rest. The braces are a hash tag, so both
  * keys of an entity are in one slot; on a cluster one script call takes the writes of one slot. Upkeep of tiles
  * trims only the day tiles that fell past the horizon (bench/trim.ts), so no write does work that grows with the
@@ -94,6 +96,7 @@ export class RedisFeatureStore implements FeatureStore {
     client.defineCommand('fsApply', { lua: lua('apply') });
     client.defineCommand('fsRead', { lua: lua('read'), numberOfKeys: 2 });
     client.defineCommand('fsDump', { lua: lua('dump'), numberOfKeys: 2 });
+    client.defineCommand('fsLog', { lua: lua('log'), numberOfKeys: 1 });
     this.client = client as Client;
     this.kind = client.isCluster ? 'redis-cluster' : 'redis';
     // Whole milliseconds for PEXPIRE; with integer event times a rounded-up horizon refuses and trims the same.
@@ -166,8 +169,8 @@ export class RedisFeatureStore implements FeatureStore {
   }
 
   /**
-   * Bounded reads: per entity, one HVALS of its log while it is one (bounded by `logFields`), or one script call
-   * on its tiles (lua/read.lua; for entities known to be tiles at once, else after the log said so), whose
+   * Bounded reads: per entity, its log whole while it is one (bounded by `logFields`; lua/log.lua), or one
+   * script call on its tiles (lua/read.lua; for entities known to be tiles at once, else after the log said so), whose
    * arguments are the windows' bounds and whose reply is only what counts — the aggregates of whole tiles and
    * the records of the tiles a bound splits, looked into only where they hold more than one record. Each is a
    * snapshot. When the entity's horizon cuts into the windows (a transaction scored long after newer events),
@@ -203,10 +206,10 @@ export class RedisFeatureStore implements FeatureStore {
         const from = x.bounds[0]!;
         const to = x.bounds[x.bounds.length - 1]!;
         if (!x.tiles) {
-          // The log, whole: small, or only the metadata of tiles.
-          const values = replies[k] as string[];
-          if (!values.some((v) => v.charCodeAt(0) === AT)) {
-            out[x.i] = parseLog(values, from, to, this.horizonMs);
+          // The log, whole (small), or "@": the entity is kept as tiles.
+          const log = replies[k] as string;
+          if (log !== '@') {
+            out[x.i] = parseLog(log, 0, from, to, this.horizonMs);
             return;
           }
           this.remember(x.key);
@@ -217,7 +220,7 @@ export class RedisFeatureStore implements FeatureStore {
         if (lines[1] === '-1') {
           // Kept as a log again (expired and written anew).
           this.tiled.delete(x.key);
-          out[x.i] = parseLog(lines.slice(2), from, to, this.horizonMs);
+          out[x.i] = parseLog(lines.slice(2).join('\n'), 0, from, to, this.horizonMs);
           return;
         }
         const cutoff = cutoffOf(lines[0] || null, this.horizonMs);
@@ -251,7 +254,8 @@ export class RedisFeatureStore implements FeatureStore {
     return this.exec(queries.map((q) => ({ key: this.key(q), dump: true }))).then((replies) =>
       queries.map((q, i) => {
         const [log, tiles] = replies[i] as [string[], string[]];
-        if (!log.some((v) => v.charCodeAt(0) === AT)) return parseLog(log, q.from, q.to, this.horizonMs);
+        if (!log.some((v) => v.charCodeAt(0) === AT))
+          return parseLog(log.join('\n'), 0, q.from, q.to, this.horizonMs);
         const cutoff = Math.max(q.from, cutoffOf(log.find((v) => v.charCodeAt(0) === AT)!, this.horizonMs));
         return columnsOf(
           tiles.flatMap((v) => (v.charCodeAt(0) === EQUALS ? [parseRecord(v)] : [])),
@@ -278,7 +282,7 @@ export class RedisFeatureStore implements FeatureStore {
 
 const TILES = ':tiles';
 
-/** One read: HVALS of the log, the read script with `bounds`, or the dump script. */
+/** One read: the log script, the read script with `bounds`, or the dump script. */
 interface Command {
   readonly key: string;
   readonly bounds?: readonly number[];
@@ -292,7 +296,7 @@ function send(c: Client, command: Command): Promise<unknown> {
   if (command.bounds)
     return c.fsRead(command.key, tiles, LEVELS_ARG, command.distinct ?? '', ...command.bounds);
   if (command.dump) return c.fsDump(command.key, tiles);
-  return c.hvals(command.key);
+  return c.fsLog(command.key);
 }
 
 /** A horizon that moves at every read would be a broken clock; a read gives up after this many attempts. */
@@ -479,7 +483,8 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
 }
 
 /**
- * The values of an entity's log (see lua/apply.lua) → its transactions with from < t ≤ to, sorted by (t, seq),
+ * The values of an entity's log (see lua/apply.lua), one per line of `text` from `start` on → its transactions
+ * with from < t ≤ to, sorted by (t, seq),
  * labels joined. Transactions past the horizon may still be there (trimming waits for upkeep); they are left
  * out here, so a read sees exactly what an eagerly trimmed store holds.
  *
@@ -487,44 +492,49 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
  * largest share of what a score allocated. A log written in time order (the usual case: a small hash keeps
  * insertion order) is used where it was parsed; the horizon's cutoff then only moves its start.
  */
-function parseLog(values: readonly string[], from: number, to: number, horizonMs: number): RecordColumns {
+function parseLog(text: string, start: number, from: number, to: number, horizonMs: number): RecordColumns {
   let cutoff = Number.NEGATIVE_INFINITY;
   let fraudIds: Set<string> | undefined;
-  const size = values.length;
+  let size = 1;
+  for (let at = text.indexOf('\n', start); at >= 0; at = text.indexOf('\n', at + 1)) size++;
   const ids: string[] = new Array(size);
   const { t, seq, amount, fraud } = columnArrays(size);
   let links: (Links | undefined)[] | undefined;
   let n = 0;
   let ordered = true;
-  for (const v of values) {
-    const a = v.indexOf(' ');
-    const b = v.indexOf(' ', a + 1);
-    const kind = v.charCodeAt(0);
-    if (kind === HASH) cutoff = integer(v, a + 1, b) - horizonMs;
+  for (let v = start; v < text.length; ) {
+    let end = text.indexOf('\n', v);
+    if (end < 0) end = text.length;
+    const a = text.indexOf(' ', v);
+    const b = text.indexOf(' ', a + 1);
+    const kind = text.charCodeAt(v);
+    if (kind === HASH) cutoff = integer(text, a + 1, b) - horizonMs;
     else if (kind === BANG) {
-      if (v.charCodeAt(a + 1) === ONE) {
+      if (text.charCodeAt(a + 1) === ONE) {
         fraudIds ??= new Set();
-        fraudIds.add(v.slice(b + 1));
+        fraudIds.add(text.slice(b + 1, end));
       }
-    } else {
-      const time = integer(v, 0, a);
+    } else if (a > v && a < end) {
+      const time = integer(text, v, a);
       if (time > from && time <= to) {
         // "<t> <seq> <amount> <id>[ <links>]"
-        const c = v.indexOf(' ', b + 1);
-        const d = v.indexOf(' ', c + 1);
-        const s = integer(v, a + 1, b);
+        const c = text.indexOf(' ', b + 1);
+        let d = text.indexOf(' ', c + 1);
+        if (d > end) d = -1;
+        const s = integer(text, a + 1, b);
         if (n > 0 && (time < t[n - 1]! || (time === t[n - 1]! && s < seq[n - 1]!))) ordered = false;
         t[n] = time;
         seq[n] = s;
-        amount[n] = decimal(v, b + 1, c);
-        ids[n] = d < 0 ? v.slice(c + 1) : v.slice(c + 1, d);
+        amount[n] = decimal(text, b + 1, c);
+        ids[n] = text.slice(c + 1, d < 0 ? end : d);
         if (d >= 0) {
           links ??= new Array<Links | undefined>(size);
-          links[n] = parseLinks(v.slice(d + 1));
+          links[n] = parseLinks(text.slice(d + 1, end));
         }
         n++;
       }
     }
+    v = end + 1;
   }
   if (fraudIds) for (let i = 0; i < n; i++) if (fraudIds.has(ids[i]!)) fraud[i] = 1;
   if (ordered) {

@@ -13,7 +13,7 @@
 --   " <tx id>"  "!<t> <0|1> <tx id>"  its fraud label, which may arrive before the transaction
 --   ""          "#<seq> <newest> <maintained>"  last arrival number, newest event time held, and the newest
 --               event time when expiry was last pushed back and old state last trimmed
--- Each value names its kind by its first character and carries its id, so a read is one HVALS.
+-- Each value names its kind by its first character and carries its id, so a read is one HVALS (log.lua).
 --
 -- Once tiles, the log holds only
 --   ""          "@<version> <newest> <maintained> <oldest>"  a counter bumped by every event that changes the
