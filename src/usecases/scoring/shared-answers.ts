@@ -29,7 +29,15 @@ export interface SharedAnswersDeps {
   readonly logger: Pick<Logger, 'warn'>;
   /** Pause between looks at an id another request is answering (ms; default 2). */
   readonly pollMs?: number;
+  /** Answers waiting to be kept; beyond it the newest are not kept (a retry then scores again). Default 20,000. */
+  readonly maxBacklog?: number;
 }
+
+/**
+ * Answers kept per store round trip. A batch's thousand answers (~1.5 KB each) sent at once sat in Redis ahead of
+ * the next request's reads on the same connection, past its deadline; in chunks, a read waits behind one at most.
+ */
+const KEEP_CHUNK = 64;
 
 /**
  * Idempotency across replicas: the answer to a transaction id lives in the shared store, so a retry on any
@@ -38,6 +46,9 @@ export interface SharedAnswersDeps {
  * request: it is then scored as if new, remembered by this process only.
  */
 export class SharedAnswers {
+  private readonly backlog: { id: string; fingerprint: string; answer: StoredAnswer }[] = [];
+  private keeping = false;
+
   constructor(private readonly d: SharedAnswersDeps) {}
 
   /** A short, fixed-size fingerprint of a request's content, as the store keeps it (SHA-256, base64url). */
@@ -86,14 +97,35 @@ export class SharedAnswers {
 
   /**
    * Keeps the answer of an id this request claimed, off the response path: on the next turn, where the decision
-   * recorder writes too, so that a store that pipelines a turn's commands sends both in one write.
+   * recorder writes too, so that a store that pipelines a turn's commands sends both in one write; KEEP_CHUNK
+   * answers per round trip, one round trip after another.
    */
   remember(id: string, fingerprint: string, answer: StoredAnswer): void {
-    setImmediate(() =>
-      this.d.store
-        .complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs)
-        .catch((err: unknown) => this.d.logger.warn({ err, transaction_id: id }, 'answer not stored')),
-    );
+    if (this.backlog.length >= (this.d.maxBacklog ?? 20_000)) {
+      this.d.logger.warn({ transaction_id: id }, 'answer not stored: too many waiting to be kept');
+      return;
+    }
+    this.backlog.push({ id, fingerprint, answer });
+    if (!this.keeping) void this.keep();
+  }
+
+  private async keep(): Promise<void> {
+    this.keeping = true;
+    try {
+      while (this.backlog.length > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const chunk = this.backlog.splice(0, KEEP_CHUNK);
+        await Promise.all(
+          chunk.map(({ id, fingerprint, answer }) =>
+            this.d.store
+              .complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs)
+              .catch((err: unknown) => this.d.logger.warn({ err, transaction_id: id }, 'answer not stored')),
+          ),
+        );
+      }
+    } finally {
+      this.keeping = false;
+    }
   }
 
   /** Gives back an id this request claimed: its answer (degraded) is not to be remembered. */

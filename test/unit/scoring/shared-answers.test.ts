@@ -55,3 +55,64 @@ describe('SharedAnswers with a stalled store', () => {
     expect(await other).toBeUndefined();
   });
 });
+
+describe('SharedAnswers keeping answers', () => {
+  /** A store whose `complete` calls wait until the test lets them through: what is in flight is visible. */
+  function gated() {
+    const waiting: (() => void)[] = [];
+    const kept: string[] = [];
+    const store: AnswerStore = {
+      ...stalled,
+      complete: (id) =>
+        new Promise<void>((resolve) => {
+          waiting.push(() => {
+            kept.push(id);
+            resolve();
+          });
+        }),
+    };
+    return { store, waiting, kept };
+  }
+  const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+  const answer = { result: {} as never, features: {} };
+
+  it("keeps a batch's answers a chunk per round trip, so a read waits behind one chunk at most", async () => {
+    const { store, waiting, kept } = gated();
+    const s = new SharedAnswers({
+      store,
+      ttlMs: 60_000,
+      pendingTtlMs: 1_000,
+      clock: { now: () => Date.now(), monotonic: () => performance.now() },
+      logger: { warn: () => {} },
+    });
+    for (let i = 0; i < 1_000; i++) s.remember(`t${i}`, 'f', answer);
+    expect(waiting).toHaveLength(0); // off the response path: nothing on the turn that answered
+    let rounds = 0;
+    while (kept.length < 1_000) {
+      await nextTurn();
+      const inFlight = waiting.splice(0);
+      expect(inFlight.length).toBeLessThanOrEqual(64);
+      if (inFlight.length > 0) rounds++;
+      for (const go of inFlight) go();
+    }
+    expect(rounds).toBe(Math.ceil(1_000 / 64));
+    expect(kept).toEqual(Array.from({ length: 1_000 }, (_, i) => `t${i}`));
+  });
+
+  it('does not keep more than its backlog while the store is away, and says so', async () => {
+    const { store, waiting } = gated();
+    const warnings: unknown[] = [];
+    const s = new SharedAnswers({
+      store,
+      ttlMs: 60_000,
+      pendingTtlMs: 1_000,
+      clock: { now: () => Date.now(), monotonic: () => performance.now() },
+      logger: { warn: (o: unknown) => void warnings.push(o) },
+      maxBacklog: 100,
+    });
+    for (let i = 0; i < 150; i++) s.remember(`t${i}`, 'f', answer);
+    expect(warnings).toHaveLength(50);
+    await nextTurn();
+    expect(waiting).toHaveLength(64);
+  });
+});
