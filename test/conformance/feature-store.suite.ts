@@ -94,6 +94,28 @@ export function featureStoreConformance(name: string, factory: StoreFactory): vo
       ]);
     });
 
+    it('reads a log written newest first in time order, labels joined, and the same through both reads', async () => {
+      const history = [5, 4, 3, 2, 1].map((d) => tx(`n${d}`, T0 + d * 3_600_000, d * 10));
+      for (const x of history) await ingest(store, x);
+      await store.apply(
+        labelEvents(
+          { txId: 'n4', t: T0 + 4 * 3_600_000, fraud: true, customer_id: 'C1', terminal_id: 'T1' },
+          entities,
+        ),
+      );
+      const rows = (
+        await store
+          .read([{ entity: 'customer', id: 'C1', from: 0, to: T0 + DAY_MS }])
+          .then((r) => r.map(rowsOf))
+      )[0];
+      expect(rows!.map((r) => [r.id, r.t, r.amount, r.fraud])).toEqual(
+        [1, 2, 3, 4, 5].map((d) => [`n${d}`, T0 + d * 3_600_000, d * 10, d === 4]),
+      );
+      const f = await features(store, v2, tx('probe', T0 + 8 * DAY_MS, 1));
+      expect(f.CUSTOMER_ID_NB_TX_30DAY_WINDOW).toBe(6);
+      expect(f.CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW).toBeCloseTo((10 + 20 + 30 + 40 + 50 + 1) / 6, 12);
+    });
+
     it('keeps amounts exact', async () => {
       const amounts = [0.1, 0.2, 1e-7, 123456.789, 0, 57.16];
       for (const [i, a] of amounts.entries()) await ingest(store, tx(`x${i}`, T0 + i, a));

@@ -484,13 +484,14 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
 
 /**
  * The values of an entity's log (see lua/apply.lua), one per line of `text` from `start` on → its transactions
- * with from < t ≤ to, sorted by (t, seq),
- * labels joined. Transactions past the horizon may still be there (trimming waits for upkeep); they are left
- * out here, so a read sees exactly what an eagerly trimmed store holds.
+ * with from < t ≤ to, sorted by (t, seq), labels joined. Transactions past the horizon may still be there
+ * (trimming waits for upkeep); they are left out here, so a read sees exactly what an eagerly trimmed store
+ * holds.
  *
  * Parsed straight into columns: this runs for every entity of every score, and an object per record was the
  * largest share of what a score allocated. A log written in time order (the usual case: a small hash keeps
- * insertion order) is used where it was parsed; the horizon's cutoff then only moves its start.
+ * insertion order) is used where it was parsed, the horizon's cutoff only moving its start; one written newest
+ * first is turned around; any other order is sorted.
  */
 function parseLog(text: string, start: number, from: number, to: number, horizonMs: number): RecordColumns {
   let cutoff = Number.NEGATIVE_INFINITY;
@@ -502,6 +503,7 @@ function parseLog(text: string, start: number, from: number, to: number, horizon
   let links: (Links | undefined)[] | undefined;
   let n = 0;
   let ordered = true;
+  let reversed = true;
   for (let v = start; v < text.length; ) {
     let end = text.indexOf('\n', v);
     if (end < 0) end = text.length;
@@ -522,7 +524,10 @@ function parseLog(text: string, start: number, from: number, to: number, horizon
         let d = text.indexOf(' ', c + 1);
         if (d > end) d = -1;
         const s = integer(text, a + 1, b);
-        if (n > 0 && (time < t[n - 1]! || (time === t[n - 1]! && s < seq[n - 1]!))) ordered = false;
+        if (n > 0) {
+          if (time < t[n - 1]! || (time === t[n - 1]! && s < seq[n - 1]!)) ordered = false;
+          else reversed = false;
+        }
         t[n] = time;
         seq[n] = s;
         amount[n] = decimal(text, b + 1, c);
@@ -537,6 +542,18 @@ function parseLog(text: string, start: number, from: number, to: number, horizon
     v = end + 1;
   }
   if (fraudIds) for (let i = 0; i < n; i++) if (fraudIds.has(ids[i]!)) fraud[i] = 1;
+  if (!ordered && reversed) {
+    // Written newest first: turned around in place rather than sorted.
+    for (const column of [t, seq, amount]) column.subarray(0, n).reverse();
+    fraud.subarray(0, n).reverse();
+    ids.length = n;
+    ids.reverse();
+    if (links) {
+      links.length = n;
+      links.reverse();
+    }
+    ordered = true;
+  }
   if (ordered) {
     let start = 0;
     while (start < n && t[start]! <= cutoff) start++;
