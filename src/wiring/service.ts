@@ -257,6 +257,16 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
       maturityMs: config.LABEL_MATURITY_DAYS * DAY_MS,
       minFrauds: config.PERFORMANCE_MIN_FRAUDS,
     });
+  const shared =
+    answers &&
+    new SharedAnswers({
+      store: answers,
+      ttlMs: config.ANSWER_TTL_SECONDS * 1000,
+      // A claim outlives any request that could still be answering it.
+      pendingTtlMs: Math.max(5_000, config.REQUEST_DEADLINE_MS * 10),
+      clock,
+      logger,
+    });
   const scorer = new Scorer({
     registry,
     modelName: config.MODEL_NAME,
@@ -268,18 +278,7 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     auditLog: decisionAuditLogger(logger, { component: 'scoring' }),
     metrics,
     cacheSize: config.ANSWER_CACHE_SIZE,
-    ...(answers
-      ? {
-          shared: new SharedAnswers({
-            store: answers,
-            ttlMs: config.ANSWER_TTL_SECONDS * 1000,
-            // A claim outlives any request that could still be answering it.
-            pendingTtlMs: Math.max(5_000, config.REQUEST_DEADLINE_MS * 10),
-            clock,
-            logger,
-          }),
-        }
-      : {}),
+    ...(shared ? { shared } : {}),
     ...(decisions ? { decisions } : {}),
     ...(staleness ? { featuresStale: () => staleness.stale() } : {}),
     ...(tracer ? { tracer } : {}),
@@ -292,6 +291,8 @@ export async function createService(config: Config, o: ServiceOptions = {}): Pro
     cachedReport(performance, config.MODEL_NAME, clock, logger, config.PERFORMANCE_REFRESH_SECONDS * 1000);
   exportGauges(promRegistry, metrics, registry, clock, () => newestEvent, staleness, performanceGauges);
   closers.unshift(async () => recorder?.flush());
+  // Answers still waiting to be kept go out before the store closes.
+  closers.unshift(async () => shared?.flush());
 
   const app = await build(config, {
     logger,

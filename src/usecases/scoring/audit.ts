@@ -16,7 +16,8 @@ export function auditDecisions(
   sink: DecisionSink | undefined,
   trace?: TraceContext,
 ): void {
-  const records: Unredacted<DecisionRecord>[] = work.map((w) => {
+  // Typed at the literal, so that a field added here is checked against the record's own fields.
+  const records = work.map((w): Unredacted<DecisionRecord> => {
     const r = results[w.index]!;
     return {
       transaction_id: r.transaction_id,
@@ -35,5 +36,14 @@ export function auditDecisions(
   sink?.publish(records, trace);
 }
 
-/** Audit lines are written unredacted (decisionAuditLogger): a record with a field redaction covers does not compile. */
-type Unredacted<T> = Extract<keyof T, 'device_id' | 'ip' | 'authorization'> extends never ? T : never;
+/**
+ * Audit lines are written unredacted (decisionAuditLogger): a record type with a field the service's redaction
+ * covers (adapters/logging REDACT, whose top-level names these are) does not compile.
+ */
+type Unredacted<T> =
+  Extract<
+    keyof T,
+    'device_id' | 'ip' | 'authorization' | 'token' | 'adminToken' | 'eventsToken'
+  > extends never
+    ? T
+    : never;

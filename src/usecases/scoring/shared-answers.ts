@@ -29,7 +29,10 @@ export interface SharedAnswersDeps {
   readonly logger: Pick<Logger, 'warn'>;
   /** Pause between looks at an id another request is answering (ms; default 2). */
   readonly pollMs?: number;
-  /** Answers waiting to be kept; beyond it the newest are not kept (a retry then scores again). Default 20,000. */
+  /**
+   * Answers waiting to be kept; beyond it the newest are not kept, and their ids are given back (a retry then
+   * scores again). Default 2,000: at one round trip per KEEP_CHUNK, well within a claim's `pendingTtlMs`.
+   */
   readonly maxBacklog?: number;
 }
 
@@ -38,6 +41,8 @@ export interface SharedAnswersDeps {
  * the next request's reads on the same connection, past its deadline; in chunks, a read waits behind one at most.
  */
 const KEEP_CHUNK = 64;
+/** How long one chunk may take before the next is sent: a stalled store must not stop all keeping (ms). */
+const KEEP_TIMEOUT_MS = 1_000;
 
 /**
  * Idempotency across replicas: the answer to a transaction id lives in the shared store, so a retry on any
@@ -47,7 +52,8 @@ const KEEP_CHUNK = 64;
  */
 export class SharedAnswers {
   private readonly backlog: { id: string; fingerprint: string; answer: StoredAnswer }[] = [];
-  private keeping = false;
+  private keeping: Promise<void> | undefined;
+  private dropping = false;
 
   constructor(private readonly d: SharedAnswersDeps) {}
 
@@ -101,30 +107,41 @@ export class SharedAnswers {
    * answers per round trip, one round trip after another.
    */
   remember(id: string, fingerprint: string, answer: StoredAnswer): void {
-    if (this.backlog.length >= (this.d.maxBacklog ?? 20_000)) {
-      this.d.logger.warn({ transaction_id: id }, 'answer not stored: too many waiting to be kept');
+    if (this.backlog.length >= (this.d.maxBacklog ?? 2_000)) {
+      if (!this.dropping)
+        this.d.logger.warn({ transaction_id: id }, 'answers not stored: too many waiting to be kept');
+      this.dropping = true;
+      this.forget(id, fingerprint);
       return;
     }
+    this.dropping = false;
     this.backlog.push({ id, fingerprint, answer });
-    if (!this.keeping) void this.keep();
+    this.keeping ??= this.keep().finally(() => {
+      this.keeping = undefined;
+    });
+  }
+
+  /** Resolves once every answer given to `remember` so far was kept (or given up on): before the store closes. */
+  async flush(): Promise<void> {
+    while (this.keeping) await this.keeping;
   }
 
   private async keep(): Promise<void> {
-    this.keeping = true;
-    try {
-      while (this.backlog.length > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        const chunk = this.backlog.splice(0, KEEP_CHUNK);
-        await Promise.all(
-          chunk.map(({ id, fingerprint, answer }) =>
-            this.d.store
-              .complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs)
-              .catch((err: unknown) => this.d.logger.warn({ err, transaction_id: id }, 'answer not stored')),
-          ),
-        );
-      }
-    } finally {
-      this.keeping = false;
+    while (this.backlog.length > 0) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const chunk = this.backlog.splice(0, KEEP_CHUNK);
+      const kept = Promise.all(
+        chunk.map(async ({ id, fingerprint, answer }) => {
+          try {
+            await this.d.store.complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs);
+          } catch (err) {
+            this.d.logger.warn({ err, transaction_id: id }, 'answer not stored');
+          }
+        }),
+      );
+      await withDeadline(kept, KEEP_TIMEOUT_MS).catch(() =>
+        this.d.logger.warn({ answers: chunk.length }, 'answer store slow; keeping the next answers'),
+      );
     }
   }
 

@@ -286,6 +286,31 @@ describe('scoring API', () => {
     expect(audit[0]).toMatchObject({ model_version: '2', decision: expect.any(String), degraded: false });
   });
 
+  it('writes no request field but the ids into an audit record, whose line is not redacted', async () => {
+    const r = await post(
+      '/v1/score',
+      tx({ transaction_id: 'audit-2', device_id: 'dev-audit-secret', ip: '203.0.113.77' }),
+    );
+    expect(r.statusCode).toBe(200);
+    const audit = logs.filter((l) => l.audit === 'decision' && l.transaction_id === 'audit-2');
+    expect(audit).toHaveLength(1);
+    const line = JSON.stringify(audit[0]);
+    expect(line).not.toContain('dev-audit-secret');
+    expect(line).not.toContain('203.0.113.77');
+    expect(Object.keys(audit[0]!).sort()).toEqual(
+      expect.arrayContaining([
+        'transaction_id',
+        'customer_id',
+        'model',
+        'model_version',
+        'score',
+        'decision',
+      ]),
+    );
+    expect(Object.keys(audit[0]!)).not.toEqual(expect.arrayContaining(['device_id']));
+    expect(Object.keys(audit[0]!)).not.toEqual(expect.arrayContaining(['ip']));
+  });
+
   it('serves health, OpenAPI and docs', async () => {
     expect((await s.app.inject('/health/live')).json()).toEqual({ status: 'ok' });
     const ready = await s.app.inject('/health/ready');

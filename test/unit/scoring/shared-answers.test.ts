@@ -61,8 +61,10 @@ describe('SharedAnswers keeping answers', () => {
   function gated() {
     const waiting: (() => void)[] = [];
     const kept: string[] = [];
+    const released: string[] = [];
     const store: AnswerStore = {
       ...stalled,
+      release: async (id) => void released.push(id),
       complete: (id) =>
         new Promise<void>((resolve) => {
           waiting.push(() => {
@@ -71,7 +73,7 @@ describe('SharedAnswers keeping answers', () => {
           });
         }),
     };
-    return { store, waiting, kept };
+    return { store, waiting, kept, released };
   }
   const nextTurn = () => new Promise<void>((r) => setImmediate(r));
   const answer = { result: {} as never, features: {} };
@@ -99,8 +101,8 @@ describe('SharedAnswers keeping answers', () => {
     expect(kept).toEqual(Array.from({ length: 1_000 }, (_, i) => `t${i}`));
   });
 
-  it('does not keep more than its backlog while the store is away, and says so', async () => {
-    const { store, waiting } = gated();
+  it('does not keep more than its backlog while the store is away: gives those ids back, and says so once', async () => {
+    const { store, waiting, released } = gated();
     const warnings: unknown[] = [];
     const s = new SharedAnswers({
       store,
@@ -111,8 +113,57 @@ describe('SharedAnswers keeping answers', () => {
       maxBacklog: 100,
     });
     for (let i = 0; i < 150; i++) s.remember(`t${i}`, 'f', answer);
-    expect(warnings).toHaveLength(50);
+    expect(warnings).toHaveLength(1);
+    expect(released).toEqual(Array.from({ length: 50 }, (_, i) => `t${100 + i}`));
     await nextTurn();
     expect(waiting).toHaveLength(64);
+  });
+
+  it('flushes: resolves once every answer handed over was kept', async () => {
+    const { store, waiting, kept } = gated();
+    const s = new SharedAnswers({
+      store,
+      ttlMs: 60_000,
+      pendingTtlMs: 1_000,
+      clock: { now: () => Date.now(), monotonic: () => performance.now() },
+      logger: { warn: () => {} },
+    });
+    for (let i = 0; i < 100; i++) s.remember(`t${i}`, 'f', answer);
+    let flushed = false;
+    const flushing = s.flush().then(() => {
+      flushed = true;
+    });
+    while (kept.length < 100) {
+      await nextTurn();
+      expect(flushed).toBe(false);
+      for (const go of waiting.splice(0)) go();
+    }
+    await flushing;
+    expect(flushed).toBe(true);
+  });
+
+  it('goes on keeping after a chunk the store does not answer within a second', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { store, waiting, kept } = gated();
+    const warnings: unknown[] = [];
+    const s = new SharedAnswers({
+      store,
+      ttlMs: 60_000,
+      pendingTtlMs: 1_000,
+      clock: { now: () => Date.now(), monotonic: () => performance.now() },
+      logger: { warn: (o: unknown) => void warnings.push(o) },
+    });
+    for (let i = 0; i < 65; i++) s.remember(`t${i}`, 'f', answer);
+    await nextTurn();
+    expect(waiting).toHaveLength(64);
+    waiting.splice(0); // the first chunk never answers
+    await vi.advanceTimersByTimeAsync(1_000);
+    await nextTurn();
+    expect(waiting).toHaveLength(1);
+    waiting.splice(0)[0]!();
+    await s.flush();
+    expect(kept).toEqual(['t64']);
+    expect(warnings).toHaveLength(1);
+    vi.useRealTimers();
   });
 });
