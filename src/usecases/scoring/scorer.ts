@@ -518,7 +518,10 @@ function traceSummary(results: readonly ScoreResult[]): Attributes {
   };
 }
 
-/** `values[at[i]]` (or `values[i]` without `at`) by `names[i]`, in the order of `names` (UPPER_SNAKE_CASE feature names: none is `__proto__`). */
+/**
+ * `values[at[i]]` (or `values[i]` without `at`) by `names[i]`, in the order of `names` (feature names are
+ * UPPER_SNAKE_CASE: none is `__proto__`).
+ */
 function byName(
   names: readonly string[],
   at: Int32Array | undefined,
