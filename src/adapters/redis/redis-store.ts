@@ -170,8 +170,8 @@ export class RedisFeatureStore implements FeatureStore {
 
   /**
    * Bounded reads: per entity, its log whole while it is one (bounded by `logFields`; lua/log.lua), or one
-   * script call on its tiles (lua/read.lua; for entities known to be tiles at once, else after the log said so), whose
-   * arguments are the windows' bounds and whose reply is only what counts — the aggregates of whole tiles and
+   * script call on its tiles (lua/read.lua; for entities known to be tiles at once, else after the log said so),
+   * whose arguments are the windows' bounds and whose reply is only what counts — the aggregates of whole tiles and
    * the records of the tiles a bound splits, looked into only where they hold more than one record. Each is a
    * snapshot. When the entity's horizon cuts into the windows (a transaction scored long after newer events),
    * the tiles are read again with the cutoff as a bound.
@@ -209,7 +209,7 @@ export class RedisFeatureStore implements FeatureStore {
           // The log, whole (small), or "@": the entity is kept as tiles.
           const log = replies[k] as string;
           if (log !== '@') {
-            out[x.i] = parseLog(log, 0, from, to, this.horizonMs);
+            out[x.i] = parseLog(log, from, to, this.horizonMs);
             return;
           }
           this.remember(x.key);
@@ -220,7 +220,7 @@ export class RedisFeatureStore implements FeatureStore {
         if (lines[1] === '-1') {
           // Kept as a log again (expired and written anew).
           this.tiled.delete(x.key);
-          out[x.i] = parseLog(lines.slice(2).join('\n'), 0, from, to, this.horizonMs);
+          out[x.i] = parseLog(lines.slice(2).join('\n'), from, to, this.horizonMs);
           return;
         }
         const cutoff = cutoffOf(lines[0] || null, this.horizonMs);
@@ -255,7 +255,7 @@ export class RedisFeatureStore implements FeatureStore {
       queries.map((q, i) => {
         const [log, tiles] = replies[i] as [string[], string[]];
         if (!log.some((v) => v.charCodeAt(0) === AT))
-          return parseLog(log.join('\n'), 0, q.from, q.to, this.horizonMs);
+          return parseLog(log.join('\n'), q.from, q.to, this.horizonMs);
         const cutoff = Math.max(q.from, cutoffOf(log.find((v) => v.charCodeAt(0) === AT)!, this.horizonMs));
         return columnsOf(
           tiles.flatMap((v) => (v.charCodeAt(0) === EQUALS ? [parseRecord(v)] : [])),
@@ -483,8 +483,8 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
 }
 
 /**
- * The values of an entity's log (see lua/apply.lua), one per line of `text` from `start` on → its transactions
- * with from < t ≤ to, sorted by (t, seq), labels joined. Transactions past the horizon may still be there
+ * The values of an entity's log (see lua/apply.lua), one per line of `text` → its transactions with
+ * from < t ≤ to, sorted by (t, seq), labels joined. Transactions past the horizon may still be there
  * (trimming waits for upkeep); they are left out here, so a read sees exactly what an eagerly trimmed store
  * holds.
  *
@@ -493,18 +493,18 @@ function columnsOf(all: Row[], from: number, to: number): RecordColumns {
  * insertion order) is used where it was parsed, the horizon's cutoff only moving its start; one written newest
  * first is turned around; any other order is sorted.
  */
-function parseLog(text: string, start: number, from: number, to: number, horizonMs: number): RecordColumns {
+function parseLog(text: string, from: number, to: number, horizonMs: number): RecordColumns {
   let cutoff = Number.NEGATIVE_INFINITY;
   let fraudIds: Set<string> | undefined;
   let size = 1;
-  for (let at = text.indexOf('\n', start); at >= 0; at = text.indexOf('\n', at + 1)) size++;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) size++;
   const ids: string[] = new Array(size);
   const { t, seq, amount, fraud } = columnArrays(size);
   let links: (Links | undefined)[] | undefined;
   let n = 0;
   let ordered = true;
   let reversed = true;
-  for (let v = start; v < text.length; ) {
+  for (let v = 0; v < text.length; ) {
     let end = text.indexOf('\n', v);
     if (end < 0) end = text.length;
     const a = text.indexOf(' ', v);

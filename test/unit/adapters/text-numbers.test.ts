@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decimal, integer } from '../../../src/adapters/redis/text-numbers.js';
-
-/** A small deterministic generator (mulberry32), so a failure names the same strings on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../helpers/generate.js';
 
 /** `decimal` on the whole of `s` and embedded between other fields, as it meets text in a record. */
 function readBoth(s: string): [number, number] {
@@ -20,7 +10,7 @@ function readBoth(s: string): [number, number] {
 
 describe('decimal', () => {
   it('reads what Number reads, bit for bit, for amounts as String(amount) writes them', () => {
-    const next = random(17);
+    const next = rng(17);
     for (let i = 0; i < 20_000; i++) {
       const cents = Math.floor(next() * 10 ** Math.floor(next() * 12));
       const amount = next() < 0.5 ? cents / 100 : next() * 10 ** Math.floor(next() * 8);

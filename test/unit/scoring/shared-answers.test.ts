@@ -10,14 +10,15 @@ const stalled: AnswerStore = {
   peek: () => new Promise(() => {}),
 };
 
-function shared(warnings: unknown[]) {
+function shared(warnings: unknown[], store: AnswerStore = stalled, maxBacklog?: number) {
   return new SharedAnswers({
-    store: stalled,
+    store,
     ttlMs: 60_000,
     pendingTtlMs: 1_000,
     clock: { now: () => Date.now(), monotonic: () => performance.now() },
     logger: { warn: (o: unknown) => void warnings.push(o) },
     pollMs: 2,
+    ...(maxBacklog === undefined ? {} : { maxBacklog }),
   });
 }
 
@@ -57,6 +58,10 @@ describe('SharedAnswers with a stalled store', () => {
 });
 
 describe('SharedAnswers keeping answers', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   /** A store whose `complete` calls wait until the test lets them through: what is in flight is visible. */
   function gated() {
     const waiting: (() => void)[] = [];
@@ -80,13 +85,7 @@ describe('SharedAnswers keeping answers', () => {
 
   it("keeps a batch's answers a chunk per round trip, so a read waits behind one chunk at most", async () => {
     const { store, waiting, kept } = gated();
-    const s = new SharedAnswers({
-      store,
-      ttlMs: 60_000,
-      pendingTtlMs: 1_000,
-      clock: { now: () => Date.now(), monotonic: () => performance.now() },
-      logger: { warn: () => {} },
-    });
+    const s = shared([], store);
     for (let i = 0; i < 1_000; i++) s.remember(`t${i}`, 'f', answer);
     expect(waiting).toHaveLength(0); // off the response path: nothing on the turn that answered
     let rounds = 0;
@@ -104,14 +103,7 @@ describe('SharedAnswers keeping answers', () => {
   it('does not keep more than its backlog while the store is away: gives those ids back, and says so once', async () => {
     const { store, waiting, released } = gated();
     const warnings: unknown[] = [];
-    const s = new SharedAnswers({
-      store,
-      ttlMs: 60_000,
-      pendingTtlMs: 1_000,
-      clock: { now: () => Date.now(), monotonic: () => performance.now() },
-      logger: { warn: (o: unknown) => void warnings.push(o) },
-      maxBacklog: 100,
-    });
+    const s = shared(warnings, store, 100);
     for (let i = 0; i < 150; i++) s.remember(`t${i}`, 'f', answer);
     expect(warnings).toHaveLength(1);
     expect(released).toEqual(Array.from({ length: 50 }, (_, i) => `t${100 + i}`));
@@ -121,13 +113,7 @@ describe('SharedAnswers keeping answers', () => {
 
   it('flushes: resolves once every answer handed over was kept', async () => {
     const { store, waiting, kept } = gated();
-    const s = new SharedAnswers({
-      store,
-      ttlMs: 60_000,
-      pendingTtlMs: 1_000,
-      clock: { now: () => Date.now(), monotonic: () => performance.now() },
-      logger: { warn: () => {} },
-    });
+    const s = shared([], store);
     for (let i = 0; i < 100; i++) s.remember(`t${i}`, 'f', answer);
     let flushed = false;
     const flushing = s.flush().then(() => {
@@ -146,13 +132,7 @@ describe('SharedAnswers keeping answers', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { store, waiting, kept } = gated();
     const warnings: unknown[] = [];
-    const s = new SharedAnswers({
-      store,
-      ttlMs: 60_000,
-      pendingTtlMs: 1_000,
-      clock: { now: () => Date.now(), monotonic: () => performance.now() },
-      logger: { warn: (o: unknown) => void warnings.push(o) },
-    });
+    const s = shared(warnings, store);
     for (let i = 0; i < 65; i++) s.remember(`t${i}`, 'f', answer);
     await nextTurn();
     expect(waiting).toHaveLength(64);
@@ -164,6 +144,5 @@ describe('SharedAnswers keeping answers', () => {
     await s.flush();
     expect(kept).toEqual(['t64']);
     expect(warnings).toHaveLength(1);
-    vi.useRealTimers();
   });
 });
