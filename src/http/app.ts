@@ -18,6 +18,7 @@ import type { Performance } from '../usecases/performance.js';
 import { answerError, registerErrorHandling } from './errors.js';
 import { collectRoutes } from './openapi/collect.js';
 import { openApiDocument } from './openapi/document.js';
+import { deferredRequestLogger } from './request-logger.js';
 import { adminRoutes } from './routes/admin.js';
 import { eventsRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -62,6 +63,7 @@ export async function build(config: Config, deps: AppDeps): Promise<FastifyInsta
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
+    childLoggerFactory: deferredRequestLogger,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Router errors (over-long or undecodable URLs) come before any handler: answer them like any other.
