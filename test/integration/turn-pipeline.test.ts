@@ -5,6 +5,7 @@ import { RedisAnswerStore } from '../../src/adapters/redis/redis-answer-store.js
 import { RedisDecisionLog } from '../../src/adapters/redis/redis-decision-log.js';
 import { TurnPipeline } from '../../src/adapters/redis/turn-pipeline.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
+import { Deadline } from '../../src/usecases/scoring/deadline.js';
 import { DecisionRecorder } from '../../src/usecases/scoring/decision-recorder.js';
 import { SharedAnswers } from '../../src/usecases/scoring/shared-answers.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -24,7 +25,7 @@ describe('TurnPipeline', () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
-    cluster.disconnect();
+    cluster?.disconnect();
   });
 
   it('sends the commands of every caller in one turn as one pipeline, each caller getting its own replies', async () => {
@@ -75,7 +76,8 @@ describe('TurnPipeline', () => {
     const log = new RedisDecisionLog(redis, { prefix, clock: systemClock, horizonMs: DAY_MS, pipeline });
     const recorder = new DecisionRecorder({ log, model: 'm', logger: silentLogger() });
     const fingerprint = shared.fingerprint('{"transaction_id":"x1"}');
-    expect(await shared.claim([{ id: 'x1', fingerprint }], systemClock.monotonic() + 10_000)).toEqual([
+    const deadline = new Deadline(systemClock.monotonic() + 10_000, systemClock);
+    expect(await shared.claim([{ id: 'x1', fingerprint }], deadline)).toEqual([
       { kind: 'compute', owned: true, pending: false },
     ]);
     // The socket's writes: one per pipeline, one per command sent on its own.

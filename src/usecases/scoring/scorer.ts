@@ -21,7 +21,7 @@ import type { Attributes, Span, TraceContext, Tracer } from '../../ports/tracer.
 import type { ModelRegistry, Route } from '../models/registry.js';
 import { AnswerCache } from './answer-cache.js';
 import { auditDecisions } from './audit.js';
-import { DeadlineExceeded, withDeadline } from './deadline.js';
+import { Deadline, DeadlineExceeded, withDeadline } from './deadline.js';
 import type { DecisionRecorder } from './decision-recorder.js';
 import { scheduleShadow } from './shadow.js';
 import type { SharedAnswers, SharedOutcome } from './shared-answers.js';
@@ -144,6 +144,7 @@ export class Scorer implements ScoringService {
     if (work.length === 0) return results;
 
     let shadowsHandedOver = false;
+    const deadline = new Deadline(o.deadline, clock);
     try {
       // The shared store is asked alongside the feature reads: no extra round trip before scoring.
       const shared = this.d.shared;
@@ -152,15 +153,15 @@ export class Scorer implements ScoringService {
           w.sharedFingerprint = shared.fingerprint(w.fingerprint);
           return { id: w.tx.transaction_id, fingerprint: w.sharedFingerprint };
         }),
-        o.deadline,
+        deadline,
       );
       claims?.catch(() => undefined);
-      const records = await this.readFeatures(work, o.deadline, trace);
+      const records = await this.readFeatures(work, deadline, trace);
       if (claims) this.settleShared(work, await claims, results, o.explain);
       const todo = work.filter((w) => !w.settled);
-      await this.computeAll(work, records, o.deadline);
+      await this.computeAll(work, records, deadline);
       const t1 = clock.monotonic();
-      await this.infer(todo, o.deadline, trace);
+      await this.infer(todo, deadline, trace);
       const t2 = clock.monotonic();
       const decided =
         trace &&
@@ -198,6 +199,7 @@ export class Scorer implements ScoringService {
       }
       shadowsHandedOver = true;
     } finally {
+      deadline.end();
       for (const w of work) {
         w.route?.primary.release();
         if (!shadowsHandedOver) w.route?.shadow?.release();
@@ -306,7 +308,7 @@ export class Scorer implements ScoringService {
    */
   private async readFeatures(
     work: readonly Work[],
-    deadline: number,
+    deadline: Deadline,
     trace?: TraceContext,
   ): Promise<WindowSummary[] | undefined> {
     const { entities, store } = this.d;
@@ -327,18 +329,15 @@ export class Scorer implements ScoringService {
   private async readChunks(
     work: readonly Work[],
     queries: readonly SummaryQuery[],
-    deadline: number,
+    deadline: Deadline,
     span: Span | undefined,
   ): Promise<WindowSummary[] | undefined> {
-    const { entities, store, clock, logger } = this.d;
+    const { entities, store, logger } = this.d;
     const per = entities.length;
     const records: WindowSummary[] = new Array(queries.length);
     for (let i = 0; i < work.length; i += READ_CHUNK) {
       try {
-        const got = await withDeadline(
-          store.summarize(queries.slice(i * per, (i + READ_CHUNK) * per)),
-          deadline - clock.monotonic(),
-        );
+        const got = await deadline.race(store.summarize(queries.slice(i * per, (i + READ_CHUNK) * per)));
         for (let j = 0; j < got.length; j++) records[i * per + j] = got[j]!;
       } catch (err) {
         const reason: DegradedReason =
@@ -363,12 +362,12 @@ export class Scorer implements ScoringService {
   private async computeAll(
     work: readonly Work[],
     records: WindowSummary[] | undefined,
-    deadline: number,
+    deadline: Deadline,
   ): Promise<void> {
     let late = false;
     for (let i = 0; i < work.length; i += SLICE) {
       if (i > 0) await nextTurn();
-      if (records && !late && this.d.clock.monotonic() >= deadline) late = true;
+      if (records && !late && deadline.left() <= 0) late = true;
       for (let k = i; k < Math.min(work.length, i + SLICE); k++) {
         const w = work[k]!;
         if (w.settled) continue;
@@ -394,7 +393,7 @@ export class Scorer implements ScoringService {
     if (version) w.row = version.input(w.features);
   }
 
-  private async infer(work: Work[], deadline: number, trace?: TraceContext): Promise<void> {
+  private async infer(work: Work[], deadline: Deadline, trace?: TraceContext): Promise<void> {
     for (const w of work) if (!w.route || !w.row) w.degraded.push('model_error');
     const byVersion = groupByVersion(work, (w) => (w.row ? w.route?.primary.version : undefined));
     await Promise.all(
@@ -402,18 +401,16 @@ export class Scorer implements ScoringService {
         // Runs of at most MAX_RUN_ROWS, one after another: none starts once the deadline has passed.
         for (let i = 0; i < ws.length; i += MAX_RUN_ROWS) {
           const run = ws.slice(i, i + MAX_RUN_ROWS);
-          const left = deadline - this.d.clock.monotonic();
-          if (left <= 0) {
+          if (deadline.left() <= 0) {
             for (const w of ws.slice(i)) w.degraded.push('model_timeout');
             return;
           }
           try {
             const rows = run.map((w) => w.row!);
-            const out = await withDeadline(
+            const out = await deadline.race(
               rows.length === 1
                 ? version.score(rows[0]!, trace).then((r) => [r])
                 : version.scoreMany(rows, trace),
-              left,
             );
             run.forEach((w, k) => {
               // Inputs beyond float32 (an absurd ratio, say) can make a member answer NaN: that is a model failure.

@@ -4,7 +4,7 @@ import type { ScoreResult } from '../../domain/scoring/result.js';
 import type { AnswerStore, Claim } from '../../ports/answer-store.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../ports/logger.js';
-import { withDeadline } from './deadline.js';
+import { type Deadline, withDeadline } from './deadline.js';
 
 /** An answer as every replica keeps it: the result without `features`, and the features by name for ?explain. */
 export interface StoredAnswer {
@@ -65,19 +65,16 @@ export class SharedAnswers {
 
   /**
    * Claims each id (one round trip for all). Throws ServiceError `conflict` when an id holds other content,
-   * after giving back the ids this call claimed. A store that has not answered by `deadline` (monotonic ms) is
+   * after giving back the ids this call claimed. A store that has not answered by the request's `deadline` is
    * treated as unavailable: a stalled store must not hold an answer the features gave up waiting for.
    */
   async claim(
     items: readonly { id: string; fingerprint: string }[],
-    deadline: number,
+    deadline: Deadline,
   ): Promise<SharedOutcome[]> {
     let claims: Claim[];
     try {
-      claims = await withDeadline(
-        this.d.store.claim(items, this.d.pendingTtlMs),
-        deadline - this.d.clock.monotonic(),
-      );
+      claims = await deadline.race(this.d.store.claim(items, this.d.pendingTtlMs));
     } catch (err) {
       this.d.logger.warn({ err }, 'answer store unavailable; answers are remembered by this replica only');
       return items.map(() => ({ kind: 'compute', owned: false, pending: false }));

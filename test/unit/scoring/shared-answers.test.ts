@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AnswerStore } from '../../../src/ports/answer-store.js';
+import { Deadline } from '../../../src/usecases/scoring/deadline.js';
 import { SharedAnswers } from '../../../src/usecases/scoring/shared-answers.js';
 
 /** A store that takes every command and never answers: a stalled Redis. */
@@ -32,7 +33,8 @@ describe('SharedAnswers with a stalled store', () => {
     const warnings: unknown[] = [];
     const s = shared(warnings);
     let outcome: unknown;
-    void s.claim([{ id: 't1', fingerprint: 'f' }], performance.now() + 50).then((o) => {
+    const deadline = new Deadline(performance.now() + 50, { monotonic: () => performance.now() });
+    void s.claim([{ id: 't1', fingerprint: 'f' }], deadline).then((o) => {
       outcome = o;
     });
     await vi.advanceTimersByTimeAsync(49);
