@@ -87,6 +87,32 @@ export function decisionLogConformance(name: string, factory: DecisionLogFactory
       );
     });
 
+    it('records every entry of a large batch, one or two decisions each', async () => {
+      const { log } = await factory.create(120 * DAY);
+      // More entries than a store may send in one call, every third with a shadow decision too.
+      const entries = Array.from({ length: 150 }, (_, i) => ({
+        transactionId: `b${i}`,
+        decisions: i % 3 === 0 ? [active(0.95), shadow(0.2)] : [active(0.2)],
+      }));
+      await log.record(MODEL, entries);
+      const results = await log.label(
+        MODEL,
+        entries.map((e) => label(e.transactionId, true)),
+      );
+      expect(results.filter((r) => r.unscored)).toEqual([]);
+      expect(results.map((r) => (r.unscored ? 0 : r.versions.length))).toEqual(
+        entries.map((e) => e.decisions.length),
+      );
+      const c1 = await log.counts(MODEL, '1', 0, NOT_MATURED);
+      expect(c1.fraud).toEqual(
+        new Map([
+          [binOf(0.95), 50],
+          [binOf(0.2), 100],
+        ]),
+      );
+      const c2 = await log.counts(MODEL, '2', 0, NOT_MATURED);
+      expect(c2.fraud).toEqual(new Map([[binOf(0.2), 50]]));
+    });
     it('a redelivered label changes nothing; a corrected one moves the counts once', async () => {
       const { log } = await factory.create(120 * DAY);
       await log.record(MODEL, [{ transactionId: 'x', decisions: [active(0.95), shadow(0.3)] }]);

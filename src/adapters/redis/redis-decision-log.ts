@@ -27,11 +27,26 @@ import type {
 } from '../../ports/decision-log.js';
 import type { Issue, TurnPipeline } from './turn-pipeline.js';
 
-/** One transaction's decisions: HSET version → packed record, and the horizon as its TTL. */
+/**
+ * The decisions of one or more transactions (KEYS, one per transaction): per key, ARGV holds its number of
+ * decisions and then version, packed record pairs; each key is HSET and kept a horizon (ARGV[1] ms).
+ */
 const RECORD = `
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`;
+local a = 2
+for k = 1, #KEYS do
+  local last = a + 2 * tonumber(ARGV[a])
+  for i = a + 1, last, 2 do redis.call('HSET', KEYS[k], ARGV[i], ARGV[i + 1]) end
+  redis.call('PEXPIRE', KEYS[k], ARGV[1])
+  a = last + 1
+end
+return #KEYS`;
+
+/**
+ * Transactions per record call on a single node: one script call instead of one per transaction (the call's
+ * dispatch was most of its cost, on the client and on the Redis every replica shares), bounded so that one call
+ * never holds Redis long. On a Cluster every transaction's key has a slot of its own: one call each.
+ */
+const RECORD_BATCH = 64;
 
 /** Every decision of a version on a day: HINCRBY each field of ARGV[2..] on its counters, kept until ARGV[1]. */
 const COUNT = `
@@ -68,7 +83,8 @@ if prev then return 2 end
 return 1`;
 
 interface Commands {
-  fsDecisionRecord(key: string, ttlMs: number, ...fieldsAndValues: string[]): Promise<number>;
+  /** `numberOfKeys`, the keys, then the horizon in ms and, per key, its decision count and pairs (RECORD). */
+  fsDecisionRecord(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   fsDecisionCount(key: string, expireAt: number, ...fields: string[]): Promise<number>;
   fsDecisionLabel(...keysAndArgs: (string | number)[]): Promise<number>;
 }
@@ -105,7 +121,7 @@ export class RedisDecisionLog implements DecisionLog {
     client: Redis | Cluster,
     private readonly o: RedisDecisionLogOptions,
   ) {
-    client.defineCommand('fsDecisionRecord', { numberOfKeys: 1, lua: RECORD });
+    client.defineCommand('fsDecisionRecord', { lua: RECORD });
     client.defineCommand('fsDecisionCount', { numberOfKeys: 1, lua: COUNT });
     client.defineCommand('fsDecisionLabel', { numberOfKeys: 2, lua: LABEL });
     this.client = client as Client;
@@ -125,18 +141,25 @@ export class RedisDecisionLog implements DecisionLog {
 
   async record(model: string, entries: readonly DecisionEntry[]): Promise<void> {
     const counted = new Map<string, { key: string; day: number; fields: string[] }>();
-    const issues: Issue<Client>[] = entries.map((e) => {
-      const args = e.decisions.flatMap((d) => {
-        const day = Math.floor(d.at / DAY_MS);
-        const key = `${this.tag(model, d.version)}:c:${day}`;
-        const c = counted.get(key) ?? { key, day, fields: [] };
-        counted.set(key, c);
-        c.fields.push(...decisionFields({ bin: binOf(d.score), decision: d.decision }));
-        return [d.version, packDecision(d)];
-      });
-      const key = this.tx(model, e.transactionId);
-      return (c) => c.fsDecisionRecord(key, this.o.horizonMs, ...args);
-    });
+    const issues: Issue<Client>[] = [];
+    const per = this.client.isCluster ? 1 : RECORD_BATCH;
+    for (let i = 0; i < entries.length; i += per) {
+      const keys: string[] = [];
+      const args: (string | number)[] = [this.o.horizonMs];
+      for (const e of entries.slice(i, i + per)) {
+        keys.push(this.tx(model, e.transactionId));
+        args.push(e.decisions.length);
+        for (const d of e.decisions) {
+          const day = Math.floor(d.at / DAY_MS);
+          const key = `${this.tag(model, d.version)}:c:${day}`;
+          const c = counted.get(key) ?? { key, day, fields: [] };
+          counted.set(key, c);
+          c.fields.push(...decisionFields({ bin: binOf(d.score), decision: d.decision }));
+          args.push(d.version, packDecision(d));
+        }
+      }
+      issues.push((c) => c.fsDecisionRecord(keys.length, ...keys, ...args));
+    }
     // One call per version and decision day: the counters of a whole batch.
     for (const c of counted.values()) {
       const expireAt = this.expiresAt(c.day);
