@@ -6,6 +6,13 @@ export type Claim =
   | { readonly state: 'pending'; readonly fingerprint: string }
   | { readonly state: 'answered'; readonly fingerprint: string; readonly answer: string };
 
+/** An answer for the id its request claimed with `fingerprint`; `answer` is opaque to the store. */
+export interface AnswerEntry {
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly answer: string;
+}
+
 /**
  * Answers by transaction id, shared by every replica, so that a retry anywhere gets the same answer and a
  * reused id with other content is refused anywhere. `fingerprint` identifies the request's content; `answer`
@@ -20,8 +27,11 @@ export interface AnswerStore {
     entries: readonly { readonly id: string; readonly fingerprint: string }[],
     pendingTtlMs: number,
   ): Promise<Claim[]>;
-  /** Replaces the caller's claim with the answer, kept `ttlMs`; a no-op when the claim is no longer the caller's. */
-  complete(id: string, fingerprint: string, answer: string, ttlMs: number): Promise<void>;
+  /**
+   * Replaces each of the caller's claims with its answer, kept `ttlMs`; a no-op for a claim that is no longer the
+   * caller's. Rejects when the store cannot answer (some of the answers may have been kept).
+   */
+  complete(entries: readonly AnswerEntry[], ttlMs: number): Promise<void>;
   /** Drops the caller's claim (its answer is not to be remembered); a no-op when it is not the caller's. */
   release(id: string, fingerprint: string): Promise<void>;
   /** What holds the id now, if anything. */

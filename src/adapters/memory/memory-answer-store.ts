@@ -1,4 +1,4 @@
-import type { AnswerStore, Claim } from '../../ports/answer-store.js';
+import type { AnswerEntry, AnswerStore, Claim } from '../../ports/answer-store.js';
 import type { Clock } from '../../ports/clock.js';
 
 interface Entry {
@@ -30,10 +30,12 @@ export class MemoryAnswerStore implements AnswerStore {
     });
   }
 
-  async complete(id: string, fingerprint: string, answer: string, ttlMs: number): Promise<void> {
-    const e = this.entries.get(id);
-    if (e && e.answer === undefined && e.fingerprint === fingerprint && e.expires > this.clock.now())
-      this.put(id, { fingerprint, answer, expires: this.clock.now() + ttlMs });
+  async complete(entries: readonly AnswerEntry[], ttlMs: number): Promise<void> {
+    for (const { id, fingerprint, answer } of entries) {
+      const e = this.entries.get(id);
+      if (e && e.answer === undefined && e.fingerprint === fingerprint && e.expires > this.clock.now())
+        this.put(id, { fingerprint, answer, expires: this.clock.now() + ttlMs });
+    }
   }
 
   async release(id: string, fingerprint: string): Promise<void> {

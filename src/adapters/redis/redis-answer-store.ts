@@ -1,21 +1,35 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { AnswerStore, Claim } from '../../ports/answer-store.js';
-import { TurnPipeline } from './turn-pipeline.js';
+import type { AnswerEntry, AnswerStore, Claim } from '../../ports/answer-store.js';
+import { type Issue, TurnPipeline } from './turn-pipeline.js';
 
-/** Replaces a pending claim by its answer, only while the claim is the caller's. */
+/**
+ * Replaces pending claims by their answers, each only while the claim is the caller's: KEYS the answer keys,
+ * ARGV[1] the answers' ttl in ms, then per key its pending and its answered value. Returns how many were replaced.
+ */
 const COMPLETE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
+local n = 0
+for k = 1, #KEYS do
+  if redis.call('GET', KEYS[k]) == ARGV[2 * k] then
+    redis.call('SET', KEYS[k], ARGV[2 * k + 1], 'PX', ARGV[1])
+    n = n + 1
+  end
 end
-return 0`;
+return n`;
+
+/**
+ * Answers per complete call on a single node: one script call instead of one per answer (its dispatch was most
+ * of its cost), bounded so that one call never holds Redis long. On a Cluster each answer's key has a slot of its
+ * own: one call each.
+ */
+const COMPLETE_BATCH = 64;
 
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
 interface Commands {
-  fsAnswerComplete(key: string, pending: string, answered: string, ttlMs: number): Promise<number>;
+  /** `numberOfKeys`, the keys, then the ttl in ms and, per key, its pending and answered values (COMPLETE). */
+  fsAnswerComplete(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   fsAnswerRelease(key: string, pending: string): Promise<number>;
 }
 type Client = (Redis | Cluster) & Commands;
@@ -34,7 +48,7 @@ export class RedisAnswerStore implements AnswerStore {
     private readonly prefix: string,
     pipeline?: TurnPipeline,
   ) {
-    client.defineCommand('fsAnswerComplete', { numberOfKeys: 1, lua: COMPLETE });
+    client.defineCommand('fsAnswerComplete', { lua: COMPLETE });
     client.defineCommand('fsAnswerRelease', { numberOfKeys: 1, lua: RELEASE });
     this.pipeline = pipeline ?? new TurnPipeline(client);
   }
@@ -60,15 +74,19 @@ export class RedisAnswerStore implements AnswerStore {
       .then((held) => held.map((h) => (h === null ? { state: 'claimed' as const } : parse(h as string))));
   }
 
-  async complete(id: string, fingerprint: string, answer: string, ttlMs: number): Promise<void> {
-    await this.one((c) =>
-      c.fsAnswerComplete(
-        this.key(id),
-        `P${fingerprint}`,
-        `A${fingerprint}\n${answer}`,
-        Math.max(1, Math.ceil(ttlMs)),
-      ),
-    );
+  async complete(entries: readonly AnswerEntry[], ttlMs: number): Promise<void> {
+    const per = this.pipeline.client.isCluster ? 1 : COMPLETE_BATCH;
+    const issues: Issue<Client>[] = [];
+    for (let i = 0; i < entries.length; i += per) {
+      const keys: string[] = [];
+      const args: (string | number)[] = [Math.max(1, Math.ceil(ttlMs))];
+      for (const { id, fingerprint, answer } of entries.slice(i, i + per)) {
+        keys.push(this.key(id));
+        args.push(`P${fingerprint}`, `A${fingerprint}\n${answer}`);
+      }
+      issues.push((c) => c.fsAnswerComplete(keys.length, ...keys, ...args));
+    }
+    await this.pipeline.exec(issues as Issue<Redis | Cluster>[]);
   }
 
   async release(id: string, fingerprint: string): Promise<void> {

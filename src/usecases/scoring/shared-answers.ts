@@ -127,15 +127,17 @@ export class SharedAnswers {
     while (this.backlog.length > 0) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       const chunk = this.backlog.splice(0, KEEP_CHUNK);
-      const kept = Promise.all(
-        chunk.map(async ({ id, fingerprint, answer }) => {
-          try {
-            await this.d.store.complete(id, fingerprint, JSON.stringify(answer), this.d.ttlMs);
-          } catch (err) {
-            this.d.logger.warn({ err, transaction_id: id }, 'answer not stored');
-          }
-        }),
-      );
+      const kept = this.d.store
+        .complete(
+          chunk.map(({ id, fingerprint, answer }) => ({ id, fingerprint, answer: JSON.stringify(answer) })),
+          this.d.ttlMs,
+        )
+        .catch((err: unknown) =>
+          this.d.logger.warn(
+            { err, answers: chunk.length, transaction_id: chunk[0]!.id },
+            'answers not stored',
+          ),
+        );
       await withDeadline(kept, KEEP_TIMEOUT_MS).catch(() =>
         this.d.logger.warn({ answers: chunk.length }, 'answer store slow; keeping the next answers'),
       );
