@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/adapters/clock/system-clock.js';
 import { RedisAnswerStore } from '../../src/adapters/redis/redis-answer-store.js';
 import { RedisDecisionLog } from '../../src/adapters/redis/redis-decision-log.js';
-import { TurnPipeline } from '../../src/adapters/redis/turn-pipeline.js';
+import { type Coalesced, TurnPipeline } from '../../src/adapters/redis/turn-pipeline.js';
 import { DAY_MS } from '../../src/domain/features/time.js';
 import { Deadline } from '../../src/usecases/scoring/deadline.js';
 import { DecisionRecorder } from '../../src/usecases/scoring/decision-recorder.js';
@@ -49,6 +49,68 @@ describe('TurnPipeline', () => {
     } finally {
       redis.pipeline = original;
     }
+  });
+
+  /** MGET carrying up to `max` keys, and the sizes of the commands it issued. */
+  function mget(max: number) {
+    const sizes: number[] = [];
+    const kind: Coalesced<Redis | Cluster, string, string | null> = {
+      max,
+      issue: (c, keys) => {
+        sizes.push(keys.length);
+        return c.mget(...keys);
+      },
+      split: (reply) => reply as (string | null)[],
+    };
+    return { kind, sizes };
+  }
+
+  it('carries the items of every caller in one turn in as few commands as their kind allows', async () => {
+    const pipeline = new TurnPipeline(redis);
+    const keys = Array.from({ length: 10 }, (_, i) => `${prefix}:m${i}`);
+    await redis.mset(...keys.flatMap((k, i) => [k, `v${i}`]));
+    const { kind, sizes } = mget(4);
+    const sent: string[] = [];
+    const original = redis.pipeline.bind(redis);
+    redis.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
+      sent.push('pipeline');
+      return original(...args);
+    }) as Redis['pipeline'];
+    try {
+      const [results, other] = await Promise.all([
+        Promise.all([...keys, `${prefix}:none`].map((k) => pipeline.item(kind, k))),
+        pipeline.exec([(r) => r.get(keys[0]!)]),
+      ]);
+      expect(results).toEqual([...keys.map((_, i) => `v${i}`), null]);
+      expect(other).toEqual(['v0']);
+      expect(sizes).toEqual([4, 4, 3]);
+      expect(sent).toEqual(['pipeline']);
+    } finally {
+      redis.pipeline = original;
+    }
+  });
+
+  it('rejects the items of a coalesced command that failed or answered too few, and no other caller', async () => {
+    const pipeline = new TurnPipeline(redis);
+    await redis.set(`${prefix}:word`, 'not a number');
+    const failing: Coalesced<Redis | Cluster, string, number> = {
+      max: 8,
+      issue: (c, keys) => c.incr(keys[0]!),
+      split: (reply) => [reply as number],
+    };
+    const short: Coalesced<Redis | Cluster, string, string | null> = {
+      max: 8,
+      issue: (c, keys) => c.mget(...keys),
+      split: (reply) => (reply as (string | null)[]).slice(1),
+    };
+    const [bad, truncated, good] = await Promise.allSettled([
+      pipeline.item(failing, `${prefix}:word`),
+      Promise.all([pipeline.item(short, `${prefix}:a`), pipeline.item(short, `${prefix}:b`)]),
+      pipeline.exec([(r) => r.get(`${prefix}:word`)]),
+    ]);
+    expect(String((bad as PromiseRejectedResult).reason)).toMatch(/not an integer/);
+    expect(String((truncated as PromiseRejectedResult).reason)).toMatch(/answered 1 results for 2 items/);
+    expect(good).toEqual({ status: 'fulfilled', value: ['not a number'] });
   });
 
   it('rejects only the caller whose command failed', async () => {
@@ -113,6 +175,10 @@ describe('TurnPipeline', () => {
     const keys = Array.from({ length: 20 }, (_, i) => `${prefix}:c${i}`);
     await pipeline.exec(keys.map((k, i) => (c) => c.set(k, String(i))));
     expect(await pipeline.exec(keys.map((k) => (c) => c.get(k)))).toEqual(keys.map((_, i) => String(i)));
+    const { kind, sizes } = mget(8);
+    // Keys in slots of their own: a coalesced item is one command each on a cluster.
+    expect(await Promise.all(keys.map((k) => pipeline.item(kind, k)))).toEqual(keys.map((_, i) => String(i)));
+    expect(sizes).toEqual(keys.map(() => 1));
     await pipeline.exec(keys.map((k) => (c) => c.del(k)));
   });
 });
