@@ -28,14 +28,23 @@ describe('TurnPipeline', () => {
     cluster?.disconnect();
   });
 
-  it('sends the commands of every caller in one turn as one pipeline, each caller getting its own replies', async () => {
-    const pipeline = new TurnPipeline(redis);
+  /** Counts the pipelines the client makes until `restore`. */
+  function countPipelines() {
     const sent: string[] = [];
     const original = redis.pipeline.bind(redis);
     redis.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
       sent.push('pipeline');
       return original(...args);
     }) as Redis['pipeline'];
+    const restore = () => {
+      redis.pipeline = original;
+    };
+    return { sent, restore };
+  }
+
+  it('sends the commands of every caller in one turn as one pipeline, each caller getting its own replies', async () => {
+    const pipeline = new TurnPipeline(redis);
+    const { sent, restore } = countPipelines();
     try {
       const [a, b, c] = await Promise.all([
         pipeline.exec([(r) => r.set(`${prefix}:a`, '1'), (r) => r.incr(`${prefix}:n`)]),
@@ -47,7 +56,7 @@ describe('TurnPipeline', () => {
       expect(c).toEqual(['1', null]);
       expect(sent).toEqual(['pipeline']);
     } finally {
-      redis.pipeline = original;
+      restore();
     }
   });
 
@@ -70,12 +79,7 @@ describe('TurnPipeline', () => {
     const keys = Array.from({ length: 10 }, (_, i) => `${prefix}:m${i}`);
     await redis.mset(...keys.flatMap((k, i) => [k, `v${i}`]));
     const { kind, sizes } = mget(4);
-    const sent: string[] = [];
-    const original = redis.pipeline.bind(redis);
-    redis.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
-      sent.push('pipeline');
-      return original(...args);
-    }) as Redis['pipeline'];
+    const { sent, restore } = countPipelines();
     try {
       const [results, other] = await Promise.all([
         Promise.all([...keys, `${prefix}:none`].map((k) => pipeline.item(kind, k))),
@@ -86,7 +90,7 @@ describe('TurnPipeline', () => {
       expect(sizes).toEqual([4, 4, 3]);
       expect(sent).toEqual(['pipeline']);
     } finally {
-      redis.pipeline = original;
+      restore();
     }
   });
 
