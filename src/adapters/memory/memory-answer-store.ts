@@ -1,3 +1,4 @@
+import { BoundedMap } from '../../domain/bounded-map.js';
 import type { AnswerEntry, AnswerStore, Claim } from '../../ports/answer-store.js';
 import type { Clock } from '../../ports/clock.js';
 
@@ -9,14 +10,16 @@ interface Entry {
 
 /** Answers of one process (or of replicas sharing the object in a test); expired entries go on access and in sweeps. */
 export class MemoryAnswerStore implements AnswerStore {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: BoundedMap<string, Entry>;
   private sinceSweep = 0;
 
   constructor(
     private readonly clock: Clock,
     /** Entries kept at most; the oldest go first. */
-    private readonly capacity = 1_000_000,
-  ) {}
+    capacity = 1_000_000,
+  ) {
+    this.entries = new BoundedMap(capacity);
+  }
 
   async claim(
     entries: readonly { id: string; fingerprint: string }[],
@@ -60,15 +63,13 @@ export class MemoryAnswerStore implements AnswerStore {
   }
 
   private put(id: string, e: Entry): void {
-    this.entries.delete(id);
     this.entries.set(id, e);
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
     if (++this.sinceSweep >= 10_000) this.sweep();
   }
 
   private sweep(): void {
     this.sinceSweep = 0;
     const now = this.clock.now();
-    for (const [id, e] of this.entries) if (e.expires <= now) this.entries.delete(id);
+    for (const [id, e] of this.entries.entries()) if (e.expires <= now) this.entries.delete(id);
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
+import { BoundedMap } from '../../domain/bounded-map.js';
 import {
   type ApplyOutcome,
   type EntityKey,
@@ -88,7 +89,7 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly logFields: number;
   private readonly pipeline: TurnPipeline;
   /** Logs of entities seen kept as tiles (least recently read first: it is forgotten first). */
-  private readonly tiled = new Map<string, true>();
+  private readonly tiled = new BoundedMap<string, true>(TILED_REMEMBERED);
 
   constructor(
     client: Redis | Cluster,
@@ -240,14 +241,13 @@ export class RedisFeatureStore implements FeatureStore {
 
   /** Whether the entity was seen kept as tiles; a hit keeps it among the remembered (least recently read last). */
   private isTiled(key: string): boolean {
-    if (!this.tiled.delete(key)) return false;
+    if (!this.tiled.has(key)) return false;
     this.tiled.set(key, true);
     return true;
   }
 
   private remember(key: string): void {
     this.tiled.set(key, true);
-    if (this.tiled.size > TILED_REMEMBERED) this.tiled.delete(this.tiled.keys().next().value!);
   }
 
   /** Every record in (from, to]: one script call per entity that returns both its keys' values (lua/dump.lua). */
