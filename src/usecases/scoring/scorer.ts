@@ -25,7 +25,7 @@ import { Deadline, DeadlineExceeded, withDeadline } from './deadline.js';
 import type { DecisionRecorder } from './decision-recorder.js';
 import { scheduleShadow } from './shadow.js';
 import type { SharedAnswers, SharedOutcome } from './shared-answers.js';
-import { groupByVersion, type Work } from './work.js';
+import { type Explains, groupByVersion, newWork, type Work } from './work.js';
 
 export interface ScorerDeps {
   readonly registry: ModelRegistry;
@@ -118,30 +118,32 @@ export class Scorer implements ScoringService {
     const { clock, metrics } = this.d;
     const t0 = clock.monotonic();
     const results: ScoreResult[] = new Array(txs.length);
-    const fresh: { index: number; tx: Transaction; fingerprint: string }[] = [];
+    const fresh: { index: number; fingerprint: string }[] = [];
     // Every conflict this process knows of is found before any model version is leased.
-    txs.forEach((tx, index) => {
+    for (let index = 0; index < txs.length; index++) {
+      const tx = txs[index]!;
       const fingerprint = JSON.stringify(tx);
       const cached = this.cache.get(tx.transaction_id, fingerprint);
       if (cached.hit)
         results[index] = o.explain
-          ? { ...cached.value.result, features: cached.value.explained() }
+          ? { ...cached.value.result, features: cached.value.explained.byName() }
           : cached.value.result;
       else if (cached.conflict)
         throw new ServiceError(
           'conflict',
           `transaction ${tx.transaction_id} was already scored with different content`,
         );
-      else fresh.push({ index, tx, fingerprint });
-    });
+      else fresh.push({ index, fingerprint });
+    }
+    if (fresh.length === 0) return results;
     const stale = this.d.featuresStale?.() ?? false;
-    const work: Work[] = fresh.map((f) => ({
-      ...f,
-      input: txInputOf(f.tx),
-      route: this.route(f.tx.customer_id),
-      degraded: stale ? ['features_stale'] : [],
-    }));
-    if (work.length === 0) return results;
+    const work: Work[] = new Array(fresh.length);
+    for (let k = 0; k < fresh.length; k++) {
+      const { index, fingerprint } = fresh[k]!;
+      const tx = txs[index]!;
+      const route = this.route(tx.customer_id);
+      work[k] = newWork(index, tx, fingerprint, txInputOf(tx), route, stale ? ['features_stale'] : []);
+    }
 
     let shadowsHandedOver = false;
     const deadline = new Deadline(o.deadline, clock);
@@ -241,7 +243,7 @@ export class Scorer implements ScoringService {
       if (outcome.kind !== 'answered') return;
       const { result, features } = outcome.stored;
       results[w.index] = explain ? { ...result, features } : result;
-      this.cache.set(w.tx.transaction_id, w.fingerprint, { result, explained: () => features });
+      this.cache.set(w.tx.transaction_id, w.fingerprint, { result, explained: explainedAs(features) });
       w.settled = true;
     });
   }
@@ -262,7 +264,7 @@ export class Scorer implements ScoringService {
           if (mine.degraded) shared.forget(id, fingerprint);
           else {
             const { features: _, ...result } = mine;
-            shared.remember(id, fingerprint, { result, features: w.explained!() });
+            shared.remember(id, fingerprint, { result, features: w.explained!.byName() });
           }
           return;
         }
@@ -440,12 +442,11 @@ export class Scorer implements ScoringService {
     const version = w.route?.primary.version;
     const set = version?.featureSet ?? this.defaultSet();
     const features = w.features!;
-    // By name only when needed: the fallback rules and ?explain=true (now or on a retry).
-    const named = () => byName(set.names, undefined, features);
-    // Only names and values are captured: a remembered answer must not keep an unloaded version alive.
     const inputs = version?.manifest.inputs;
-    const at = version?.inputIndex;
-    const explained = inputs ? () => byName(inputs, at, features) : named;
+    // Only names and values are held: a remembered answer must not keep an unloaded version alive.
+    const explained = inputs
+      ? new Explanation(inputs, version!.inputIndex, features)
+      : new Explanation(set.names, undefined, features);
     let score: number;
     let reasons: ScoreResult['reasons'];
     if (w.score !== undefined && version) {
@@ -453,32 +454,34 @@ export class Scorer implements ScoringService {
       reasons = version.reasons(w.row!);
       version.drift.observe(w.row!, score);
     } else {
-      const fb = fallbackScore(named());
+      const fb = fallbackScore(byName(set.names, undefined, features));
       score = fb.score;
       reasons = fb.reasons;
     }
     const decision = version ? version.decide(score) : decide(score, FALLBACK_THRESHOLDS);
     const modelVersion = version?.version ?? 'none';
-    const degraded = [...new Set(w.degraded)];
-    // The model's inputs the request could not give (no device id, no IP): scored with their defaults, and said so.
-    const defaulted = inputs ? set.defaulted(w.input).filter((n) => inputs.includes(n)) : [];
+    const degraded = w.degraded.length === 0 ? w.degraded : [...new Set(w.degraded)];
     const result: ScoreResult = {
       transaction_id: w.tx.transaction_id,
       score,
       decision,
       reasons,
       model: { name: version?.name ?? this.d.modelName, version: modelVersion, feature_set: set.id },
-      ...(w.route?.shadow ? { shadow: { version: w.route.shadow.version.version } } : {}),
       degraded: degraded.length > 0,
-      ...(degraded.length ? { degraded_reasons: degraded } : {}),
       timings_ms: {
         features: round3(t.t1 - t.t0),
         inference: round3(t.t2 - t.t1),
         total: round3(clock.monotonic() - t.t0),
       },
-      ...(defaulted.length ? { defaulted_features: defaulted } : {}),
     };
-    results[w.index] = explain ? { ...result, features: explained() } : result;
+    if (w.route?.shadow) result.shadow = { version: w.route.shadow.version.version };
+    if (degraded.length > 0) result.degraded_reasons = degraded;
+    // The model's inputs the request could not give (no device id, no IP): scored with their defaults, and said so.
+    if (inputs) {
+      const defaulted = set.defaulted(w.input).filter((n) => inputs.includes(n));
+      if (defaulted.length > 0) result.defaulted_features = defaulted;
+    }
+    results[w.index] = explain ? { ...result, features: explained.byName() } : result;
     w.explained = explained;
     w.reasons = reasons;
     metrics.decisions.inc({ decision, model_version: modelVersion });
@@ -497,8 +500,27 @@ export class Scorer implements ScoringService {
 /** A remembered answer: the result as returned without ?explain, and its features by name on demand. */
 interface Remembered {
   readonly result: ScoreResult;
-  readonly explained: () => Record<string, number>;
+  readonly explained: Explains;
 }
+
+/**
+ * A transaction's features by name, as ?explain=true shows them: `values[at[i]]` (or `values[i]` without `at`)
+ * by `names[i]`, made only when asked for (now or on a retry).
+ */
+class Explanation implements Explains {
+  constructor(
+    private readonly names: readonly string[],
+    private readonly at: Int32Array | undefined,
+    private readonly values: Float64Array,
+  ) {}
+
+  byName(): Record<string, number> {
+    return byName(this.names, this.at, this.values);
+  }
+}
+
+/** Features already by name (an answer another replica kept). */
+const explainedAs = (features: Record<string, number>): Explains => ({ byName: () => features });
 
 function traceSummary(results: readonly ScoreResult[]): Attributes {
   const distinct = (of: (r: ScoreResult) => string | undefined) =>
