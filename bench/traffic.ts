@@ -8,6 +8,9 @@
  *
  *   bash scripts/services.sh up redis redis-cluster && set -a && . .services/env && set +a && npm run build
  *   npx tsx bench/traffic.ts [--duration 10] [--customers 50000] [--terminals 10000] [--history 300000]
+ *
+ * BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" passes Node flags to the service (Node refuses
+ * --cpu-prof in NODE_OPTIONS); the profile covers the history preload too.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -109,22 +112,30 @@ async function load(port: number, seed: number) {
 
 async function scenario(name: string, env: Record<string, string>, port: number) {
   const prefix = `bench-traffic-${Date.now().toString(36)}`;
-  const child: ChildProcess = spawn(process.execPath, ['dist/src/cli/main.js', 'serve'], {
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      REDIS_KEY_PREFIX: prefix,
-      EVENTS_TOKEN,
-      MODEL_DIR: process.env.MODEL_DIR ?? 'models',
-      KAFKA_BROKERS: '',
-      LOG_LEVEL: 'warn',
-      REDIS_URL: '',
-      REDIS_CLUSTER_NODES: '',
-      ...env,
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      'dist/src/cli/main.js',
+      'serve',
+    ],
+    {
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        REDIS_KEY_PREFIX: prefix,
+        EVENTS_TOKEN,
+        MODEL_DIR: process.env.MODEL_DIR ?? 'models',
+        KAFKA_BROKERS: '',
+        LOG_LEVEL: 'warn',
+        REDIS_URL: '',
+        REDIS_CLUSTER_NODES: '',
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   try {
     await waitFor(`http://127.0.0.1:${port}/health/ready`);
     const history = traffic(1);

@@ -18,7 +18,7 @@ import {
 import { clipBounds, TILE_LEVELS, TileColumnsBuilder, type TileLinks } from '../../domain/features/tiles.js';
 import type { FutureLimit } from '../../ports/clock.js';
 import type { FeatureStore } from '../../ports/feature-store.js';
-import { decimal, integer } from './text-numbers.js';
+import { decimal, integer, numbersIn } from './text-numbers.js';
 import { type Coalesced, TurnPipeline } from './turn-pipeline.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -372,13 +372,7 @@ function parseTiles(lines: readonly string[], bounds: readonly number[]): Window
       count: integer(v, b + 1, c),
       frauds: integer(v, c + 1, d),
       maxT: lo + integer(v, d + 1, e),
-      parts:
-        e < end
-          ? v
-              .slice(e + 1, end)
-              .split(' ')
-              .map(Number)
-          : [],
+      parts: e < end ? numbersIn(v, e + 1, end) : [],
       links: bar < 0 ? undefined : parseLinkSet(v.slice(bar + 2)),
     });
   }

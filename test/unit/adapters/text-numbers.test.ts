@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decimal, integer } from '../../../src/adapters/redis/text-numbers.js';
+import { decimal, integer, numbersIn } from '../../../src/adapters/redis/text-numbers.js';
 import { rng } from '../../helpers/generate.js';
 
 /** `decimal` on the whole of `s` and embedded between other fields, as it meets text in a record. */
@@ -52,5 +52,24 @@ describe('integer', () => {
     expect(integer(line, 0, 13)).toBe(1533808800000);
     expect(integer(line, 14, 16)).toBe(42);
     expect(integer(line, 17, line.length)).toBe(-86400000);
+  });
+});
+
+describe('numbersIn', () => {
+  it('reads what splitting on spaces and Number read, embedded in a line or not', () => {
+    const next = rng(29);
+    const shapes = ['57.16', '-0.5', '1e-7', '1.2345678901234567e+21', '', '0.30000000000000004', '12345'];
+    for (let i = 0; i < 2_000; i++) {
+      const n = 1 + Math.floor(next() * 4);
+      const text = Array.from({ length: n }, () =>
+        next() < 0.5 ? shapes[Math.floor(next() * shapes.length)]! : String(next() * 10 ** (next() * 12)),
+      ).join(' ');
+      const line = `d 17 3 0 600 ${text} |card=c1@5`;
+      const from = 13;
+      const to = from + text.length;
+      const expected = text.split(' ').map(Number);
+      expect(numbersIn(text, 0, text.length), text).toEqual(expected);
+      expect(numbersIn(line, from, to), line).toEqual(expected);
+    }
   });
 });
