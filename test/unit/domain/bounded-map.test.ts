@@ -16,6 +16,17 @@ describe('BoundedMap', () => {
     expect(m.size).toBe(3);
   });
 
+  it('may delete the entry it is iterating over, as a sweep does', () => {
+    const m = new BoundedMap<number, number>(10);
+    for (let i = 0; i < 10; i++) m.set(i, i);
+    for (const [key, value] of m.entries()) if (value % 2 === 0) m.delete(key);
+    expect([...m.keys()]).toEqual([1, 3, 5, 7, 9]);
+    m.set(11, 11);
+    m.delete(9);
+    m.set(1, 1);
+    expect([...m.keys()]).toEqual([3, 5, 7, 11, 1]);
+  });
+
   it('keeps nothing at capacity 0', () => {
     const m = new BoundedMap<string, number>(0);
     m.set('a', 1);
