@@ -6,9 +6,9 @@ type Method = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 /**
  * A request's logger, made a child of the service's logger on its first line only. Fastify gives every request
  * a child bound to its id, and a pino child with options serializes its bindings through the redaction of
- * every wildcard path: ~4 µs and ~1.3 KB per request, for a logger that a request answered without an error
- * never writes to (request logging is off; the audit line has its own logger). Lines, bindings and redaction
- * are the child's own, unchanged.
+ * every wildcard path: ~4 µs and ~1.3 KB per request, for a logger that a scored request answered without an
+ * error never writes to (request logging is off; the decision audit line has its own logger). Lines, bindings
+ * and redaction are the child's own, unchanged.
  */
 export class DeferredRequestLogger implements FastifyBaseLogger {
   private made: FastifyBaseLogger | undefined;

@@ -117,6 +117,28 @@ describe('TurnPipeline', () => {
     expect(good).toEqual({ status: 'fulfilled', value: ['not a number'] });
   });
 
+  it("rejects only the item whose part of a coalesced reply is an error (a script's per-key redis.pcall)", async () => {
+    const pipeline = new TurnPipeline(redis);
+    await redis.set(`${prefix}:s1`, 'one');
+    await redis.hset(`${prefix}:h`, 'f', 'v');
+    const getAll: Coalesced<Redis | Cluster, string, string> = {
+      max: 8,
+      issue: (c, keys) =>
+        c.eval(
+          "local out = {} for k = 1, #KEYS do out[k] = redis.pcall('GET', KEYS[k]) or '' end return out",
+          keys.length,
+          ...keys,
+        ),
+      split: (reply) => reply as string[],
+    };
+    const [one, wrong, none] = await Promise.allSettled(
+      [`${prefix}:s1`, `${prefix}:h`, `${prefix}:none`].map((k) => pipeline.item(getAll, k)),
+    );
+    expect(one).toEqual({ status: 'fulfilled', value: 'one' });
+    expect(String((wrong as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect(none).toEqual({ status: 'fulfilled', value: '' });
+  });
+
   it('rejects only the caller whose command failed', async () => {
     const pipeline = new TurnPipeline(redis);
     await redis.set(`${prefix}:text`, 'not a number');

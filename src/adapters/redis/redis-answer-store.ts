@@ -25,12 +25,13 @@ const COMPLETE_BATCH = 64;
 
 /**
  * Claims: per key of KEYS, `SET key ARGV[2k-1] PX ARGV[2k] NX GET`; returns per key what held it, or '' when
- * nothing did and the caller now does (a held value is never empty: it starts with P or A).
+ * nothing did and the caller now does (a held value is never empty: it starts with P or A), or that key's own
+ * error (a key that is not a string fails its claim alone).
  */
 const CLAIM = `
 local out = {}
 for k = 1, #KEYS do
-  out[k] = redis.call('SET', KEYS[k], ARGV[2 * k - 1], 'PX', ARGV[2 * k], 'NX', 'GET') or ''
+  out[k] = redis.pcall('SET', KEYS[k], ARGV[2 * k - 1], 'PX', ARGV[2 * k], 'NX', 'GET') or ''
 end
 return out`;
 
@@ -54,7 +55,8 @@ const CLAIMS: Coalesced<Redis | Cluster, ClaimItem, string | null> = {
     for (const it of items) args.push(it.pending, it.ttlMs);
     return (c as Client).fsAnswerClaim(...args);
   },
-  split: (reply) => (reply as string[]).map((held) => (held === '' ? null : held)),
+  split: (reply) =>
+    (reply as (string | Error)[]).map((held) => (held === '' ? null : held)) as (string | null)[],
 };
 
 const RELEASE = `
@@ -75,7 +77,7 @@ type Client = (Redis | Cluster) & Commands;
  * while a replica computes and `A<fingerprint>\n<answer>` once answered. A claim is a `SET … NX PX … GET`, so
  * the claims of a request go out together and cost one round trip: on a single node, in the turn's pipeline,
  * alongside the feature reads of that turn when the two stores share it (`pipeline`), the claims of every request
- * of the turn in one script call (CLAIM).
+ * of the turn in one script call per CLAIMS_PER_CALL (CLAIM).
  */
 export class RedisAnswerStore implements AnswerStore {
   private readonly pipeline: TurnPipeline;

@@ -12,7 +12,7 @@ export interface Coalesced<C, I, R> {
   readonly max: number;
   /** Issues one command for `items` (1 ≤ length ≤ max). */
   issue(client: C, items: readonly I[]): unknown;
-  /** The command's reply → one result per item, in order. */
+  /** The command's reply → one result per item, in order; an Error among them rejects that item alone. */
   split(reply: unknown, items: readonly I[]): R[];
 }
 
@@ -137,7 +137,11 @@ function settle<C>(chunk: readonly Item<C>[], reply: [Error | null, unknown] | u
     for (const it of chunk) it.reject(err);
     return;
   }
-  chunk.forEach((it, k) => it.resolve(results[k]));
+  chunk.forEach((it, k) => {
+    const result = results[k];
+    if (result instanceof Error) it.reject(result);
+    else it.resolve(result);
+  });
 }
 
 function byKind<C>(items: readonly Item<C>[]): Item<C>[][] {

@@ -21,9 +21,9 @@ export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * One request's deadline, `at` monotonic ms on `clock`: every stage of the request races the same timer, set on
- * the first race and cleared by `end()` (a timer per stage cost a timer, two closures and a `finally` chain
- * each). The timer never keeps the process alive.
+ * One request's deadline, `at` monotonic ms on `clock`: the scorer's stages (the answer claims, the feature
+ * reads, inference) race the same timer, set on the first race and cleared by `end()` (a timer per stage cost a
+ * timer, two closures and a `finally` chain each). The timer never keeps the process alive.
  */
 export class Deadline {
   private expiry: Promise<never> | undefined;

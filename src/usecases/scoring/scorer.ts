@@ -461,26 +461,25 @@ export class Scorer implements ScoringService {
     const decision = version ? version.decide(score) : decide(score, FALLBACK_THRESHOLDS);
     const modelVersion = version?.version ?? 'none';
     const degraded = w.degraded.length === 0 ? w.degraded : [...new Set(w.degraded)];
+    // The model's inputs the request could not give (no device id, no IP): scored with their defaults, and said so.
+    const defaulted = inputs ? set.defaulted(w.input).filter((n) => inputs.includes(n)) : undefined;
+    // Every field present, in the order the API documents (JSON leaves the undefined ones out): one object shape.
     const result: ScoreResult = {
       transaction_id: w.tx.transaction_id,
       score,
       decision,
       reasons,
       model: { name: version?.name ?? this.d.modelName, version: modelVersion, feature_set: set.id },
+      shadow: w.route?.shadow ? { version: w.route.shadow.version.version } : undefined,
       degraded: degraded.length > 0,
+      degraded_reasons: degraded.length > 0 ? degraded : undefined,
       timings_ms: {
         features: round3(t.t1 - t.t0),
         inference: round3(t.t2 - t.t1),
         total: round3(clock.monotonic() - t.t0),
       },
+      defaulted_features: defaulted && defaulted.length > 0 ? defaulted : undefined,
     };
-    if (w.route?.shadow) result.shadow = { version: w.route.shadow.version.version };
-    if (degraded.length > 0) result.degraded_reasons = degraded;
-    // The model's inputs the request could not give (no device id, no IP): scored with their defaults, and said so.
-    if (inputs) {
-      const defaulted = set.defaulted(w.input).filter((n) => inputs.includes(n));
-      if (defaulted.length > 0) result.defaulted_features = defaulted;
-    }
     results[w.index] = explain ? { ...result, features: explained.byName() } : result;
     w.explained = explained;
     w.reasons = reasons;

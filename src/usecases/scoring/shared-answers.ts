@@ -127,10 +127,12 @@ export class SharedAnswers {
     while (this.backlog.length > 0) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       const chunk = this.backlog.splice(0, KEEP_CHUNK);
-      const kept = this.d.store
-        .complete(
-          chunk.map(({ id, fingerprint, answer }) => ({ id, fingerprint, answer: JSON.stringify(answer) })),
-          this.d.ttlMs,
+      const kept = Promise.resolve()
+        .then(() =>
+          this.d.store.complete(
+            chunk.map(({ id, fingerprint, answer }) => ({ id, fingerprint, answer: JSON.stringify(answer) })),
+            this.d.ttlMs,
+          ),
         )
         .catch((err: unknown) =>
           this.d.logger.warn(
