@@ -205,6 +205,17 @@ describe('TurnPipeline', () => {
     // Keys in slots of their own: a coalesced item is one command each on a cluster.
     expect(await Promise.all(keys.map((k) => pipeline.item(kind, k)))).toEqual(keys.map((_, i) => String(i)));
     expect(sizes).toEqual(keys.map(() => 1));
+    // A key's own error rejects its item there too.
+    await cluster.hset(`${prefix}:ch`, 'f', 'v');
+    await expect(pipeline.item(kind, `${prefix}:ch`)).resolves.toBeNull();
+    const oneByOne: Coalesced<Redis | Cluster, string, string> = {
+      max: 8,
+      issue: (c, [key]) => c.eval("return { redis.pcall('GET', KEYS[1]) }", 1, key!),
+      split: (reply) => reply as string[],
+    };
+    await expect(pipeline.item(oneByOne, `${prefix}:ch`)).rejects.toThrow(/WRONGTYPE/);
+    await expect(pipeline.item(oneByOne, keys[3]!)).resolves.toBe('3');
+    await cluster.del(`${prefix}:ch`);
     await pipeline.exec(keys.map((k) => (c) => c.del(k)));
   });
 });

@@ -59,7 +59,11 @@ export class TurnPipeline<C extends Redis | Cluster = Redis | Cluster> {
   /** The result for `item`, carried with the other items of its kind issued in this turn. */
   item<I, R>(kind: Coalesced<C, I, R>, item: I): Promise<R> {
     if (this.client.isCluster)
-      return Promise.resolve(kind.issue(this.client, [item])).then((reply) => kind.split(reply, [item])[0]!);
+      return Promise.resolve(kind.issue(this.client, [item])).then((reply) => {
+        const [result] = splitChecked(kind, reply, [item]);
+        if (result instanceof Error) throw result;
+        return result as R;
+      });
     return new Promise<R>((resolve, reject) => {
       this.items.push({
         item,
@@ -127,12 +131,11 @@ function settle<C>(chunk: readonly Item<C>[], reply: [Error | null, unknown] | u
   try {
     if (!reply) throw new Error('pipeline aborted');
     if (reply[0]) throw reply[0];
-    results = chunk[0]!.kind.split(
+    results = splitChecked(
+      chunk[0]!.kind,
       reply[1],
       chunk.map((it) => it.item),
     );
-    if (results.length !== chunk.length)
-      throw new Error(`a coalesced command answered ${results.length} results for ${chunk.length} items`);
   } catch (err) {
     for (const it of chunk) it.reject(err);
     return;
@@ -142,6 +145,14 @@ function settle<C>(chunk: readonly Item<C>[], reply: [Error | null, unknown] | u
     if (result instanceof Error) it.reject(result);
     else it.resolve(result);
   });
+}
+
+/** `kind.split`, refusing a reply that does not answer every item. */
+function splitChecked<C, I, R>(kind: Coalesced<C, I, R>, reply: unknown, items: readonly I[]): unknown[] {
+  const results = kind.split(reply, items);
+  if (results.length !== items.length)
+    throw new Error(`a coalesced command answered ${results.length} results for ${items.length} items`);
+  return results;
 }
 
 function byKind<C>(items: readonly Item<C>[]): Item<C>[][] {
