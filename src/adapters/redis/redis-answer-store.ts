@@ -1,27 +1,45 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { AnswerEntry, AnswerStore, Claim } from '../../ports/answer-store.js';
-import { type Coalesced, type Issue, TurnPipeline } from './turn-pipeline.js';
+import { type Coalesced, TurnPipeline } from './turn-pipeline.js';
 
 /**
- * Replaces pending claims by their answers, each only while the claim is the caller's: KEYS the answer keys,
- * ARGV[1] the answers' ttl in ms, then per key its pending and its answered value. Returns how many were replaced.
+ * Replaces pending claims by their answers, each only while the claim is the caller's: per key of KEYS, ARGV holds
+ * its pending value, its answered value and the answer's ttl in ms. Returns per key 1 replaced, 0 not the caller's.
  */
 const COMPLETE = `
-local n = 0
+local out = {}
 for k = 1, #KEYS do
-  if redis.call('GET', KEYS[k]) == ARGV[2 * k] then
-    redis.call('SET', KEYS[k], ARGV[2 * k + 1], 'PX', ARGV[1])
-    n = n + 1
+  local a = 3 * k - 2
+  if redis.call('GET', KEYS[k]) == ARGV[a] then
+    redis.call('SET', KEYS[k], ARGV[a + 1], 'PX', ARGV[a + 2])
+    out[k] = 1
+  else
+    out[k] = 0
   end
 end
-return n`;
+return out`;
+
+interface CompleteItem {
+  readonly key: string;
+  readonly pending: string;
+  readonly answered: string;
+  readonly ttlMs: number;
+}
 
 /**
- * Answers per complete call on a single node: one script call instead of one per answer (its dispatch was most
- * of its cost), bounded so that one call never holds Redis long. On a Cluster each answer's key has a slot of its
- * own: one call each.
+ * The answers kept in a turn in one call per 64 on a single node, instead of one each (its dispatch was most of
+ * its cost), bounded so that one call never holds Redis long.
  */
-const COMPLETE_BATCH = 64;
+const COMPLETES: Coalesced<Redis | Cluster, CompleteItem, number> = {
+  max: 64,
+  issue(c, items) {
+    const args: (string | number)[] = [items.length];
+    for (const it of items) args.push(it.key);
+    for (const it of items) args.push(it.pending, it.answered, it.ttlMs);
+    return (c as Client).fsAnswerComplete(...args);
+  },
+  split: (reply) => reply as number[],
+};
 
 /**
  * Claims: per key of KEYS, `SET key ARGV[2k-1] PX ARGV[2k] NX GET`; returns per key what held it, or '' when
@@ -66,8 +84,8 @@ return 0`;
 interface Commands {
   /** `numberOfKeys`, the keys, then per key its pending value and ttl in ms (CLAIM). */
   fsAnswerClaim(...keysAndArgs: (string | number)[]): Promise<string[]>;
-  /** `numberOfKeys`, the keys, then the ttl in ms and, per key, its pending and answered values (COMPLETE). */
-  fsAnswerComplete(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  /** `numberOfKeys`, the keys, then per key its pending value, answered value and ttl in ms (COMPLETE). */
+  fsAnswerComplete(...keysAndArgs: (string | number)[]): Promise<number[]>;
   fsAnswerRelease(key: string, pending: string): Promise<number>;
 }
 type Client = (Redis | Cluster) & Commands;
@@ -111,18 +129,17 @@ export class RedisAnswerStore implements AnswerStore {
   }
 
   async complete(entries: readonly AnswerEntry[], ttlMs: number): Promise<void> {
-    const per = this.pipeline.client.isCluster ? 1 : COMPLETE_BATCH;
-    const issues: Issue<Client>[] = [];
-    for (let i = 0; i < entries.length; i += per) {
-      const keys: string[] = [];
-      const args: (string | number)[] = [Math.max(1, Math.ceil(ttlMs))];
-      for (const { id, fingerprint, answer } of entries.slice(i, i + per)) {
-        keys.push(this.key(id));
-        args.push(`P${fingerprint}`, `A${fingerprint}\n${answer}`);
-      }
-      issues.push((c) => c.fsAnswerComplete(keys.length, ...keys, ...args));
-    }
-    await this.pipeline.exec(issues as Issue<Redis | Cluster>[]);
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    await Promise.all(
+      entries.map(({ id, fingerprint, answer }) =>
+        this.pipeline.item(COMPLETES, {
+          key: this.key(id),
+          pending: `P${fingerprint}`,
+          answered: `A${fingerprint}\n${answer}`,
+          ttlMs: ttl,
+        }),
+      ),
+    );
   }
 
   async release(id: string, fingerprint: string): Promise<void> {

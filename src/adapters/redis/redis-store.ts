@@ -272,28 +272,13 @@ export class RedisFeatureStore implements FeatureStore {
    * share script calls (LOGS).
    */
   private exec(commands: readonly Command[]): Promise<unknown[]> {
-    const isLog = (c: Command) => !c.bounds && !c.dump;
-    if (commands.every(isLog)) return Promise.all(commands.map((c) => this.pipeline.item(LOGS, c.key)));
-    const out: unknown[] = new Array(commands.length);
-    const others = commands.flatMap((c, i) => (isLog(c) ? [] : [i]));
-    return Promise.all([
-      ...commands.flatMap((c, i) =>
-        isLog(c)
-          ? [
-              this.pipeline.item(LOGS, c.key).then((v) => {
-                out[i] = v;
-              }),
-            ]
-          : [],
+    return Promise.all(
+      commands.map((c) =>
+        !c.bounds && !c.dump
+          ? this.pipeline.item(LOGS, c.key)
+          : this.pipeline.exec([(client) => send(client as Client, c)]).then((replies) => replies[0]),
       ),
-      this.pipeline
-        .exec(others.map((i) => (client) => send(client as Client, commands[i]!)))
-        .then((replies) => {
-          others.forEach((i, k) => {
-            out[i] = replies[k];
-          });
-        }),
-    ]).then(() => out);
+    );
   }
 
   async ping(): Promise<void> {
